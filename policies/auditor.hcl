@@ -1,0 +1,47 @@
+# nv-auditor: read the audit helpers and all metadata (who has access to
+# what). Never reveals, never changes anything. Record bodies (contact
+# data, usernames) stay out of reach: only names, ids and versions.
+
+path "netvault/metadata/*" {
+  capabilities = ["read", "list"]
+}
+# Stable record id -> current name, to name records found in the trail.
+path "netvault/data/customers/+/_ids/*" {
+  capabilities = ["read"]
+}
+path "netvault/data/_grants/*" {
+  capabilities = ["read"]
+}
+path "netvault/data/_config/settings" {
+  capabilities = ["read"]
+}
+
+path "identity/group/name" {
+  capabilities = ["list"]
+}
+path "identity/group/name/*" {
+  capabilities = ["read"]
+}
+path "identity/group/id/*" {
+  capabilities = ["read"]
+}
+path "identity/entity/id" {
+  capabilities = ["list"]
+}
+path "identity/entity/id/*" {
+  capabilities = ["read"]
+}
+path "identity/lookup/entity" {
+  capabilities = ["update"]
+}
+path "auth/userpass/users" {
+  capabilities = ["list"]
+}
+path "sys/auth" {
+  capabilities = ["read"]
+}
+
+# Find a token accessor or a value in the HMAC'd audit log.
+path "sys/audit-hash/*" {
+  capabilities = ["update"]
+}

@@ -1,0 +1,20 @@
+# nv-engineer: log in, see which customers they are granted, pick up
+# just-in-time access a team lead delivered. Records and reveals come only
+# from nv-customer-<slug> policies, attached by a grant (identity group
+# nv-grant:<customer>:<user>) or carried by a time-limited JIT token.
+
+# Own inbox: response-wrapped JIT tokens, keyed by the engineer's entity id.
+path "netvault/data/_inbox/{{identity.entity.id}}/*" {
+  capabilities = ["read", "delete"]
+}
+path "netvault/metadata/_inbox/{{identity.entity.id}}/*" {
+  capabilities = ["read", "list", "delete"]
+}
+path "netvault/metadata/_inbox/{{identity.entity.id}}" {
+  capabilities = ["list"]
+}
+
+# Settings a client needs (incident reference patterns, for prompts).
+path "netvault/data/_config/settings" {
+  capabilities = ["read"]
+}

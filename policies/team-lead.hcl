@@ -1,0 +1,152 @@
+# nv-team-lead: manage engineers, customers' records, and grants.
+# Cannot write policies, change a group's policies, touch the admin or
+# auditor groups, create tokens beyond customer access, or reveal (a team
+# lead reveals only through a grant to themselves, which is in the trail).
+
+# --- records (check-and-set is enforced by the mount: cas_required) ---
+path "netvault/data/customers/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "netvault/metadata/customers/*" {
+  capabilities = ["read", "list"]
+}
+path "netvault/delete/customers/*" {
+  capabilities = ["update"]
+}
+path "netvault/undelete/customers/*" {
+  capabilities = ["update"]
+}
+path "netvault/data/_index/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "netvault/metadata/_index/*" {
+  capabilities = ["read", "list"]
+}
+path "netvault/data/_config/settings" {
+  capabilities = ["read"]
+}
+
+# --- sealing secret fields: encrypt and rewrap, never decrypt or export ---
+path "netvault-transit/encrypt/customer-*" {
+  capabilities = ["update"]
+}
+path "netvault-transit/rewrap/customer-*" {
+  capabilities = ["update"]
+}
+# read key versions; update only without parameters = rotate (keys/<k>/rotate).
+# Any parameter is refused, so keys/<k>/config (exportable, deletion) and
+# keys/<k>/trim stay out of reach; creating a key (create) is the admin's.
+path "netvault-transit/keys/customer-*" {
+  capabilities       = ["read", "update"]
+  allowed_parameters = { "-" = [] }
+}
+
+# --- grants: one identity group per (customer, engineer) ---
+# Only grant groups, only customer policies, one policy per request: a
+# comma-joined string could smuggle a second policy, a list is refused by
+# the allowed_parameters match itself.
+path "identity/group" {
+  capabilities = ["create", "update"]
+  allowed_parameters = {
+    "name"              = ["nv-grant:*"]
+    "policies"          = ["nv-customer-*"]
+    "member_entity_ids" = []
+    "metadata"          = []
+  }
+  denied_parameters = {
+    "policies" = ["*,*"]
+  }
+}
+path "identity/group/name/nv-grant:*" {
+  capabilities = ["read", "delete"]
+}
+path "identity/group/name" {
+  capabilities = ["list"]
+}
+path "identity/group/name/nv-role-engineer" {
+  capabilities       = ["read", "update"]
+  allowed_parameters = { "member_entity_ids" = [] }
+}
+path "identity/group/name/nv-role-team-lead" {
+  capabilities = ["read"]
+}
+path "identity/group/name/nv-role-auditor" {
+  capabilities = ["read"]
+}
+path "identity/group/name/nv-role-admin" {
+  capabilities = ["read"]
+}
+path "netvault/data/_grants/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "netvault/metadata/_grants/*" {
+  capabilities = ["read", "list", "delete"]
+}
+# Deliver JIT tokens (response-wrapped) to an engineer's inbox; write-only.
+path "netvault/data/_inbox/*" {
+  capabilities = ["create", "update"]
+}
+
+# --- time-limited grants: JIT tokens from the nv-jit token role ---
+# The role allows only nv-customer-* policies, caps the TTL and binds the
+# token to a "jit:<user>" entity alias that carries no role groups.
+path "auth/token/create/nv-jit" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "policies"     = ["nv-customer-*"]
+    "ttl"          = []
+    "explicit_max_ttl" = []
+    "entity_alias" = ["jit:*"]
+    "meta"         = []
+    "display_name" = []
+  }
+  denied_parameters = {
+    "policies" = ["*,*"]
+  }
+}
+path "auth/token/revoke-accessor" {
+  capabilities = ["update"]
+}
+path "auth/token/lookup-accessor" {
+  capabilities = ["update"]
+}
+
+# --- engineers: create logins, find entities, disable them ---
+# create only: a team lead cannot reset an existing user's password (that
+# would let them become an admin) nor attach policies to a login.
+path "auth/userpass/users/*" {
+  capabilities       = ["create", "read"]
+  allowed_parameters = { "password" = [], "token_ttl" = [], "token_max_ttl" = [] }
+}
+path "auth/userpass/users" {
+  capabilities = ["list"]
+}
+path "identity/lookup/entity" {
+  capabilities = ["update"]
+}
+path "identity/entity/id/*" {
+  capabilities       = ["read", "update"]
+  allowed_parameters = { "disabled" = [] }
+}
+path "identity/entity/id" {
+  capabilities = ["list"]
+}
+path "identity/entity-alias/id/*" {
+  capabilities = ["read"]
+}
+
+# --- own inbox, like an engineer (JIT access granted to oneself) ---
+path "netvault/data/_inbox/{{identity.entity.id}}/*" {
+  capabilities = ["read", "delete", "create", "update"]
+}
+path "netvault/metadata/_inbox/{{identity.entity.id}}/*" {
+  capabilities = ["read", "list", "delete"]
+}
+path "netvault/metadata/_inbox/{{identity.entity.id}}" {
+  capabilities = ["list"]
+}
+
+# Mount lookups the CLI needs (accessors of userpass and token mounts).
+path "sys/auth" {
+  capabilities = ["read"]
+}

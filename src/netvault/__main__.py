@@ -1,0 +1,3 @@
+from netvault.cli.main import run
+
+run()

@@ -1,0 +1,36 @@
+"""First start of the embedded server: set it up, make the first admin, log in."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+from netvault import config, embedded, layout, session, tokenstore
+from netvault.gateway import Vault, admin_client
+
+FIRST_ADMIN = "admin"
+
+
+def first_start(info: embedded.ServerInfo, admin_user: str = FIRST_ADMIN) -> dict:
+    """Run setup with the root token, create the first admin, log the local user in.
+
+    The admin's initial password goes into init.json beside the root token
+    (both belong offline); it is never printed.
+    """
+    paths = embedded.Paths(Path(info.data_dir))
+    root = embedded.root_token(paths.root)
+    mounts = config.load().mounts
+    result = layout.run_setup(admin_client(info.address, root), mounts, audit_path=str(paths.audit))
+    from netvault.users import create_user
+
+    password = secrets.token_urlsafe(24)
+    vault = Vault(info.address, root)
+    create_user(vault, mounts.userpass, admin_user, password, "admin")
+    init = json.loads(paths.init.read_text())
+    init["first_admin"] = {"username": admin_user, "password": password}
+    config.write_private(paths.init, json.dumps(init, indent=2).encode())
+    token = session.userpass_login(Vault(info.address), mounts.userpass, admin_user, password)["client_token"]
+    warning = tokenstore.save(info.address, token)
+    config.update_file({"address": info.address, "user": admin_user, "data_dir": info.data_dir})
+    return {"setup_applied": result.applied, "admin_user": admin_user, "keyring_warning": warning}

@@ -1,0 +1,1 @@
+"""Typer commands: thin wrappers that parse, call a domain function, render."""

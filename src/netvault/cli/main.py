@@ -1,0 +1,112 @@
+"""The ``netvault`` command: one top-level error handler, documented exit codes.
+
+Every failure becomes ``error: <one line>`` on stderr and an ``ExitCode``.
+``--traceback`` (or ``NETVAULT_DEBUG=1``) re-raises instead, for debugging.
+Command modules import only typer at module level, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from netvault.errors import ExitCode, NetvaultError
+
+HELP = """netvault: the credential and network-data vault for managed IT providers.
+
+Customers' passwords, licences and network data live in HashiCorp Vault /
+OpenBao; Vault's own policies decide who may see what, and its audit device
+records every reveal.
+
+Example:  netvault server up && netvault whoami
+
+Exit codes: 0 ok, 1 error, 2 usage/invalid input, 3 not found, 4 permission
+denied, 5 server unreachable, 6 sealed/uninitialised, 7 conflict, 8 not logged
+in or token expired, 9 audit trail tampered, 130 interrupted.
+"""
+
+app = typer.Typer(
+    help=HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,  # plain help: rendering with rich costs ~60 ms per call
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_debug = {"on": False}
+
+
+@app.callback()
+def _root(
+    traceback: bool = typer.Option(False, "--traceback", help="Show the Python traceback of a failure (debugging)."),
+) -> None:
+    if traceback:
+        _debug["on"] = True
+
+
+def _register() -> None:
+    from netvault.cli import auth, server, setup
+
+    app.add_typer(server.app, name="server")
+    app.command("setup")(setup.setup)
+    app.command("login")(auth.login)
+    app.command("logout")(auth.logout)
+    app.command("whoami")(auth.whoami)
+    for module_name in ("records", "access", "audit"):
+        try:
+            module = __import__(f"netvault.cli.{module_name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"netvault.cli.{module_name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register()
+
+
+def run(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("NETVAULT_DEBUG", "") not in ("", "0") or "--traceback" in argv
+    from typer.main import get_command
+
+    try:  # typer >= 0.29 vendors click
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover
+        from click.exceptions import ClickException
+
+    command = get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
+        sys.exit(result if isinstance(result, int) else 0)
+    except ClickException as exc:  # usage errors: click's own message, exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.stderr.write("\ninterrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except NetvaultError as exc:
+        if debug or _debug["on"]:
+            raise
+        sys.stderr.write(f"error: {exc.message}\n")
+        if exc.hint:
+            sys.stderr.write(f"hint: {exc.hint}\n")
+        sys.exit(int(exc.exit_code))
+    except SystemExit:
+        raise
+    except BaseException as exc:  # a bug: say so without leaking its message (it may hold data)
+        if debug or _debug["on"]:
+            raise
+        sys.stderr.write(
+            f"error: internal error ({type(exc).__name__}); rerun with --traceback and report it\n"
+        )
+        sys.exit(int(ExitCode.ERROR))
+
+
+if __name__ == "__main__":
+    run()

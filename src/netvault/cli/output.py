@@ -1,0 +1,57 @@
+"""Rendering shared by all commands: data on stdout, messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, Iterable, Sequence
+
+import typer
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table, for scripts.")
+]
+
+
+def info(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, sort_keys=True, default=str, ensure_ascii=False) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value) or "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value)
+    # Never let stored data move the cursor or ring the bell on a terminal.
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def table(rows: Iterable[dict], columns: Sequence[tuple[str, str]], *, empty: str = "(none)") -> None:
+    rows = list(rows)
+    if not rows:
+        info(empty)
+        return
+    cells = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+    widths = [max(len(header), *(len(r[i]) for r in cells)) for i, (_, header) in enumerate(columns)]
+    out = sys.stdout
+    out.write("  ".join(h.upper().ljust(w) for (_, h), w in zip(columns, widths)).rstrip() + "\n")
+    for r in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+
+
+def fields(pairs: Sequence[tuple[str, Any]]) -> None:
+    """A key: value listing for one object."""
+    width = max(len(k) for k, _ in pairs) if pairs else 0
+    for key, value in pairs:
+        sys.stdout.write(f"{key.ljust(width)}  {_cell(value)}\n")

@@ -1,0 +1,54 @@
+"""``netvault setup``: bring a Vault / OpenBao to the netvault layout."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from netvault.cli.output import JsonOption, emit_json, info, table
+
+
+def setup(
+    check: Annotated[bool, typer.Option("--check", help="Report drift only; change nothing (exit 1 if drifted).")] = False,
+    incident_pattern: Annotated[
+        Optional[list[str]],
+        typer.Option("--incident-pattern", help="Allowed incident reference glob; repeat for several (default INC-* and CHG-*)."),
+    ] = None,
+    audit_file: Annotated[
+        Optional[str],
+        typer.Option("--audit-file", help="Enable a file audit device at this path where the server allows it (HashiCorp Vault)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set up mounts, auth, policies, groups and token roles, idempotently.
+
+    Uses VAULT_ADDR/VAULT_TOKEN (or your `netvault login`), which must be an
+    admin or root token. OpenBao accepts audit devices only from its config:
+    then the stanza to add is printed.
+
+    Example:  VAULT_TOKEN=... netvault setup --check
+    """
+    from netvault import config, layout, session
+    from netvault.gateway import admin_client
+
+    settings = config.load()
+    vault = session.connect(settings)
+    vault.require_ready()
+    client = admin_client(settings.address, vault.token, namespace=settings.namespace, cacert=settings.cacert)
+    result = layout.run_setup(client, settings.mounts, check=check, patterns=incident_pattern, audit_path=audit_file)
+    if as_json:
+        emit_json({
+            "items": [i.to_dict() for i in result.items],
+            "applied": result.applied,
+            "drift": [i.name for i in result.drift],
+            "audit_stanza": result.audit_stanza,
+        })
+    else:
+        table([i.to_dict() for i in result.items], [("item", "item"), ("in_sync", "ok"), ("detail", "detail")])
+        for name in result.applied:
+            info(f"applied: {name}")
+    if result.audit_stanza:
+        info("no file audit device: add this to the server's config and restart it:\n" + result.audit_stanza.rstrip())
+    if check and result.drift:
+        raise typer.Exit(1)

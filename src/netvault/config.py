@@ -1,0 +1,162 @@
+"""Where netvault finds its server, mounts and local state.
+
+Precedence, highest first: the standard Vault/OpenBao environment variables,
+then the TOML config file (``config.toml`` in the user config dir), then
+defaults. Paths honour ``NETVAULT_CONFIG_DIR`` / ``NETVAULT_DATA_DIR`` so tests
+and several installs can keep apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from netvault.errors import UsageError
+
+DEFAULT_PORT = 18200
+DEFAULT_ADDRESS = f"http://127.0.0.1:{DEFAULT_PORT}"
+DEFAULT_INCIDENT_PATTERNS = ("INC-*", "CHG-*")
+
+
+def config_dir() -> Path:
+    env = os.environ.get("NETVAULT_CONFIG_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("netvault"))
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("NETVAULT_DATA_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("netvault"))
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+@dataclass(frozen=True)
+class Mounts:
+    kv: str = "netvault"
+    transit: str = "netvault-transit"
+    userpass: str = "userpass"
+
+
+@dataclass(frozen=True)
+class Settings:
+    address: str = DEFAULT_ADDRESS
+    mounts: Mounts = field(default_factory=Mounts)
+    namespace: str | None = None
+    cacert: str | None = None
+    #: token from VAULT_TOKEN / BAO_TOKEN; wins over the keyring
+    env_token: str | None = None
+    #: user last logged in with ``netvault login`` (display only)
+    user: str | None = None
+    #: data dir of the embedded server this config was written for, if any
+    data_dir: str | None = None
+
+    def with_address(self, address: str) -> "Settings":
+        return replace(self, address=address)
+
+
+def _first_env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def read_file(path: Path | None = None) -> dict:
+    path = path or config_file()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
+    import tomllib
+
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(
+            f"config file {path} is corrupt ({exc}); fix or delete it"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"config file {path} is corrupt; fix or delete it")
+    return data
+
+
+def load(path: Path | None = None) -> Settings:
+    data = read_file(path)
+    mounts_raw = data.get("mounts", {}) if isinstance(data.get("mounts", {}), dict) else {}
+    for key, value in list(mounts_raw.items()) + [("address", data.get("address", ""))]:
+        if not isinstance(value, str):
+            raise UsageError(f"config file: {key!r} must be a string")
+    mounts = Mounts(**{k: v for k, v in mounts_raw.items() if k in ("kv", "transit", "userpass")})
+    address = _first_env("VAULT_ADDR", "BAO_ADDR") or data.get("address") or DEFAULT_ADDRESS
+    return Settings(
+        address=address.rstrip("/"),
+        mounts=mounts,
+        namespace=_first_env("VAULT_NAMESPACE", "BAO_NAMESPACE") or data.get("namespace"),
+        cacert=_first_env("VAULT_CACERT", "BAO_CACERT") or data.get("cacert"),
+        env_token=_first_env("VAULT_TOKEN", "BAO_TOKEN"),
+        user=data.get("user"),
+        data_dir=data.get("data_dir"),
+    )
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    import json
+
+    # JSON string escaping is valid TOML basic-string escaping for our values.
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def update_file(changes: dict, path: Path | None = None) -> None:
+    """Merge ``changes`` into the config file atomically (None deletes a key)."""
+    path = path or config_file()
+    data = read_file(path)
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    lines = []
+    tables = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, table in tables:
+        lines.append(f"\n[{name}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    write_private(path, ("\n".join(lines) + "\n").encode())
+
+
+def write_private(path: Path, content: bytes) -> None:
+    """Write a file readable only by the owner, atomically (no half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

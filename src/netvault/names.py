@@ -1,0 +1,53 @@
+"""Validation of names that become Vault paths. Bad names are refused, never rewritten."""
+
+from __future__ import annotations
+
+import re
+
+from netvault.errors import UsageError
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_USER = re.compile(r"[a-z0-9][a-z0-9._-]*")
+MAX_SLUG = 64
+MAX_USER = 64
+
+
+def shown(value: str) -> str:
+    """A name as it may appear in a one-line message: escaped, bounded."""
+    return ascii(value[:80] + ("…" if len(value) > 80 else ""))
+
+
+def slug(value: str, what: str = "name") -> str:
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{what} must not be empty")
+    if len(value) > MAX_SLUG:
+        raise UsageError(f"{what} {shown(value)} is longer than {MAX_SLUG} characters")
+    if ".." in value:
+        raise UsageError(f"{what} {shown(value)} must not contain '..'")
+    if "/" in value:
+        raise UsageError(f"{what} {shown(value)} must not contain '/'")
+    if not _SLUG.fullmatch(value):
+        raise UsageError(
+            f"{what} {shown(value)} may only hold lower-case letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def username(value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise UsageError("user name must not be empty")
+    if len(value) > MAX_USER or ".." in value or not _USER.fullmatch(value):
+        raise UsageError(
+            f"user name {shown(value)} may only hold lower-case letters, digits, '-', '_' and '.' "
+            f"(at most {MAX_USER})"
+        )
+    return value
+
+
+def record_ref(value: str) -> tuple[str, str]:
+    """Split CUSTOMER/NAME, validating both parts."""
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise UsageError(f"expected CUSTOMER/NAME, got {shown(str(value))}")
+    customer, name = value.split("/")
+    return slug(customer, "customer"), slug(name, "record name")

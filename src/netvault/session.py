@@ -1,0 +1,119 @@
+"""Who is talking to which Vault: settings + token -> a gateway client; login/whoami."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from netvault import config, tokenstore
+from netvault.errors import NotLoggedIn, PermissionDenied, UsageError
+from netvault.gateway import Vault
+from netvault.policies import ROLES
+
+
+def current_token(settings: config.Settings) -> str | None:
+    return settings.env_token or tokenstore.load(settings.address)
+
+
+def connect(settings: config.Settings | None = None, *, require_token: bool = True) -> Vault:
+    settings = settings or config.load()
+    token = current_token(settings)
+    if require_token and not token:
+        raise NotLoggedIn(f"not logged in to {settings.address}; run `netvault login`")
+    return Vault(settings.address, token, namespace=settings.namespace, cacert=settings.cacert)
+
+
+def userpass_login(vault: Vault, mount: str, username: str, password: str) -> dict:
+    try:
+        resp = vault.write(f"auth/{mount}/login/{username}", {"password": password})
+    except (PermissionDenied, UsageError):
+        # Vault answers 400 "invalid username or password" or 403: same thing to a user.
+        raise PermissionDenied(f"login failed for {username!r}: wrong user name or password, or login disabled") from None
+    return resp["auth"]
+
+
+@dataclass
+class Identity:
+    display_name: str
+    username: str | None
+    entity_id: str | None
+    policies: list[str]
+    roles: list[str]
+    customers: list[str]
+    expire_time: str | None
+    ttl: int
+    accessor: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def roles_from_policies(policies: list[str]) -> list[str]:
+    out = []
+    for role, (_group, role_policies) in ROLES.items():
+        if role_policies[0] in policies:
+            out.append(role)
+    if "root" in policies:
+        out.append("root")
+    return out
+
+
+def whoami(vault: Vault) -> Identity:
+    data = vault.request("GET", "auth/token/lookup-self")["data"]
+    policies = sorted(set((data.get("policies") or []) + (data.get("identity_policies") or [])))
+    meta = data.get("meta") or {}
+    customers = sorted(p[len("nv-customer-"):] for p in policies if p.startswith("nv-customer-"))
+    return Identity(
+        display_name=data.get("display_name", ""),
+        username=meta.get("username"),
+        entity_id=data.get("entity_id") or None,
+        policies=policies,
+        roles=roles_from_policies(policies),
+        customers=customers,
+        expire_time=data.get("expire_time"),
+        ttl=int(data.get("ttl") or 0),
+        accessor=data.get("accessor", ""),
+    )
+
+
+def login(settings: config.Settings, *, method: str, username: str | None, secret: str) -> tuple[Identity, str | None]:
+    """Log in, keep the token in the keyring; returns (who, storage warning)."""
+    vault = Vault(settings.address, None, namespace=settings.namespace, cacert=settings.cacert)
+    vault.require_ready()
+    if method == "userpass":
+        if not username:
+            raise UsageError("user name required for userpass login")
+        token = userpass_login(vault, settings.mounts.userpass, username, secret)["client_token"]
+    elif method == "token":
+        token = secret
+    else:
+        raise UsageError(f"unknown login method {method!r}; use userpass or token")
+    vault.token = token
+    if not vault.token_is_valid():
+        raise NotLoggedIn("that token is not valid (expired or revoked)")
+    who = whoami(vault)
+    warning = tokenstore.save(settings.address, token)
+    config.update_file({"address": settings.address, "user": who.username or username or who.display_name})
+    return who, warning
+
+
+def logout(settings: config.Settings, *, revoke: bool = True) -> bool:
+    token = tokenstore.load(settings.address)
+    if token and revoke:
+        try:
+            Vault(settings.address, token, namespace=settings.namespace, cacert=settings.cacert, retries=0).write("auth/token/revoke-self")
+        except Exception:  # best effort: the local copy goes regardless
+            pass
+    removed = tokenstore.delete(settings.address)
+    config.update_file({"user": None})
+    return removed
+
+
+def expires_in(identity: Identity, now: datetime | None = None) -> str:
+    from netvault.durations import format_seconds
+
+    if not identity.expire_time:
+        return "never"
+    now = now or datetime.now(timezone.utc)
+    end = datetime.fromisoformat(identity.expire_time.replace("Z", "+00:00"))
+    return format_seconds(max(0, int((end - now).total_seconds())))

@@ -1,0 +1,106 @@
+"""Tokens live in the OS keyring, one entry per Vault address.
+
+Where no keyring backend exists (a headless box without Secret Service) the
+token goes to ``tokens.json`` (mode 0600) in the config dir, and the caller is
+told so once: a token in a private file is weaker than the keyring, and the
+user should know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from netvault import config
+
+SERVICE = "netvault"
+
+
+def _entry(address: str, scope: str = "login") -> str:
+    return f"{scope}@{address}"
+
+
+def _fallback_file() -> Path:
+    return config.config_dir() / "tokens.json"
+
+
+def _keyring():
+    """The keyring module, or None where no usable backend exists."""
+    if os.environ.get("NETVAULT_KEYRING") == "file":
+        return None
+    import keyring
+    from keyring.errors import NoKeyringError
+
+    try:
+        backend = keyring.get_keyring()
+    except NoKeyringError:
+        return None
+    name = type(backend).__module__ + "." + type(backend).__name__
+    if "fail" in name.lower() or "null" in name.lower():
+        return None
+    return keyring
+
+
+def _read_fallback() -> dict:
+    try:
+        return json.loads(_fallback_file().read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def save(address: str, token: str, scope: str = "login") -> str | None:
+    """Store the token; returns a warning when it had to go to a file."""
+    kr = _keyring()
+    if kr is not None:
+        from keyring.errors import KeyringError
+
+        try:
+            kr.set_password(SERVICE, _entry(address, scope), token)
+            return None
+        except KeyringError:
+            pass
+    data = _read_fallback()
+    data[_entry(address, scope)] = token
+    config.write_private(_fallback_file(), json.dumps(data).encode())
+    return f"no OS keyring available; token stored in {_fallback_file()} (mode 0600)"
+
+
+def load(address: str, scope: str = "login") -> str | None:
+    kr = _keyring()
+    if kr is not None:
+        from keyring.errors import KeyringError
+
+        try:
+            token = kr.get_password(SERVICE, _entry(address, scope))
+            if token:
+                return token
+        except KeyringError:
+            pass
+    return _read_fallback().get(_entry(address, scope))
+
+
+def delete(address: str, scope: str = "login") -> bool:
+    found = False
+    kr = _keyring()
+    if kr is not None:
+        from keyring.errors import KeyringError, PasswordDeleteError
+
+        try:
+            kr.delete_password(SERVICE, _entry(address, scope))
+            found = True
+        except (PasswordDeleteError, KeyringError):
+            pass
+    data = _read_fallback()
+    if data.pop(_entry(address, scope), None) is not None:
+        config.write_private(_fallback_file(), json.dumps(data).encode())
+        found = True
+    return found
+
+
+def backend_name() -> str:
+    kr = _keyring()
+    if kr is None:
+        return f"file ({_fallback_file()})"
+    backend = kr.get_keyring()
+    return type(backend).__module__ + "." + type(backend).__name__
