@@ -233,8 +233,25 @@ def _wait_active(address: str, timeout: float) -> None:
     raise Unreachable(f"OpenBao at {address} did not become active within {timeout:.0f}s")
 
 
-def up(data_dir: Path, port: int | None = None, *, timeout: float = 30.0) -> ServerInfo:
-    """Start the server in the background (initialising it on the first start)."""
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (Linux), so a test
+    harness killed hard leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def up(
+    data_dir: Path, port: int | None = None, *, timeout: float = 30.0, die_with_parent: bool = False
+) -> ServerInfo:
+    """Start the server in the background (initialising it on the first start).
+
+    ``die_with_parent`` ties the server's life to this process (test harness);
+    the CLI leaves it off so the server outlives the command.
+    """
     paths = Paths(data_dir)
     current = status(paths.root)
     if current.running:
@@ -268,6 +285,7 @@ def up(data_dir: Path, port: int | None = None, *, timeout: float = 30.0) -> Ser
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the CLI; Ctrl-C in the shell does not reach it
             cwd=paths.root,
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
     config.write_private(paths.pid, f"{proc.pid}\n".encode())
     config.write_private(paths.state, json.dumps({"address": address, "port": port}).encode())

