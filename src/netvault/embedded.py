@@ -136,14 +136,14 @@ def _pid_is_bao(pid: int) -> bool:
 def _read_pid(paths: Paths) -> int | None:
     try:
         return int(paths.pid.read_text().strip())
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return None
 
 
 def _read_state(paths: Paths) -> dict:
     try:
         return json.loads(paths.state.read_text())
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return {}
 
 
@@ -253,6 +253,7 @@ def up(
     the CLI leaves it off so the server outlives the command.
     """
     paths = Paths(data_dir)
+    _check_writable(paths.root)
     current = status(paths.root)
     if current.running:
         current.already_running = True
@@ -262,7 +263,6 @@ def up(
                 "`netvault server down` first to change the port"
             )
         return current
-    _check_writable(paths.root)
     stale = _read_pid(paths)
     if stale is not None:
         paths.pid.unlink(missing_ok=True)  # a pid file whose process is gone

@@ -181,8 +181,10 @@ class Vault:
 
     def _error(self, status: int, errors: list[str], path: str) -> NetvaultError:
         token_valid = None
-        if status == 403 and path != "auth/token/lookup-self" and self.token:
-            token_valid = self.token_is_valid()
+        if status == 403 and self.token:
+            # Every valid token may look itself up (default policy), so a 403
+            # there means the token itself is expired or revoked.
+            token_valid = False if path == "auth/token/lookup-self" else self.token_is_valid()
         if status == 403 and not self.token:
             return NotLoggedIn("not logged in; run `netvault login`")
         err = map_http_error(status, errors, path, token_valid=token_valid)

@@ -1,0 +1,109 @@
+"""The embedded server: up, down, up keeps data; status; stale pid; port in use;
+sealed and stopped servers give the documented exit codes."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import hvac
+import pytest
+
+from netvault import embedded
+from netvault.errors import ExitCode
+
+
+def netvault(env, *args, input=None):
+    proc = subprocess.run([sys.executable, "-m", "netvault", *args], env=env, input=input,
+                          capture_output=True, text=True, timeout=120)
+    return proc
+
+
+@pytest.fixture
+def own_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env.update({
+        "NETVAULT_CONFIG_DIR": str(tmp_path / "config"),
+        "NETVAULT_DATA_DIR": str(tmp_path / "data"),
+        "NETVAULT_KEYRING": "file",
+    })
+    return env
+
+
+def test_up_down_up_keeps_data_and_logs_in(own_env, tmp_path):
+    port = str(embedded.free_port())
+    try:
+        first = netvault(own_env, "server", "up", "--port", port, "--json")
+        assert first.returncode == 0, first.stderr
+        info = json.loads(first.stdout)
+        for key in ("address", "data_dir", "audit_file", "init_file"):
+            assert key in info
+        assert info["first_start"] is True
+        assert "move it offline" in first.stderr
+        init = tmp_path / "data" / "init.json"
+        assert oct(init.stat().st_mode & 0o777) == "0o600"
+        assert oct((tmp_path / "data" / "unseal.key").stat().st_mode & 0o777) == "0o600"
+
+        who = netvault(own_env, "whoami", "--json")
+        assert who.returncode == 0, who.stderr
+        assert json.loads(who.stdout)["roles"] == ["admin"]
+
+        # data written now must survive a restart
+        root = json.loads(init.read_text())["root_token"]
+        hvac.Client(info["address"], token=root).secrets.kv.v2.create_or_update_secret(
+            path="customers/keep/profile", secret={"company_name": "Keep BV"}, cas=0, mount_point="netvault")
+
+        again = netvault(own_env, "server", "up")
+        assert again.returncode == 0 and "already running" in again.stderr
+
+        assert netvault(own_env, "server", "down").returncode == 0
+        stopped = netvault(own_env, "whoami")
+        assert stopped.returncode == ExitCode.UNREACHABLE
+        assert stopped.stderr.count("\n") == 1 and stopped.stderr.startswith("error: cannot reach")
+        status = netvault(own_env, "server", "status")
+        assert status.returncode == ExitCode.UNREACHABLE
+
+        restarted = netvault(own_env, "server", "up", "--json")
+        assert restarted.returncode == 0, restarted.stderr
+        assert json.loads(restarted.stdout)["first_start"] is False
+        data = hvac.Client(info["address"], token=root).secrets.kv.v2.read_secret_version(
+            path="customers/keep/profile", mount_point="netvault", raise_on_deleted_version=True)["data"]["data"]
+        assert data == {"company_name": "Keep BV"}
+        assert netvault(own_env, "whoami").returncode == 0  # the stored login still works
+
+        # sealed: documented message and exit code
+        hvac.Client(info["address"], token=root).sys.seal()
+        sealed = netvault(own_env, "whoami")
+        assert sealed.returncode == ExitCode.SEALED, sealed.stderr
+        assert "sealed" in sealed.stderr and "Traceback" not in sealed.stderr
+    finally:
+        netvault(own_env, "server", "down")
+    assert not embedded.status(tmp_path / "data").running
+
+
+def test_stale_pid_and_busy_port(own_env, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    # a pid file whose process is long gone
+    (data / "server.pid").write_text("999999\n")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        res = netvault(own_env, "server", "up", "--port", str(port))
+        assert res.returncode == ExitCode.CONFLICT
+        assert "in use" in res.stderr and res.stderr.count("\n") == 1
+        assert not (data / "server.pid").exists()  # stale pid cleared, nothing started
+        assert not (data / "init.json").exists()
+    finally:
+        busy.close()
+
+
+def test_data_dir_not_usable(own_env, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a dir")
+    res = netvault(own_env, "server", "up", "--data-dir", str(blocker / "sub"))
+    assert res.returncode == ExitCode.USAGE
+    assert "cannot be created" in res.stderr and "Traceback" not in res.stderr
