@@ -49,3 +49,35 @@ def test_setup_on_plain_openbao(cli, dev_server):
     # audit on OpenBao cannot be enabled through the API: a clear error, not a trace
     forced = cli("setup", "--audit-file", "/tmp/x.log", token="dev-root", env=env)
     assert forced.returncode == 1 and "declared in its config" in forced.stderr
+
+
+def test_tls_server_with_vault_cacert(cli, tmp_path):
+    """VAULT_CACERT is honoured; without it the TLS failure is one clear line."""
+    port = embedded.free_port()
+    certs = tmp_path / "tls"
+    certs.mkdir()
+    proc = subprocess.Popen(
+        [embedded.find_bao(), "server", "-dev", "-dev-tls", f"-dev-tls-cert-dir={certs}",
+         "-dev-root-token-id=dev-root", f"-dev-listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=embedded._die_with_parent,
+    )
+    try:
+        for _ in range(100):
+            if (certs / "vault-ca.pem").exists():
+                break
+            time.sleep(0.1)
+        env = {"VAULT_ADDR": f"https://127.0.0.1:{port}", "VAULT_CACERT": str(certs / "vault-ca.pem")}
+        for _ in range(50):
+            ok = cli("whoami", "--json", token="dev-root", env=env)
+            if ok.returncode == 0:
+                break
+            time.sleep(0.1)
+        assert ok.returncode == 0, ok.stderr
+        assert ok.json()["roles"] == ["root"]
+        bad = cli("whoami", token="dev-root", env={"VAULT_ADDR": env["VAULT_ADDR"]})
+        assert bad.returncode == 5 and "certificate verify failed" in bad.stderr
+        missing = cli("whoami", token="dev-root", env={**env, "VAULT_CACERT": str(tmp_path / "nope.pem")})
+        assert missing.returncode == 2 and "CA certificate" in missing.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

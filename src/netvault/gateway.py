@@ -117,7 +117,10 @@ class Vault:
         import http.client
 
         if self._scheme == "https":
-            ctx = ssl.create_default_context(cafile=self._cacert) if self._cacert else ssl.create_default_context()
+            try:
+                ctx = ssl.create_default_context(cafile=self._cacert)
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"cannot use CA certificate {self._cacert!r} (VAULT_CACERT): {getattr(exc, 'strerror', None) or exc}") from None
             return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=ctx)
         return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
 
