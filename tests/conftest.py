@@ -158,3 +158,29 @@ def cli(cli_env):
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Safety net: no `bao` started under this run's temp dirs may outlive it
+    (e.g. a server a test started through the CLI and then failed to stop)."""
+    import signal
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    try:
+        base = str(factory.getbasetemp())
+    except Exception:
+        return
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"bao") and any(base.encode() in part for part in cmdline):
+            try:
+                os.kill(int(proc_dir.name), signal.SIGTERM)
+            except OSError:
+                pass
