@@ -199,3 +199,161 @@ def log(
     rows = [_row(ev) for ev in stream]
     done()
     table(rows, LOG_COLUMNS, empty="(no matching events)")
+
+
+def _now_text() -> str:
+    return _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@app.command("seal")
+def seal_cmd(
+    file: FileOpt = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Seal what is not sealed yet of each audit file: a signed, chained digest.
+
+    Each digest holds the file's identity (hash of its first line), the byte
+    range, its SHA-256, first/last event time and the previous digest's hash
+    and signature; Vault signs it with the non-exportable Ed25519 transit key
+    audit-seal and it is stored create-only under KV _audit/digests/. Run it
+    hourly (e.g. from cron, with a token of token role nv-audit-sealer).
+
+    Example:  netvault audit seal --file /var/log/openbao/audit.log
+    """
+    from netvault.audit import seal as sealmod
+
+    paths = _files(file)
+    settings = _settings()
+    vault = _vault(required=True)
+    step, done = _progress(paths)
+    try:
+        written = sealmod.seal(vault, paths, now=_now_text(), kv_mount=settings.mounts.kv,
+                               transit_mount=settings.mounts.transit, progress=step)
+    finally:
+        done()
+    if as_json:
+        for d in written:
+            emit_json(d)
+        return
+    if not written:
+        info("nothing new to seal")
+        return
+    table(
+        [{**d, "range": f"{d['start']}-{d['end']}", "times": f"{(d['first_time'] or '?')[:19]} .. {(d['last_time'] or '?')[:19]}"} for d in written],
+        [("seq", "digest"), ("file_name", "file"), ("range", "bytes"), ("entries", "entries"), ("times", "events")],
+    )
+
+
+@app.command("export-digests")
+def export_digests(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the digests and the public key here (JSON).")],
+) -> None:
+    """Export all seal digests and the public key, for an offline `audit verify`.
+
+    Example:  netvault audit export-digests --out digests.json
+    """
+    import json
+
+    from netvault.audit import seal as sealmod
+    from netvault.config import write_private
+
+    settings = _settings()
+    vault = _vault(required=True)
+    digests = sealmod.load_digests(vault, settings.mounts.kv)
+    keys = sealmod.public_keys(vault, settings.mounts.transit)
+    bundle = sealmod.export_bundle(digests, keys, now=_now_text())
+    write_private(out, (json.dumps(bundle, indent=1, sort_keys=True) + "\n").encode())
+    info(f"wrote {len(digests)} digest(s) and {len(keys)} public key(s) to {out}")
+    for version, key in sorted(keys.items()):
+        info(f"public key v{version} fingerprint {sealmod.fingerprint(key)} (compare it out of band)")
+
+
+VERIFY_COLUMNS = [("status", "status"), ("kind", "finding"), ("file", "file"), ("range", "bytes"), ("detail", "detail")]
+
+
+@app.command("verify")
+def verify_cmd(
+    file: FileOpt = None,
+    digests: Annotated[Optional[Path], typer.Option("--digests", help="Digest export from `audit export-digests` (offline; default: read them from Vault).")] = None,
+    public_key: Annotated[Optional[str], typer.Option("--public-key", help="Trusted public key (base64, N:base64 or a file); default: the export's or Vault's.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Digests ending before this time need no file (older rotated files not handed over).")] = None,
+    only_given: Annotated[bool, typer.Option("--only-given", help="Check only the files given; do not require files for the other digests.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the digest chain, every signature and every sealed byte range.
+
+    Names each edited, removed, truncated or reordered range and each gap in
+    time; bytes written after the last seal are reported as unsealed, not as
+    tampering. Works on a copy of the log (a file's identity is its first
+    line, not its path). Exit code 9 when anything was tampered with.
+
+    Example:  netvault audit verify --file audit-copy.log --digests digests.json
+    """
+    from netvault.audit import seal as sealmod
+    from netvault.errors import Tampered
+
+    paths = _files(file)
+    if digests is not None:
+        chain, keys = sealmod.read_bundle(str(digests))
+    else:
+        settings = _settings()
+        vault = _vault(required=True)
+        chain = sealmod.load_digests(vault, settings.mounts.kv)
+        keys = sealmod.public_keys(vault, settings.mounts.transit)
+    if public_key:
+        keys = sealmod.parse_public_key(public_key)
+    if not keys:
+        from netvault.errors import UsageError
+
+        raise UsageError("no public key: give --public-key or a digest export that holds one")
+    step, done = _progress(paths)
+    try:
+        result = sealmod.verify(chain, keys, paths, since=_bound(since), only_given=only_given, progress=step)
+    finally:
+        done()
+    for version, fp in sorted(result.key_fingerprints.items()):
+        info(f"public key v{version}: {fp}")
+    if as_json:
+        for f in result.findings:
+            emit_json({**f.to_dict(), "status": "TAMPERED" if f.tampered else f.kind})
+    else:
+        rows = []
+        for f in result.findings:
+            rows.append({
+                "status": "TAMPERED" if f.tampered else ("ok" if f.kind == "ok" else "note"),
+                "kind": f.kind, "file": Path(f.file).name if f.file else None,
+                "range": f"{f.start}-{f.end}" if f.start is not None else None,
+                "detail": f.detail,
+            })
+        table(rows, VERIFY_COLUMNS, empty="(no digests and no files)")
+    bad = [f for f in result.findings if f.tampered]
+    if bad:
+        raise Tampered(f"audit trail tampered: {len(bad)} finding(s); first: {bad[0].detail}")
+    unsealed = sum(1 for f in result.findings if f.kind == "unsealed")
+    info(f"verified {result.digests} digest(s): intact" + (f"; {unsealed} unsealed part(s) (seal them with `netvault audit seal`)" if unsealed else ""))
+
+
+@app.command("hash")
+def hash_cmd(
+    value: Annotated[Optional[str], typer.Argument(help="Value to hash (e.g. a token accessor); omit with --stdin.")] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the value from standard input (keeps it out of shell history).")] = False,
+    device: Annotated[str, typer.Option("--device", help="Audit device path (the embedded server's is 'netvault').")] = "netvault",
+    as_json: JsonOption = False,
+) -> None:
+    """HMAC a value the way the audit device does, to find it in the log (sys/audit-hash).
+
+    Example:  netvault audit hash --stdin < accessor.txt | xargs -I{} grep -c {} audit.log
+    """
+    from netvault.errors import UsageError
+
+    if stdin:
+        value = sys.stdin.readline().rstrip("\n")
+    if not value:
+        raise UsageError("give a VALUE or --stdin")
+    vault = _vault(required=True)
+    resp = vault.write(f"sys/audit-hash/{device.strip('/')}", {"input": value})
+    digest = ((resp or {}).get("data") or {}).get("hash") or (resp or {}).get("hash")
+    if as_json:
+        emit_json({"hash": digest, "device": device})
+    else:
+        sys.stdout.write(f"{digest}\n")
