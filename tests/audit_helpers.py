@@ -96,19 +96,22 @@ class Customer:
         rec["name"] = new
         self.records[new] = rec
 
-    def grant(self, user: str, entity_id: str) -> None:
-        self.root.secrets.identity.create_or_update_group_by_name(
-            name=f"nv-grant:{self.slug}:{user}", policies=policies.customer_policy_name(self.slug),
-            member_entity_ids=[entity_id],
-        )
-        self.root.secrets.kv.v2.create_or_update_secret(
-            f"_grants/{self.slug}/{user}", {"user": user, "customer": self.slug, "kind": "standing", "granted_by": "root"},
+    def grant(self, user: str, entity_id: str, by: hvac.Client | None = None) -> None:
+        """A standing grant as DESIGN.md: POST identity/group (one group per grant) + grant record."""
+        c = by or self.root
+        c.adapter.post("/v1/identity/group", json={
+            "name": f"nv-grant:{self.slug}:{user}", "policies": policies.customer_policy_name(self.slug),
+            "member_entity_ids": [entity_id],
+        })
+        c.secrets.kv.v2.create_or_update_secret(
+            f"_grants/{self.slug}/{user}", {"user": user, "customer": self.slug, "kind": "standing", "granted_by": "lead"},
             cas=0, mount_point=self.kv,
         )
 
-    def revoke(self, user: str) -> None:
-        self.root.secrets.identity.delete_group_by_name(f"nv-grant:{self.slug}:{user}")
-        self.root.secrets.kv.v2.delete_metadata_and_all_versions(f"_grants/{self.slug}/{user}", mount_point=self.kv)
+    def revoke(self, user: str, by: hvac.Client | None = None) -> None:
+        c = by or self.root
+        c.adapter.delete(f"/v1/identity/group/name/nv-grant:{self.slug}:{user}")
+        c.secrets.kv.v2.delete_metadata_and_all_versions(f"_grants/{self.slug}/{user}", mount_point=self.kv)
 
     def reveal(self, client: hvac.Client, name: str, reference: str | None) -> bool:
         """Transit decrypt as the given client; True when Vault allowed it."""

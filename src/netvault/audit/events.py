@@ -176,6 +176,8 @@ class Classifier:
             return ("grant", None, "jit-token", None, None, None, None)
         if path.startswith("auth/token/revoke-accessor"):
             return ("revoke", None, "token", None, None, None, None)
+        if op in _WRITE_OPS and path.startswith(("sys/policy/nv-customer-", "sys/policies/acl/nv-customer-")):
+            return ("setup", path.rsplit("/", 1)[1][len("nv-customer-"):], "policy", path.rsplit("/", 1)[1], None, None, None)
         if op in _WRITE_OPS and (
             path.startswith(("sys/policy/", "sys/policies/acl/", "sys/mounts/", "sys/auth/",
                              "auth/token/roles/", "identity/entity"))
