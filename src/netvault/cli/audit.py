@@ -11,7 +11,8 @@ import typer
 from netvault.cli.output import JsonOption, emit_json, fields, info, table, warn
 
 app = typer.Typer(
-    help="Audit trail from Vault's own audit device: who revealed what, when, why; tamper evidence.",
+    help="Audit trail from Vault's own audit device: who revealed what, when, why; tamper evidence.\n\n"
+    "Example:  netvault audit log --action reveal --since 7d",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -48,11 +49,9 @@ def _now():
 def _files(files: list[Path] | None) -> list[str]:
     if files:
         return [str(f) for f in files]
-    from netvault import config
+    from netvault.audit import default_audit_file
 
-    settings = config.load()
-    data_dir = Path(settings.data_dir) if settings.data_dir else config.default_data_dir()
-    return [str(data_dir / "audit.log")]
+    return [str(default_audit_file())]
 
 
 def _bound(text: str | None, *, end: bool = False) -> str | None:
@@ -357,3 +356,111 @@ def hash_cmd(
         emit_json({"hash": digest, "device": device})
     else:
         sys.stdout.write(f"{digest}\n")
+
+
+@app.command("exposure")
+def exposure_cmd(
+    user: Annotated[str, typer.Argument(help="User name (or entity id) whose reveals to list.")],
+    file: FileOpt = None,
+    since: SinceOpt = None,
+    offline: OfflineOpt = False,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Every credential USER revealed, the last reveal, and whether it was rotated since.
+
+    The offboarding rotation worklist: status "rotate" means the record has no
+    version newer than USER's last reveal. Needs a login that may read KV
+    metadata (auditor, admin) to name records and check rotation.
+
+    Example:  netvault audit exposure bob --since 90d
+    """
+    from netvault.audit.exposure import exposure
+
+    paths = _files(file)
+    vault = None if offline else _vault(required=False)
+    step, done = _progress(paths)
+    try:
+        rows = exposure(user, paths=paths, vault=vault, mounts=_settings().mounts, since=_bound(since), progress=step)
+    finally:
+        done()
+    if vault is None:
+        warn("not logged in (or --offline): records shown by id, rotation unknown")
+    if as_json:
+        for x in rows:
+            emit_json(x.to_dict())
+        return
+    if as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].to_dict()) if rows else ["customer"])
+        writer.writeheader()
+        for x in rows:
+            d = x.to_dict()
+            d["incidents"] = " ".join(d["incidents"])
+            writer.writerow(d)
+        return
+    table(
+        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " ")} for x in rows],
+        [("customer", "customer"), ("record", "record"), ("reveals", "reveals"), ("last_reveal", "last reveal"),
+         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at")],
+        empty=f"({user} revealed nothing in these files)",
+    )
+    todo = sum(1 for x in rows if x.status == "rotate")
+    if todo:
+        info(f"{todo} credential(s) to rotate")
+
+
+@app.command("report")
+def report_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
+    file: FileOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    customer: Annotated[Optional[str], typer.Option("--customer", help="Only this customer.")] = None,
+    office_hours: Annotated[str, typer.Option("--office-hours", help="Office hours as START-END (hours), e.g. 8-18.")] = "8-18",
+    utc_offset: Annotated[float, typer.Option("--utc-offset", help="Office time zone as hours from UTC, e.g. 1 or -5.")] = 0.0,
+    incident_customers: Annotated[int, typer.Option("--incident-customers", help="Flag an incident reference used in at least this many customers.")] = 3,
+    offline: OfflineOpt = False,
+) -> None:
+    """Write one self-contained HTML page for the auditor (no scripts, no network).
+
+    Counts, reveals per engineer and per customer over time (charts), denied
+    attempts, reveals outside office hours, self-granted access, incident
+    references used across many customers.
+
+    Example:  netvault audit report --since 30d --out report.html
+    """
+    from netvault.audit import report
+    from netvault.audit.events import Filters, events
+    from netvault.errors import UsageError
+
+    try:
+        start_h, end_h = (int(x) for x in office_hours.split("-"))
+        if not (0 <= start_h < end_h <= 24):
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--office-hours {office_hours!r}: expected START-END hours, e.g. 8-18") from None
+    if incident_customers < 2:
+        raise UsageError("--incident-customers must be at least 2")
+    paths = _files(file)
+    filters = Filters(customer=customer, since=_bound(since), until=_bound(until, end=True))
+    opts = report.ReportOptions(office_start=start_h, office_end=end_h, utc_offset_hours=utc_offset,
+                                incident_customers=incident_customers)
+    step, done = _progress(paths)
+    try:
+        html = report.build(
+            events(paths, filters=filters, mounts=_settings().mounts, resolver=_resolver(offline), progress=step),
+            opts, generated=_now_text(),
+            scope=", ".join(filter(None, [f"customer {customer}" if customer else None,
+                                           f"since {filters.since}" if since else None,
+                                           f"until {filters.until}" if until else None])) or "everything",
+            sources=[Path(p).name for p in paths],
+        )
+    finally:
+        done()
+    try:
+        out.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+    info(f"wrote {out}")
