@@ -504,7 +504,7 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
                     ))
                     prev = d
                     continue
-                how = "edited (its last line is gone or changed too)"
+                how = "edited (its last line is gone or changed too)" if d.get("last_line") else "edited"
                 real_end = end
             else:
                 real_lines = real_lines
