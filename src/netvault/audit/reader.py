@@ -230,9 +230,15 @@ def _merged(paths: list[str], needle, progress, since, until):
 
 
 def _seconds_between(a: str, b: str) -> float:
+    """Seconds from time key a to time key b (keys of time_key)."""
     if a[:13] == b[:13]:  # same hour: compare mm:ss
         return abs((int(b[14:16]) * 60 + int(b[17:19])) - (int(a[14:16]) * 60 + int(a[17:19])))
-    return DEDUP_WINDOW_S + 1 if a < b else 0
+    from datetime import datetime
+
+    try:
+        return abs((datetime.fromisoformat(b[:19]) - datetime.fromisoformat(a[:19])).total_seconds())
+    except ValueError:
+        return DEDUP_WINDOW_S + 1
 
 
 def _parse(line: bytes, src: str, offset: int) -> dict:

@@ -142,17 +142,22 @@ def _skip(fh, n: int, path: str) -> None:
 
 # -- storage ------------------------------------------------------------------
 
-def load_digests(vault, kv_mount: str = "netvault") -> list[dict]:
-    """All digests stored in Vault, by sequence number."""
+def load_digests(vault, kv_mount: str = "netvault", *, older_than_needed=None) -> list[dict]:
+    """Digests stored in Vault, by sequence number.
+
+    ``older_than_needed(digest) -> bool``: read newest first and stop at the
+    first digest for which it is true (sealing needs only the recent ones).
+    """
     kv = kv_mount.strip("/")
+    keys = sorted((k for k in vault.list(f"{kv}/metadata/{DIGEST_DIR}") if not k.endswith("/")), reverse=True)
     out = []
-    for key in vault.list(f"{kv}/metadata/{DIGEST_DIR}"):
-        if key.endswith("/"):
-            continue
+    for key in keys:
         resp = vault.read(f"{kv}/data/{DIGEST_DIR}/{key}")
         body = ((resp or {}).get("data") or {}).get("data")
         if isinstance(body, dict):
             out.append(body)
+            if older_than_needed is not None and older_than_needed(body):
+                break
     out.sort(key=lambda d: int(d.get("seq") or 0))
     return out
 
@@ -226,7 +231,20 @@ def seal(
     kv = kv_mount.strip("/")
     transit = transit_mount.strip("/")
     written: list[dict] = []
-    digests = load_digests(vault, kv)
+    paths = [str(p) for p in paths]
+    # A file's digests cannot be older than its first entry: read back only that far.
+    starts = []
+    for p in paths:
+        _fid, first = file_identity(p)
+        t0 = _time_of(first.rstrip(b"\n")) if first else None
+        if t0:
+            starts.append(t0[:19])
+    oldest = min(starts) if starts else None
+
+    def enough(d: dict) -> bool:
+        return oldest is not None and (d.get("last_time") or "")[:19] < oldest
+
+    digests = load_digests(vault, kv, older_than_needed=enough)
     for path in paths:
         fid, _first = file_identity(str(path))
         if fid is None:
@@ -270,7 +288,7 @@ def seal(
                     {"data": digest, "options": {"cas": 0}},
                 )
             except Conflict:  # another sealer took this number: re-read the chain
-                digests = load_digests(vault, kv)
+                digests = load_digests(vault, kv, older_than_needed=enough)
                 sealed_to_now = max((int(d.get("end") or 0) for d in digests if d.get("file_id") == fid), default=0)
                 if sealed_to_now != sealed_to:
                     break  # the other sealer covered this file; leave the rest to the next run
