@@ -65,3 +65,33 @@ def test_verify_without_login_or_digests_is_one_line(cli, server, tmp_path):
     assert r.returncode == 8 and len(r.stderr.strip().splitlines()) == 1
     r = cli("audit", "verify", "--file", str(f), "--digests", str(tmp_path / "none.json"))
     assert r.returncode == 3
+
+
+def test_removed_digest_in_an_export_is_caught(cli, server, make_user, unique, tmp_path):
+    auditor = make_user("auditor")
+    token = auditor.token()
+    start = log_size(server.audit_file)
+    log = tmp_path / "audit.log"
+    for i in range(3):  # three seals of one file: three digests
+        noise(server.root(), 3, unique(f"rm{i}"))
+        slice_log(server.audit_file, start, log)
+        assert cli("audit", "seal", "--file", str(log), token=token).returncode == 0
+    bundle = tmp_path / "d.json"
+    assert cli("audit", "export-digests", "--out", str(bundle), token=token).returncode == 0
+    data = json.loads(bundle.read_text())
+    from netvault.audit.seal import file_identity
+
+    fid, _ = file_identity(str(log))
+    mine = [d for d in data["digests"] if d["file_id"] == fid]
+    assert len(mine) == 3
+    data["digests"] = [d for d in data["digests"] if d["seq"] != mine[1]["seq"]]
+    bundle.write_text(json.dumps(data))
+    r = cli("audit", "verify", "--file", str(log), "--digests", str(bundle), "--only-given", "--json")
+    assert r.returncode == 9
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    kinds = {(x["kind"], tuple(x["digests"])) for x in rows if x["status"] == "TAMPERED"}
+    assert ("digest-missing", (mine[1]["seq"],)) in kinds
+    gap = next(x for x in rows if x["kind"] == "gap")
+    assert (gap["start"], gap["end"]) == (mine[1]["start"], mine[1]["end"]) and gap["first_time"]
+    # the ranges around it still verify
+    assert sum(1 for x in rows if x["kind"] == "ok" and x["file"] == str(log)) == 2

@@ -176,7 +176,10 @@ def log(
     )
     paths = _files(file)
     step, done = _progress(paths)
-    stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=_resolver(offline), progress=step)
+    resolver = _resolver(offline)
+    if record and resolver is None:
+        warn("not resolving record names (not logged in, or --offline): reveals match --record by stable id only")
+    stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step)
     out = sys.stdout
     if as_json:
         import json
@@ -184,20 +187,20 @@ def log(
         dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
         for ev in stream:
             out.write(dumps(ev.to_dict()) + "\n")
-        done()
-        return
-    if as_csv:
+    elif as_csv:
         import csv
 
         writer = csv.DictWriter(out, fieldnames=list(FIELDS))
         writer.writeheader()
         for ev in stream:
             writer.writerow(ev.to_dict())
+    else:
+        rows = [_row(ev) for ev in stream]
         done()
-        return
-    rows = [_row(ev) for ev in stream]
+        table(rows, LOG_COLUMNS, empty="(no matching events)")
     done()
-    table(rows, LOG_COLUMNS, empty="(no matching events)")
+    if resolver is not None and resolver.failed:
+        warn("could not ask Vault for record names (unreachable or not logged in): stable ids shown")
 
 
 def _now_text() -> str:
