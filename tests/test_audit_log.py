@@ -170,3 +170,40 @@ def test_corrupt_line_is_one_line_error(cli, tmp_path, server):
     f.write_bytes(b"not json at all\n")
     r = cli("audit", "log", "--file", str(f))
     assert r.returncode == 2 and "line 1" in r.stderr
+
+
+def test_jit_token_reveal_is_attributed_to_the_engineer(server, make_user, unique, cli):
+    """A JIT token (entity alias jit:<user>) carries no user name: the entity names it."""
+    root = server.root()
+    c = Customer(root, unique("jit"))
+    c.add_credential("vpn", "pw")
+    eng = make_user("engineer")
+    resp = root.adapter.post("/v1/auth/token/create/nv-jit", json={
+        "entity_alias": f"jit:{eng.name}", "policies": [f"nv-customer-{c.slug}"], "ttl": "1h"})
+    token = resp["auth"]["client_token"] if isinstance(resp, dict) else resp.json()["auth"]["client_token"]
+    jit = hvac.Client(url=server.address, token=token)
+    assert c.reveal(jit, "vpn", "INC-42")
+    evs = _events(cli, server, "--engineer", eng.name, "--action", "reveal", token=server.root_token)
+    assert [_key(e) for e in evs] == [("reveal", eng.name, "vpn", "INC-42", "allowed")]
+    assert evs[0]["entity_id"] != eng.entity_id  # the jit entity
+    r = cli("audit", "exposure", eng.name, "--file", str(server.audit_file), "--json", token=server.root_token)
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(x["record"], x["status"]) for x in rows] == [("vpn", "rotate")]
+    # offline, the reveal is still listed (by entity id), never invented for someone else
+    evs = _events(cli, server, "--customer", c.slug, "--action", "reveal", "--offline")
+    assert len(evs) == 1 and evs[0]["engineer"] == "token"
+
+
+def test_wrong_context_is_a_failed_reveal(server, make_user, unique, cli):
+    """A ciphertext presented with another record's context: Vault refuses, the trail says so."""
+    c = Customer(server.root(), unique("ctx"))
+    a, b = c.add_credential("a", "pw-a"), c.add_credential("b", "pw-b")
+    eng = make_user("engineer")
+    c.grant(eng.name, eng.entity_id)
+    cl = eng.login()
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        cl.write(f"netvault-transit/decrypt/customer-{c.slug}", ciphertext=a["ciphertext"], context=b["context"], reference="INC-1")
+    evs = _events(cli, server, "--customer", c.slug, "--action", "reveal", token=server.root_token)
+    assert len(evs) == 1
+    assert evs[0]["outcome"] == "denied" and evs[0]["error"] == "invalid request"  # Vault logs no detail
+    assert evs[0]["record"] == "b"  # the record the context claims; nothing was revealed

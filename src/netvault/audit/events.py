@@ -231,13 +231,39 @@ class Classifier:
 
 
 class Resolver:
-    """Stable record id -> current name, via KV ``customers/<c>/_ids/<id>`` (cached)."""
+    """Stable record id -> current name, via KV ``customers/<c>/_ids/<id>``;
+    entity id -> user name for tokens that carry no user name (JIT tokens,
+    whose entity has the alias ``jit:<user>``). Cached."""
 
     def __init__(self, vault, kv_mount: str = "netvault") -> None:
         self.vault = vault
         self.kv = kv_mount.strip("/")
         self.cache: dict[tuple[str, str], tuple[str, str] | None] = {}
+        self.entities: dict[str, str | None] = {}
         self.failed = False
+
+    def entity_name(self, entity_id: str) -> str | None:
+        if entity_id in self.entities:
+            return self.entities[entity_id]
+        name = None
+        if self.vault is not None and not self.failed and _ID.fullmatch(entity_id):
+            from netvault.errors import NetvaultError, PermissionDenied
+
+            try:
+                resp = self.vault.read(f"identity/entity/id/{entity_id}")
+                for alias in ((resp or {}).get("data") or {}).get("aliases") or []:
+                    alias_name = str(alias.get("name") or "")
+                    if alias_name.startswith("jit:"):
+                        name = alias_name[4:]
+                    elif alias.get("mount_type") == "userpass" and alias_name:
+                        name = alias_name
+                        break
+            except PermissionDenied:
+                pass
+            except NetvaultError:
+                self.failed = True
+        self.entities[entity_id] = name
+        return name
 
     def __call__(self, customer: str, record_id: str) -> tuple[str, str] | None:
         key = (customer, record_id)
@@ -268,6 +294,8 @@ class Filters:
     incident: str | None = None
     actions: tuple[str, ...] = ()
     denied: bool = False
+    #: more entity ids that count as ``engineer`` (e.g. the user's JIT entity)
+    entity_ids: tuple[str, ...] = ()
     since: str | None = None  # YYYY-MM-DDTHH:MM:SS (UTC)
     until: str | None = None
 
@@ -278,7 +306,8 @@ class Filters:
 
     def needle(self) -> bytes | None:
         """Bytes every matching line must contain (a cheap pre-filter), if any."""
-        for value in (self.customer, self.engineer, self.incident if self.incident and "*" not in self.incident else None):
+        engineer = self.engineer if not self.entity_ids else None  # JIT entries do not hold the name
+        for value in (self.customer, engineer, self.incident if self.incident and "*" not in self.incident else None):
             if value and _SAFE_NEEDLE.fullmatch(value):
                 return value.encode()
         if self.actions == ("reveal",):
@@ -288,7 +317,9 @@ class Filters:
     def match(self, e: Event) -> bool:
         if self.customer is not None and e.customer != self.customer:
             return False
-        if self.engineer is not None and self.engineer not in (e.engineer, e.entity_id):
+        if self.engineer is not None and self.engineer not in (e.engineer, e.entity_id) and (
+            e.entity_id is None or e.entity_id not in self.entity_ids
+        ):
             return False
         if self.record is not None and self.record not in (e.record, e.record_id) and (
             e.customer is None or self.record != f"{e.customer}/{e.record}"
@@ -319,13 +350,37 @@ def events(
         ev = classify(entry)
         if ev is None:
             continue
-        if ev.action == "reveal" and ev.record_id and ev.customer and resolver is not None:
-            hit = resolver(ev.customer, ev.record_id)
-            if hit:
-                ev.kind, ev.record = hit
+        if resolver is not None:
+            if ev.action == "reveal" and ev.record_id and ev.customer:
+                hit = resolver(ev.customer, ev.record_id)
+                if hit:
+                    ev.kind, ev.record = hit
+            if ev.entity_id and ev.engineer in (None, "token"):
+                ev.engineer = resolver.entity_name(ev.entity_id) or ev.engineer
         if f.match(ev):
             yield ev
 
 
 def collect(evs: Iterable[Event]) -> list[Event]:
     return list(evs)
+
+
+def user_entities(vault, user: str, userpass_mount: str = "userpass") -> tuple[str, ...]:
+    """Entity ids of USER: the userpass login's and the ``jit:<user>`` one (if any)."""
+    from netvault.errors import NetvaultError
+
+    out = []
+    try:
+        auths = vault.request("GET", "sys/auth") or {}
+        auths = auths.get("data") or auths
+        for mount, alias in ((f"{userpass_mount.strip('/')}/", user), ("token/", f"jit:{user}")):
+            accessor = (auths.get(mount) or {}).get("accessor")
+            if not accessor:
+                continue
+            resp = vault.write("identity/lookup/entity", {"alias_name": alias, "alias_mount_accessor": accessor})
+            entity = ((resp or {}).get("data") or {}).get("id")
+            if entity:
+                out.append(entity)
+    except NetvaultError:
+        return tuple(out)
+    return tuple(out)

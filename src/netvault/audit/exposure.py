@@ -52,11 +52,14 @@ def kv_metadata_lookup(vault, kv_mount: str = "netvault") -> MetadataLookup:
     return lookup
 
 
-def summarize(evs: Iterable[Event], user: str, lookup: MetadataLookup | None = None) -> list[Exposed]:
+def summarize(evs: Iterable[Event], user: str, lookup: MetadataLookup | None = None,
+              entity_ids: tuple[str, ...] = ()) -> list[Exposed]:
     """Group ``user``'s allowed reveals by record; check rotation with ``lookup``."""
     by_record: dict[tuple[str, str], Exposed] = {}
     for e in evs:
-        if e.action != "reveal" or e.outcome != "allowed" or user not in (e.engineer, e.entity_id):
+        if e.action != "reveal" or e.outcome != "allowed":
+            continue
+        if user not in (e.engineer, e.entity_id) and (e.entity_id is None or e.entity_id not in entity_ids):
             continue
         key = (e.customer or "", e.record_id or f"name:{e.record}")
         x = by_record.get(key)
@@ -105,9 +108,12 @@ def exposure(
     record names and reads KV metadata; without it, records stay ids and
     rotation is unknown. ``since``: ``YYYY-MM-DDTHH:MM:SS`` (UTC).
     """
+    from netvault.audit.events import user_entities
+
     m = mounts or Mounts()
     resolver = Resolver(vault, m.kv) if vault is not None else None
-    evs = events(paths, filters=Filters(engineer=user, actions=("reveal",), since=since), mounts=m,
+    ids = user_entities(vault, user, m.userpass) if vault is not None else ()
+    evs = events(paths, filters=Filters(engineer=user, actions=("reveal",), since=since, entity_ids=ids), mounts=m,
                  resolver=resolver, progress=progress)
     lookup = kv_metadata_lookup(vault, m.kv) if vault is not None else None
-    return summarize(evs, user, lookup)
+    return summarize(evs, user, lookup, ids)

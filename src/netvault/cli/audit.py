@@ -170,13 +170,19 @@ def log(
         raise UsageError("choose one of --json and --csv")
     if record and "/" in record and not customer:
         customer = record.split("/", 1)[0]
+    resolver = _resolver(offline)
+    ids: tuple[str, ...] = ()
+    if engineer and resolver is not None:
+        from netvault.audit.events import user_entities
+
+        ids = user_entities(resolver.vault, engineer, _settings().mounts.userpass)
     filters = Filters(
         customer=customer, engineer=engineer, record=record, incident=incident,
         actions=tuple(action or ()), denied=denied, since=_bound(since), until=_bound(until, end=True),
+        entity_ids=ids,
     )
     paths = _files(file)
     step, done = _progress(paths)
-    resolver = _resolver(offline)
     if record and resolver is None:
         warn("not resolving record names (not logged in, or --offline): reveals match --record by stable id only")
     stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step)
