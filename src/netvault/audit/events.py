@@ -12,8 +12,8 @@ import base64
 import binascii
 import fnmatch
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Iterator
 
 from netvault.audit.reader import Entry, Progress, entries
 from netvault.config import Mounts
@@ -359,10 +359,6 @@ def events(
                 ev.engineer = resolver.entity_name(ev.entity_id) or ev.engineer
         if f.match(ev):
             yield ev
-
-
-def collect(evs: Iterable[Event]) -> list[Event]:
-    return list(evs)
 
 
 def user_entities(vault, user: str, userpass_mount: str = "userpass") -> tuple[str, ...]:

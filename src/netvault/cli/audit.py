@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from netvault.cli.output import JsonOption, emit_json, fields, info, table, warn
+from netvault.cli.output import JsonOption, emit_json, info, table, warn
 
 app = typer.Typer(
     help="Audit trail from Vault's own audit device: who revealed what, when, why; tamper evidence.\n\n"
