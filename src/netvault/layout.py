@@ -111,6 +111,7 @@ class _Layout:
             keys = set((transit.get("config") or {}).get("audit_non_hmac_request_keys") or [])
             ok = set(NON_HMAC_KEYS) <= keys
             out.append(Item(f"transit mount {self.m.transit}/ (audit shows {', '.join(NON_HMAC_KEYS)})", ok, "" if ok else "audit_non_hmac_request_keys not set", self.tune_transit))
+        out.append(self.identity_audit_item())
         auth = self.auth_mounts()
         up = auth.get(f"{self.m.userpass}/")
         out.append(Item(f"auth {self.m.userpass}/ (userpass)", up is not None and up.get("type") == "userpass", "" if up else "missing", self.enable_userpass))
@@ -129,6 +130,18 @@ class _Layout:
         out.extend(self.customer_policy_items(existing))
         out.append(self.audit_item())
         return out
+
+    def identity_audit_item(self) -> Item:
+        """Show identity group names in the audit log, so a grant made by
+        `POST identity/group {name: nv-grant:…}` names its customer and user."""
+        name = "identity mount (audit shows group names)"
+        try:
+            cfg = self.c.sys.read_mount_configuration("identity")
+        except Exception as exc:  # a server that does not tune the identity mount
+            return Item(name, False, f"cannot read its config ({type(exc).__name__})", manual=True)
+        have = list((cfg.get("data") or cfg).get("audit_non_hmac_request_keys") or [])
+        ok = "name" in have
+        return Item(name, ok, "" if ok else "audit_non_hmac_request_keys lacks name", lambda: self.c.sys.tune_mount_configuration("identity", audit_non_hmac_request_keys=sorted(set(have) | {"name"})))
 
     def group_item(self, group: str, group_policies: list[str], role: str) -> Item:
         try:
@@ -277,7 +290,7 @@ class _Layout:
                 self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv)
                 return
             except Exception as exc:
-                if "upgrad" not in str(exc):
+                if "upgrad" not in str(exc).lower():
                     raise
                 time.sleep(0.1)
 

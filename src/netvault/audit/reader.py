@@ -1,0 +1,288 @@
+"""Streaming reader of Vault / OpenBao file audit logs.
+
+Reads plain, rotated and gzip'd files, several nodes' files merged in time
+order without duplicates, and pairs each request entry with its response
+entry. Memory stays flat whatever the file size: files are read in fixed
+chunks, only lines that pass a cheap byte pre-filter are parsed as JSON, and
+the only state kept is the set of requests still waiting for their response
+and a short de-duplication window.
+
+Nothing here prints; ``progress`` (a callable taking a byte count) lets the
+caller draw a progress bar.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import json
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from netvault.errors import NotFound, UsageError
+
+CHUNK = 1 << 22  # 4 MiB
+#: a request whose response never comes is reported after this many later entries
+MAX_PENDING = 20000
+#: duplicates (the same entry in two files) are recognised within this many seconds
+DEDUP_WINDOW_S = 600
+
+Progress = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One audited request: its response entry (or the lone request entry)."""
+
+    time: str  # time of the request entry (when the access happened)
+    doc: dict  # parsed response entry, or request entry when unpaired
+    paired: bool  # False: no response entry was found (outcome unknown)
+    source: str  # file it came from
+
+
+def open_binary(path: str | os.PathLike):
+    """Open an audit file for reading bytes; gzip is detected by content."""
+    p = Path(path)
+    try:
+        fh = open(p, "rb")
+    except FileNotFoundError:
+        raise NotFound(f"audit file {p} not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{p} is a directory, not an audit file") from None
+    except PermissionError:
+        raise UsageError(f"cannot read audit file {p}: permission denied") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read audit file {p}: {exc.strerror}") from None
+    magic = fh.read(2)
+    fh.seek(0)
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=fh, mode="rb")
+    return fh
+
+
+def file_size(path: str | os.PathLike) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def iter_lines(fh, needle: bytes | None = None, progress: Progress | None = None,
+               name: str = "audit file") -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line) for every complete line, or only lines holding ``needle``.
+
+    A last line without a newline (an entry being written) is skipped.
+    """
+    tail = b""
+    base = 0  # offset of buf[0] in the (decompressed) stream
+    while True:
+        try:
+            chunk = fh.read(CHUNK)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise UsageError(f"{name}: cannot read ({type(exc).__name__}: corrupt or truncated file)") from None
+        if not chunk:
+            break
+        if progress is not None:
+            progress(len(chunk))
+        buf = tail + chunk if tail else chunk
+        last_nl = buf.rfind(b"\n")
+        if last_nl < 0:
+            tail = buf
+            continue
+        if needle is None:
+            pos = 0
+            for line in buf[:last_nl].split(b"\n"):
+                yield base + pos, line
+                pos += len(line) + 1
+        else:
+            pos = 0
+            find = buf.find
+            while True:
+                i = find(needle, pos, last_nl)
+                if i < 0:
+                    break
+                s = buf.rfind(b"\n", 0, i) + 1
+                e = find(b"\n", i, last_nl + 1)
+                yield base + s, buf[s:e]
+                pos = e + 1
+        tail = buf[last_nl + 1:]
+        base += last_nl + 1
+
+
+def _line_number(path: str, offset: int) -> int | None:
+    try:
+        with open_binary(path) as fh:
+            data_left = offset
+            count = 0
+            while data_left > 0:
+                chunk = fh.read(min(CHUNK, data_left))
+                if not chunk:
+                    break
+                count += chunk.count(b"\n")
+                data_left -= len(chunk)
+            return count + 1
+    except Exception:  # only used to word an error message
+        return None
+
+
+def _corrupt(path: str, offset: int) -> UsageError:
+    n = _line_number(path, offset)
+    where = f"line {n}" if n else f"byte {offset}"
+    return UsageError(f"{path}: {where} is not a valid audit entry (corrupt file, or not a Vault audit log)")
+
+
+_TYPE_AT = b'","type":"'
+_REQ_ID = b'"request":{"id":"'
+
+
+def _head(line: bytes) -> tuple[str, str, str] | None:
+    """(time, type, request id) read straight from the bytes, without JSON parsing.
+
+    Vault writes ``{"time":"…","type":"request|response","auth":…,"request":{"id":"…"``.
+    """
+    if not line.startswith(b'{"time":"'):
+        return None
+    t_end = line.find(_TYPE_AT, 9, 64)
+    if t_end < 0:
+        return None
+    kind = line[t_end + 10:t_end + 18]
+    if kind == b"request\"":
+        typ = "request"
+    elif kind == b"response":
+        typ = "response"
+    else:
+        return None
+    i = line.find(_REQ_ID)
+    if i < 0:
+        return None
+    rid = line[i + 17:line.find(b'"', i + 17)]
+    return line[9:t_end].decode("ascii", "replace"), typ, rid.decode("ascii", "replace")
+
+
+def time_key(ts: str) -> str:
+    """Sortable form of an RFC 3339 UTC time with 0-9 fraction digits."""
+    if len(ts) >= 20 and ts[19] == ".":
+        frac = ts[20:].rstrip("Z")
+        return ts[:19] + "." + frac.ljust(9, "0")[:9]
+    return ts[:19] + ".000000000"
+
+
+def _file_stream(path: str, needle: bytes | None, progress: Progress | None,
+                 since: str | None, until: str | None) -> Iterator[tuple[str, str, str, bytes, int, str]]:
+    """(time key, type, request id, line, offset, path) for the lines of one file."""
+    fh = open_binary(path)
+    try:
+        for offset, line in iter_lines(fh, needle, progress, str(path)):
+            if not line:
+                continue
+            head = _head(line)
+            if head is None:
+                if not line.strip():
+                    continue
+                if line.lstrip().startswith(b"{"):
+                    # Valid JSON of another shape (e.g. a line written by another tool).
+                    try:
+                        doc = json.loads(line)
+                    except ValueError:
+                        raise _corrupt(str(path), offset) from None
+                    if isinstance(doc, dict) and doc.get("type") in ("request", "response"):
+                        rid = str((doc.get("request") or {}).get("id") or "")
+                        head = (str(doc.get("time") or ""), doc["type"], rid)
+                    else:
+                        continue
+                else:
+                    raise _corrupt(str(path), offset)
+            ts, typ, rid = head
+            if since is not None and ts[:19] < since:
+                continue
+            if until is not None and ts[:19] > until:
+                continue
+            yield ts, typ, rid, line, offset, str(path)
+    finally:
+        fh.close()
+
+
+def _merged(paths: list[str], needle, progress, since, until):
+    if len(paths) == 1:
+        yield from _file_stream(paths[0], needle, progress, since, until)
+        return
+    streams = [
+        ((time_key(t), t, typ, rid, line, off, src) for t, typ, rid, line, off, src in
+         _file_stream(p, needle, progress, since, until))
+        for p in paths
+    ]
+    seen: OrderedDict[tuple[str, str], str] = OrderedDict()
+    for key, ts, typ, rid, line, off, src in heapq.merge(*streams, key=lambda x: x[0]):
+        ident = (typ, rid)
+        if ident in seen:
+            continue
+        seen[ident] = key
+        # Drop ids older than the window: duplicates carry the same time.
+        while seen:
+            old_ident, old_key = next(iter(seen.items()))
+            if _seconds_between(old_key, key) <= DEDUP_WINDOW_S:
+                break
+            seen.popitem(last=False)
+        yield ts, typ, rid, line, off, src
+
+
+def _seconds_between(a: str, b: str) -> float:
+    """Seconds from time key a to time key b (keys of time_key)."""
+    if a[:13] == b[:13]:  # same hour: compare mm:ss
+        return abs((int(b[14:16]) * 60 + int(b[17:19])) - (int(a[14:16]) * 60 + int(a[17:19])))
+    from datetime import datetime
+
+    try:
+        return abs((datetime.fromisoformat(b[:19]) - datetime.fromisoformat(a[:19])).total_seconds())
+    except ValueError:
+        return DEDUP_WINDOW_S + 1
+
+
+def _parse(line: bytes, src: str, offset: int) -> dict:
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        raise _corrupt(src, offset) from None
+    if not isinstance(doc, dict):
+        raise _corrupt(src, offset)
+    return doc
+
+
+def entries(
+    paths: Iterable[str | os.PathLike],
+    *,
+    needle: bytes | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Entry]:
+    """Paired audit entries of all ``paths``, in time order.
+
+    ``needle``: only lines containing these bytes are considered (a request
+    and its response share the path and identity, so both pass or neither).
+    ``since`` / ``until``: ``YYYY-MM-DDTHH:MM:SS`` bounds (UTC, inclusive).
+    """
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise UsageError("no audit file given")
+    for p in paths:  # fail early, before any output, on a missing file
+        open_binary(p).close()
+    pending: OrderedDict[str, tuple[str, bytes, str, int]] = OrderedDict()
+    for ts, typ, rid, line, off, src in _merged(paths, needle, progress, since, until):
+        if typ == "request":
+            pending[rid] = (ts, line, src, off)
+            if len(pending) > MAX_PENDING:
+                _rid, (pts, pline, psrc, poff) = pending.popitem(last=False)
+                yield Entry(pts, _parse(pline, psrc, poff), False, psrc)
+            continue
+        doc = _parse(line, src, off)
+        req = pending.pop(rid, None) if rid else None
+        when = req[0] if req else ts
+        yield Entry(when, doc, True, src)
+    for _rid, (pts, pline, psrc, poff) in pending.items():
+        doc = _parse(pline, psrc, poff)
+        yield Entry(str(doc.get("time") or pts), doc, False, psrc)
+

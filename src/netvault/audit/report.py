@@ -1,0 +1,252 @@
+"""One self-contained HTML page for the auditor: no scripts, no network assets.
+
+Counts, reveals per engineer and per customer over time (inline SVG stacked
+bar charts), denied attempts, reveals outside office hours, self-granted
+access, and incident references used across many customers. Everything
+that comes from the log is HTML-escaped; a Content-Security-Policy forbids
+any script or remote resource.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from html import escape
+from typing import Iterable
+
+from netvault.audit.events import ACTIONS, Event
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
+MAX_ROWS = 500
+MAX_SERIES = 9  # the rest is "other"
+
+
+@dataclass
+class ReportOptions:
+    office_start: int = 8  # hour, local to utc_offset
+    office_end: int = 18
+    utc_offset_hours: float = 0.0
+    weekend_is_outside: bool = True
+    incident_customers: int = 3  # same incident across at least this many customers
+    title: str = "netvault audit report"
+
+
+@dataclass
+class Aggregate:
+    actions: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    engineers: set = field(default_factory=set)
+    customers: set = field(default_factory=set)
+    by_engineer: dict = field(default_factory=lambda: defaultdict(Counter))  # engineer -> day -> n
+    by_customer: dict = field(default_factory=lambda: defaultdict(Counter))
+    denied: list = field(default_factory=list)
+    denied_total: int = 0
+    after_hours: list = field(default_factory=list)
+    after_hours_total: int = 0
+    self_granted: list = field(default_factory=list)
+    incidents: dict = field(default_factory=lambda: defaultdict(set))  # incident -> customers
+    incident_events: dict = field(default_factory=lambda: defaultdict(list))
+    first: str | None = None
+    last: str | None = None
+    total: int = 0
+
+
+def _parse_time(ts: str) -> datetime:
+    return datetime.fromisoformat(ts[:19]).replace(tzinfo=timezone.utc)
+
+
+def aggregate(evs: Iterable[Event], opts: ReportOptions) -> Aggregate:
+    a = Aggregate()
+    offset = timedelta(hours=opts.utc_offset_hours)
+    for e in evs:
+        a.total += 1
+        a.first = a.first or e.time
+        a.last = e.time
+        a.actions[e.action] += 1
+        a.outcomes[e.outcome] += 1
+        if e.engineer:
+            a.engineers.add(e.engineer)
+        if e.customer:
+            a.customers.add(e.customer)
+        if e.outcome == "denied":
+            a.denied_total += 1
+            if len(a.denied) < MAX_ROWS:
+                a.denied.append(e)
+        if e.action in ("grant",) and e.subject and e.engineer and e.subject == e.engineer:
+            a.self_granted.append(e)
+        if e.action != "reveal":
+            continue
+        day = e.time[:10]
+        if e.outcome == "allowed":
+            a.by_engineer[e.engineer or "?"][day] += 1
+            a.by_customer[e.customer or "?"][day] += 1
+            if e.incident:
+                a.incidents[e.incident].add(e.customer or "?")
+                if len(a.incident_events[e.incident]) < 50:
+                    a.incident_events[e.incident].append(e)
+        local = _parse_time(e.time) + offset
+        outside = not (opts.office_start <= local.hour < opts.office_end) or (
+            opts.weekend_is_outside and local.weekday() >= 5
+        )
+        if outside:
+            a.after_hours_total += 1
+            if len(a.after_hours) < MAX_ROWS:
+                a.after_hours.append(e)
+    return a
+
+
+def _days(a: Aggregate) -> list[str]:
+    days = set()
+    for series in list(a.by_engineer.values()) + list(a.by_customer.values()):
+        days.update(series)
+    if not days:
+        return []
+    start, end = min(days), max(days)
+    out = []
+    d = datetime.fromisoformat(start)
+    stop = datetime.fromisoformat(end)
+    while d <= stop and len(out) < 400:
+        out.append(d.strftime("%Y-%m-%d"))
+        d += timedelta(days=1)
+    return out
+
+
+def svg_chart(series: dict[str, Counter], days: list[str], *, label: str, chart_id: str) -> str:
+    """Stacked bars per day, one colour per series (top MAX_SERIES, rest as 'other')."""
+    if not days:
+        return f'<p class="empty" id="{chart_id}">no reveals in this period</p>'
+    totals = sorted(series.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
+    top = totals[:MAX_SERIES]
+    rest = totals[MAX_SERIES:]
+    named: list[tuple[str, Counter]] = list(top)
+    if rest:
+        other: Counter = Counter()
+        for _, c in rest:
+            other.update(c)
+        named.append((f"other ({len(rest)})", other))
+    peak = max((sum(c.get(d, 0) for _, c in named) for d in days), default=1) or 1
+    width, height, left, bottom, top_pad = 760, 260, 44, 40, 12
+    plot_w, plot_h = width - left - 10, height - bottom - top_pad
+    bar_w = min(40.0, max(2.0, plot_w / len(days) * 0.8))
+    step = plot_w / len(days)
+    parts = [
+        f'<svg id="{chart_id}" class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">',
+        f'<title>{escape(label)}</title>',
+        f'<line x1="{left}" y1="{top_pad + plot_h}" x2="{width - 10}" y2="{top_pad + plot_h}" stroke="#333"/>',
+        f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{top_pad + plot_h}" stroke="#333"/>',
+    ]
+    for tick in sorted({0, peak // 2, peak}):
+        y = top_pad + plot_h - tick / peak * plot_h
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{tick}</text>')
+    label_every = max(1, len(days) // 8)
+    for i, day in enumerate(days):
+        x = left + i * step + (step - bar_w) / 2
+        y = top_pad + plot_h
+        for j, (name, counts) in enumerate(named):
+            n = counts.get(day, 0)
+            if not n:
+                continue
+            h = n / peak * plot_h
+            y -= h
+            parts.append(
+                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(name)} {day}: {n}</title></rect>'
+            )
+        if i % label_every == 0:
+            parts.append(f'<text x="{left + i * step + step / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="axis">{day[5:]}</text>')
+    parts.append("</svg>")
+    legend = "".join(
+        f'<span class="key"><i style="background:{PALETTE[j % len(PALETTE)]}"></i>{escape(name)} ({sum(c.values())})</span>'
+        for j, (name, c) in enumerate(named)
+    )
+    return "".join(parts) + f'<div class="legend">{legend}</div>'
+
+
+def _table(rows: list[Event], columns: list[tuple[str, str]], table_id: str, total: int | None = None) -> str:
+    if not rows:
+        return f'<p class="empty" id="{table_id}">none</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for _, h in columns)
+    body = []
+    for e in rows:
+        d = e.to_dict()
+        if not d.get("record") and d.get("record_id"):
+            d["record"] = "#" + d["record_id"][:12]
+        d["time"] = d["time"][:19].replace("T", " ")
+        body.append("<tr>" + "".join(f"<td>{escape(str(d.get(k) if d.get(k) is not None else '-'))}</td>" for k, _ in columns) + "</tr>")
+    more = f'<p class="more">showing {len(rows)} of {total}</p>' if total and total > len(rows) else ""
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
+
+
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}
+th{background:#f2f2f2}.cards{display:flex;gap:12px;flex-wrap:wrap}
+.card{border:1px solid #ccc;border-radius:6px;padding:8px 14px;min-width:110px}.card b{display:block;font-size:22px}
+.axis{font-size:10px;fill:#444}.legend{margin:4px 0 12px}.key{margin-right:14px;white-space:nowrap}
+.key i{display:inline-block;width:10px;height:10px;margin-right:4px}
+.warn b{color:#b00}.empty,.more{color:#666}
+"""
+
+
+def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sources: list[str]) -> str:
+    days = _days(a)
+    cols = [("time", "time (UTC)"), ("engineer", "engineer"), ("action", "action"), ("customer", "customer"),
+            ("record", "record"), ("incident", "incident"), ("error", "error"), ("remote_address", "from")]
+    reveal_cols = [c for c in cols if c[0] != "error"]
+    wide = sorted(((inc, custs) for inc, custs in a.incidents.items() if len(custs) >= opts.incident_customers),
+                  key=lambda x: (-len(x[1]), x[0]))
+    wide_rows = "".join(
+        f"<tr><td>{escape(inc)}</td><td>{len(custs)}</td><td>{escape(', '.join(sorted(custs)))}</td>"
+        f"<td>{escape(', '.join(sorted({e.engineer or '?' for e in a.incident_events[inc]})))}</td></tr>"
+        for inc, custs in wide
+    )
+    wide_html = (f'<table id="same-incident"><thead><tr><th>incident</th><th>customers</th><th>which</th><th>engineers</th></tr></thead>'
+                 f"<tbody>{wide_rows}</tbody></table>") if wide else '<p class="empty" id="same-incident">none</p>'
+    cards = [
+        ("events", a.total), ("reveals", a.actions.get("reveal", 0)), ("denied", a.denied_total),
+        ("engineers", len(a.engineers)), ("customers", len(a.customers)),
+        ("outside office hours", a.after_hours_total), ("self-granted", len(a.self_granted)),
+        ("incidents across ≥%d customers" % opts.incident_customers, len(wide)),
+    ]
+    card_html = "".join(
+        f'<div class="card{" warn" if name in ("denied", "self-granted") and n else ""}"><b>{n}</b>{escape(name)}</div>'
+        for name, n in cards
+    )
+    action_rows = "".join(f"<tr><td>{a_}</td><td>{a.actions.get(a_, 0)}</td></tr>" for a_ in ACTIONS)
+    hours = f"{opts.office_start:02d}:00–{opts.office_end:02d}:00 UTC{opts.utc_offset_hours:+g}" + (", Mon–Fri" if opts.weekend_is_outside else "")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>{escape(opts.title)}</title><style>{CSS}</style></head>
+<body>
+<h1>{escape(opts.title)}</h1>
+<p>Generated {escape(generated)} from Vault's audit device ({escape(', '.join(sources))}). Scope: {escape(scope)}.
+Period covered: {escape((a.first or '-')[:19])} – {escape((a.last or '-')[:19])} UTC.</p>
+<div class="cards" id="counts">{card_html}</div>
+<h2>Events by action</h2>
+<table id="actions"><thead><tr><th>action</th><th>events</th></tr></thead><tbody>{action_rows}</tbody></table>
+<h2>Reveals per engineer over time</h2>
+{svg_chart(a.by_engineer, days, label="Reveals per engineer per day", chart_id="chart-engineers")}
+<h2>Reveals per customer over time</h2>
+{svg_chart(a.by_customer, days, label="Reveals per customer per day", chart_id="chart-customers")}
+<h2>Denied attempts</h2>
+{_table(a.denied, cols, "denied", a.denied_total)}
+<h2>Reveals outside office hours ({escape(hours)})</h2>
+{_table(a.after_hours, reveal_cols, "after-hours", a.after_hours_total)}
+<h2>Self-granted access</h2>
+<p>Grants whose author is the engineer who receives them.</p>
+{_table(a.self_granted, [("time", "time (UTC)"), ("engineer", "granted by"), ("subject", "to"), ("customer", "customer"), ("record", "via"), ("outcome", "outcome")], "self-granted")}
+<h2>Same incident reference across many customers</h2>
+<p>Incident references used for allowed reveals in at least {opts.incident_customers} customers.</p>
+{wide_html}
+</body></html>
+"""
+
+
+def build(evs: Iterable[Event], opts: ReportOptions | None = None, *, generated: str, scope: str = "all",
+          sources: list[str] | None = None) -> str:
+    opts = opts or ReportOptions()
+    return render(aggregate(evs, opts), opts, generated=generated, scope=scope, sources=sources or [])

@@ -1,0 +1,475 @@
+"""``netvault audit …``: the auditor's commands over Vault's own audit log."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from netvault.cli.output import JsonOption, emit_json, info, table, warn
+
+app = typer.Typer(
+    help="Audit trail from Vault's own audit device: who revealed what, when, why; tamper evidence.\n\n"
+    "Example:  netvault audit log --action reveal --since 7d",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+FileOpt = Annotated[
+    Optional[list[Path]],
+    typer.Option(
+        "--file", "-f",
+        help="Audit file (plain, rotated or .gz); repeat for several files or nodes "
+        "(default: the embedded server's audit.log).",
+    ),
+]
+SinceOpt = Annotated[Optional[str], typer.Option("--since", help="From this time: 2026-11-01, 2026-11-01T08:00 or 7d (UTC).")]
+UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Up to this time: a date (whole day), a datetime, or 1d.")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV with a header row instead of a table.")]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option("--offline", help="Do not ask Vault for current record names (show stable ids)."),
+]
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="audit")
+
+
+# -- helpers ------------------------------------------------------------------
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def _files(files: list[Path] | None) -> list[str]:
+    if files:
+        return [str(f) for f in files]
+    from netvault.audit import default_audit_file
+
+    return [str(default_audit_file())]
+
+
+def _bound(text: str | None, *, end: bool = False) -> str | None:
+    if text is None:
+        return None
+    from datetime import timedelta, timezone
+
+    from netvault.durations import parse_since
+
+    value = parse_since(text, _now())
+    stripped = text.strip()
+    if end and len(stripped) == 10 and stripped[4] == "-":  # a bare date: the whole day
+        value = value + timedelta(days=1) - timedelta(seconds=1)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _progress(paths: list[str]):
+    """A progress callback drawing on stderr when it is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from netvault.audit.reader import file_size
+
+    total = sum(file_size(p) for p in paths) or 1
+    state = {"done": 0, "shown": -1}
+
+    def step(n: int) -> None:
+        state["done"] += n
+        pct = min(100, state["done"] * 100 // total)
+        if pct != state["shown"]:
+            state["shown"] = pct
+            sys.stderr.write(f"\rreading audit log {pct:3d}%")
+            sys.stderr.flush()
+
+    def done() -> None:
+        if state["shown"] >= 0:
+            sys.stderr.write("\r" + " " * 28 + "\r")
+            sys.stderr.flush()
+
+    return step, done
+
+
+def _settings():
+    from netvault import config
+
+    return config.load()
+
+
+def _vault(required: bool):
+    from netvault import session
+
+    settings = _settings()
+    if not required and not session.current_token(settings):
+        return None
+    return session.connect(settings)
+
+
+def _resolver(offline: bool):
+    if offline:
+        return None
+    from netvault.audit.events import Resolver
+
+    vault = _vault(required=False)
+    if vault is None:
+        return None
+    return Resolver(vault, _settings().mounts.kv)
+
+
+LOG_COLUMNS = [
+    ("time", "time"), ("engineer", "engineer"), ("action", "action"), ("customer", "customer"),
+    ("record", "record"), ("incident", "incident"), ("outcome", "outcome"), ("remote_address", "from"),
+]
+
+
+def _row(ev) -> dict:
+    d = ev.to_dict()
+    d["time"] = d["time"][:19].replace("T", " ")
+    if not d["record"] and d["record_id"]:
+        d["record"] = "#" + d["record_id"][:12]
+    if d["subject"] and d["action"] in ("grant", "revoke"):
+        d["record"] = f"{d['record'] or ''} (for {d['subject']})".strip()
+    if d["outcome"] == "denied" and d["error"]:
+        d["outcome"] = f"denied: {d['error']}"
+    return d
+
+
+# -- commands -----------------------------------------------------------------
+
+@app.command("log")
+def log(
+    file: FileOpt = None,
+    customer: Annotated[Optional[str], typer.Option("--customer", help="Only this customer.")] = None,
+    engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this user name (or entity id).")] = None,
+    record: Annotated[Optional[str], typer.Option("--record", help="Only this record (current name, CUSTOMER/NAME or stable id).")] = None,
+    incident: Annotated[Optional[str], typer.Option("--incident", help="Only this incident reference (glob allowed: INC-12*).")] = None,
+    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup (repeatable).")] = None,
+    denied: Annotated[bool, typer.Option("--denied", help="Only denied attempts.")] = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    offline: OfflineOpt = False,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """List access events: time, engineer, action, customer, record, incident, outcome.
+
+    Reads Vault's own audit log (a reveal made with curl is there too). Record
+    names are the current ones, resolved from the stable id in the transit
+    context when you are logged in (else the id is shown).
+
+    Example:  netvault audit log --customer acme --action reveal --since 7d
+    """
+    from netvault.audit.events import FIELDS, Filters, events
+
+    if as_json and as_csv:
+        from netvault.errors import UsageError
+
+        raise UsageError("choose one of --json and --csv")
+    if record and "/" in record and not customer:
+        customer = record.split("/", 1)[0]
+    resolver = _resolver(offline)
+    ids: tuple[str, ...] = ()
+    if engineer and resolver is not None:
+        from netvault.audit.events import user_entities
+
+        ids = user_entities(resolver.vault, engineer, _settings().mounts.userpass)
+    filters = Filters(
+        customer=customer, engineer=engineer, record=record, incident=incident,
+        actions=tuple(action or ()), denied=denied, since=_bound(since), until=_bound(until, end=True),
+        entity_ids=ids,
+    )
+    paths = _files(file)
+    step, done = _progress(paths)
+    if record and resolver is None:
+        warn("not resolving record names (not logged in, or --offline): reveals match --record by stable id only")
+    stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step)
+    out = sys.stdout
+    if as_json:
+        import json
+
+        dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+        for ev in stream:
+            out.write(dumps(ev.to_dict()) + "\n")
+    elif as_csv:
+        import csv
+
+        writer = csv.DictWriter(out, fieldnames=list(FIELDS))
+        writer.writeheader()
+        for ev in stream:
+            writer.writerow(ev.to_dict())
+    else:
+        rows = [_row(ev) for ev in stream]
+        done()
+        table(rows, LOG_COLUMNS, empty="(no matching events)")
+    done()
+    if resolver is not None and resolver.failed:
+        warn("could not ask Vault for record names (unreachable or not logged in): stable ids shown")
+
+
+def _now_text() -> str:
+    return _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@app.command("seal")
+def seal_cmd(
+    file: FileOpt = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Seal what is not sealed yet of each audit file: a signed, chained digest.
+
+    Each digest holds the file's identity (hash of its first line), the byte
+    range, its SHA-256, first/last event time and the previous digest's hash
+    and signature; Vault signs it with the non-exportable Ed25519 transit key
+    audit-seal and it is stored create-only under KV _audit/digests/. Run it
+    hourly (e.g. from cron, with a token of token role nv-audit-sealer).
+
+    Example:  netvault audit seal --file /var/log/openbao/audit.log
+    """
+    from netvault.audit import seal as sealmod
+
+    paths = _files(file)
+    settings = _settings()
+    vault = _vault(required=True)
+    step, done = _progress(paths)
+    try:
+        written = sealmod.seal(vault, paths, now=_now_text(), kv_mount=settings.mounts.kv,
+                               transit_mount=settings.mounts.transit, progress=step)
+    finally:
+        done()
+    if as_json:
+        for d in written:
+            emit_json(d)
+        return
+    if not written:
+        info("nothing new to seal")
+        return
+    table(
+        [{**d, "range": f"{d['start']}-{d['end']}", "times": f"{(d['first_time'] or '?')[:19]} .. {(d['last_time'] or '?')[:19]}"} for d in written],
+        [("seq", "digest"), ("file_name", "file"), ("range", "bytes"), ("entries", "entries"), ("times", "events")],
+    )
+
+
+@app.command("export-digests")
+def export_digests(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the digests and the public key here (JSON).")],
+) -> None:
+    """Export all seal digests and the public key, for an offline `audit verify`.
+
+    Example:  netvault audit export-digests --out digests.json
+    """
+    import json
+
+    from netvault.audit import seal as sealmod
+    from netvault.config import write_private
+
+    settings = _settings()
+    vault = _vault(required=True)
+    digests = sealmod.load_digests(vault, settings.mounts.kv)
+    keys = sealmod.public_keys(vault, settings.mounts.transit)
+    bundle = sealmod.export_bundle(digests, keys, now=_now_text())
+    write_private(out, (json.dumps(bundle, indent=1, sort_keys=True) + "\n").encode())
+    info(f"wrote {len(digests)} digest(s) and {len(keys)} public key(s) to {out}")
+    for version, key in sorted(keys.items()):
+        info(f"public key v{version} fingerprint {sealmod.fingerprint(key)} (compare it out of band)")
+
+
+VERIFY_COLUMNS = [("status", "status"), ("kind", "finding"), ("file", "file"), ("range", "bytes"), ("detail", "detail")]
+
+
+@app.command("verify")
+def verify_cmd(
+    file: FileOpt = None,
+    digests: Annotated[Optional[Path], typer.Option("--digests", help="Digest export from `audit export-digests` (offline; default: read them from Vault).")] = None,
+    public_key: Annotated[Optional[str], typer.Option("--public-key", help="Trusted public key (base64, N:base64 or a file); default: the export's or Vault's.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="Digests ending before this time need no file (older rotated files not handed over).")] = None,
+    only_given: Annotated[bool, typer.Option("--only-given", help="Check only the files given; do not require files for the other digests.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the digest chain, every signature and every sealed byte range.
+
+    Names each edited, removed, truncated or reordered range and each gap in
+    time; bytes written after the last seal are reported as unsealed, not as
+    tampering. Works on a copy of the log (a file's identity is its first
+    line, not its path). Exit code 9 when anything was tampered with.
+
+    Example:  netvault audit verify --file audit-copy.log --digests digests.json
+    """
+    from netvault.audit import seal as sealmod
+    from netvault.errors import Tampered
+
+    paths = _files(file)
+    if digests is not None:
+        chain, keys = sealmod.read_bundle(str(digests))
+    else:
+        settings = _settings()
+        vault = _vault(required=True)
+        chain = sealmod.load_digests(vault, settings.mounts.kv)
+        keys = sealmod.public_keys(vault, settings.mounts.transit)
+    if public_key:
+        keys = sealmod.parse_public_key(public_key)
+    if not keys:
+        from netvault.errors import UsageError
+
+        raise UsageError("no public key: give --public-key or a digest export that holds one")
+    step, done = _progress(paths)
+    try:
+        result = sealmod.verify(chain, keys, paths, since=_bound(since), only_given=only_given, progress=step)
+    finally:
+        done()
+    for version, fp in sorted(result.key_fingerprints.items()):
+        info(f"public key v{version}: {fp}")
+    if as_json:
+        for f in result.findings:
+            emit_json({**f.to_dict(), "status": "TAMPERED" if f.tampered else f.kind})
+    else:
+        rows = []
+        for f in result.findings:
+            rows.append({
+                "status": "TAMPERED" if f.tampered else ("ok" if f.kind == "ok" else "note"),
+                "kind": f.kind, "file": Path(f.file).name if f.file else None,
+                "range": f"{f.start}-{f.end}" if f.start is not None else None,
+                "detail": f.detail,
+            })
+        table(rows, VERIFY_COLUMNS, empty="(no digests and no files)")
+    bad = [f for f in result.findings if f.tampered]
+    if bad:
+        raise Tampered(f"audit trail tampered: {len(bad)} finding(s); first: {bad[0].detail}")
+    unsealed = sum(1 for f in result.findings if f.kind == "unsealed")
+    info(f"verified {result.digests} digest(s): intact" + (f"; {unsealed} unsealed part(s) (seal them with `netvault audit seal`)" if unsealed else ""))
+
+
+@app.command("hash")
+def hash_cmd(
+    value: Annotated[Optional[str], typer.Argument(help="Value to hash (e.g. a token accessor); omit with --stdin.")] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Read the value from standard input (keeps it out of shell history).")] = False,
+    device: Annotated[str, typer.Option("--device", help="Audit device path (the embedded server's is 'netvault').")] = "netvault",
+    as_json: JsonOption = False,
+) -> None:
+    """HMAC a value the way the audit device does, to find it in the log (sys/audit-hash).
+
+    Example:  netvault audit hash --stdin < accessor.txt | xargs -I{} grep -c {} audit.log
+    """
+    from netvault.errors import UsageError
+
+    if stdin:
+        value = sys.stdin.readline().rstrip("\n")
+    if not value:
+        raise UsageError("give a VALUE or --stdin")
+    vault = _vault(required=True)
+    resp = vault.write(f"sys/audit-hash/{device.strip('/')}", {"input": value})
+    digest = ((resp or {}).get("data") or {}).get("hash") or (resp or {}).get("hash")
+    if as_json:
+        emit_json({"hash": digest, "device": device})
+    else:
+        sys.stdout.write(f"{digest}\n")
+
+
+@app.command("exposure")
+def exposure_cmd(
+    user: Annotated[str, typer.Argument(help="User name (or entity id) whose reveals to list.")],
+    file: FileOpt = None,
+    since: SinceOpt = None,
+    offline: OfflineOpt = False,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
+) -> None:
+    """Every credential USER revealed, the last reveal, and whether it was rotated since.
+
+    The offboarding rotation worklist: status "rotate" means the record has no
+    version newer than USER's last reveal. Needs a login that may read KV
+    metadata (auditor, admin) to name records and check rotation.
+
+    Example:  netvault audit exposure bob --since 90d
+    """
+    from netvault.audit.exposure import exposure
+
+    paths = _files(file)
+    vault = None if offline else _vault(required=False)
+    step, done = _progress(paths)
+    try:
+        rows = exposure(user, paths=paths, vault=vault, mounts=_settings().mounts, since=_bound(since), progress=step)
+    finally:
+        done()
+    if vault is None:
+        warn("not logged in (or --offline): records shown by id, rotation unknown")
+    if as_json:
+        for x in rows:
+            emit_json(x.to_dict())
+        return
+    if as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].to_dict()) if rows else ["customer"])
+        writer.writeheader()
+        for x in rows:
+            d = x.to_dict()
+            d["incidents"] = " ".join(d["incidents"])
+            writer.writerow(d)
+        return
+    table(
+        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " ")} for x in rows],
+        [("customer", "customer"), ("record", "record"), ("reveals", "reveals"), ("last_reveal", "last reveal"),
+         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at")],
+        empty=f"({user} revealed nothing in these files)",
+    )
+    todo = sum(1 for x in rows if x.status == "rotate")
+    if todo:
+        info(f"{todo} credential(s) to rotate")
+
+
+@app.command("report")
+def report_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
+    file: FileOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    customer: Annotated[Optional[str], typer.Option("--customer", help="Only this customer.")] = None,
+    office_hours: Annotated[str, typer.Option("--office-hours", help="Office hours as START-END (hours), e.g. 8-18.")] = "8-18",
+    utc_offset: Annotated[float, typer.Option("--utc-offset", help="Office time zone as hours from UTC, e.g. 1 or -5.")] = 0.0,
+    incident_customers: Annotated[int, typer.Option("--incident-customers", help="Flag an incident reference used in at least this many customers.")] = 3,
+    offline: OfflineOpt = False,
+) -> None:
+    """Write one self-contained HTML page for the auditor (no scripts, no network).
+
+    Counts, reveals per engineer and per customer over time (charts), denied
+    attempts, reveals outside office hours, self-granted access, incident
+    references used across many customers.
+
+    Example:  netvault audit report --since 30d --out report.html
+    """
+    from netvault.audit import report
+    from netvault.audit.events import Filters, events
+    from netvault.errors import UsageError
+
+    try:
+        start_h, end_h = (int(x) for x in office_hours.split("-"))
+        if not (0 <= start_h < end_h <= 24):
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--office-hours {office_hours!r}: expected START-END hours, e.g. 8-18") from None
+    if incident_customers < 2:
+        raise UsageError("--incident-customers must be at least 2")
+    paths = _files(file)
+    filters = Filters(customer=customer, since=_bound(since), until=_bound(until, end=True))
+    opts = report.ReportOptions(office_start=start_h, office_end=end_h, utc_offset_hours=utc_offset,
+                                incident_customers=incident_customers)
+    step, done = _progress(paths)
+    try:
+        html = report.build(
+            events(paths, filters=filters, mounts=_settings().mounts, resolver=_resolver(offline), progress=step),
+            opts, generated=_now_text(),
+            scope=", ".join(filter(None, [f"customer {customer}" if customer else None,
+                                           f"since {filters.since}" if since else None,
+                                           f"until {filters.until}" if until else None])) or "everything",
+            sources=[Path(p).name for p in paths],
+        )
+    finally:
+        done()
+    try:
+        out.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+    info(f"wrote {out}")

@@ -1,0 +1,209 @@
+"""`audit log` over the real server's audit device: a scripted workload yields exactly its events."""
+
+from __future__ import annotations
+
+import json
+
+import hvac
+import pytest
+
+from audit_helpers import Customer
+
+
+def _events(cli, server, *args, token=None):
+    r = cli("audit", "log", "--file", str(server.audit_file), "--json", *args, token=token)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def _key(e):
+    return (e["action"], e["engineer"], e["record"], e["incident"], e["outcome"])
+
+
+@pytest.fixture
+def workload(server, make_user, unique):
+    root = server.root()
+    c = Customer(root, unique("cust"))
+    c.add_credential("fw", "pw-1")
+    c.add_credential("sw", "pw-2")
+    lead_user = make_user("team-lead")
+    lead = lead_user.login()
+    alice_u, bob_u = make_user("engineer"), make_user("engineer")
+    alice, bob = alice_u.login(), bob_u.login()
+    c.grant(alice_u.name, alice_u.entity_id, by=lead)
+    assert c.reveal(alice, "fw", "INC-100")
+    assert not c.reveal(alice, "fw", None)  # missing reference
+    assert not c.reveal(alice, "fw", "BAD-7")  # reference outside the patterns
+    alice.secrets.kv.v2.read_secret_version(f"customers/{c.slug}/credentials/fw", mount_point="netvault", raise_on_deleted_version=True)
+    assert not c.reveal(bob, "fw", "INC-101")  # no grant
+    c.grant(bob_u.name, bob_u.entity_id, by=lead)
+    assert c.reveal(bob, "sw", "INC-102")
+    c.revoke(bob_u.name, by=lead)
+    assert not c.reveal(bob, "sw", "INC-103")  # revoked engineer
+    c.update_credential("fw", "pw-1b", version=1)  # a write (rotation) by root
+    return c, lead_user.name, alice_u, bob_u
+
+
+def test_workload_yields_exactly_its_events(workload, cli, server):
+    c, lead, alice, bob = workload
+    evs = _events(cli, server, "--customer", c.slug, token=server.root_token)
+    got = [_key(e) for e in evs]
+    A, B = alice.name, bob.name
+    expected = [
+        ("setup", "root", None, None, "allowed"),  # transit key customer-<c>
+        ("setup", "root", f"nv-customer-{c.slug}", None, "allowed"),  # its policy
+        ("write", "root", "profile", None, "allowed"),
+        ("write", "root", "fw", None, "allowed"),
+        ("write", "root", "sw", None, "allowed"),
+        ("grant", lead, f"nv-grant:{c.slug}:{A}", None, "allowed"),
+        ("grant", lead, f"_grants/{A}", None, "allowed"),
+        ("reveal", A, "fw", "INC-100", "allowed"),
+        ("reveal", A, "fw", None, "denied"),
+        ("reveal", A, "fw", "BAD-7", "denied"),
+        ("read", A, "fw", None, "allowed"),
+        ("reveal", B, "fw", "INC-101", "denied"),
+        ("grant", lead, f"nv-grant:{c.slug}:{B}", None, "allowed"),
+        ("grant", lead, f"_grants/{B}", None, "allowed"),
+        ("reveal", B, "sw", "INC-102", "allowed"),
+        ("revoke", lead, f"nv-grant:{c.slug}:{B}", None, "allowed"),
+        ("revoke", lead, f"_grants/{B}", None, "allowed"),
+        ("reveal", B, "sw", "INC-103", "denied"),
+        ("write", "root", "fw", None, "allowed"),
+    ]
+    assert got == expected
+    for e in evs:
+        assert e["customer"] == c.slug
+        assert e["remote_address"] == "127.0.0.1"
+        if e["outcome"] == "denied":
+            assert e["error"] == "permission denied"
+        if e["action"] == "reveal":
+            assert e["record_id"] == c.records[e["record"]]["id"]
+            assert e["kind"] == "credentials"
+            assert e["entity_id"] in (alice.entity_id, bob.entity_id)
+        if e["action"] in ("grant", "revoke"):
+            assert e["subject"] in (A, B)
+
+
+def test_filters(workload, cli, server):
+    c, lead, alice, bob = workload
+    reveals = _events(cli, server, "--customer", c.slug, "--action", "reveal", "--offline")
+    assert len(reveals) == 6 and all(e["record"] is None and e["record_id"] for e in reveals)  # offline: ids only
+    mine = _events(cli, server, "--engineer", bob.name, "--action", "reveal")
+    assert [(e["incident"], e["outcome"]) for e in mine] == [("INC-101", "denied"), ("INC-102", "allowed"), ("INC-103", "denied")]
+    denied = _events(cli, server, "--customer", c.slug, "--denied")
+    assert len(denied) == 4 and {e["outcome"] for e in denied} == {"denied"}
+    inc = _events(cli, server, "--incident", "INC-102", "--customer", c.slug)
+    assert [(e["engineer"], e["action"]) for e in inc] == [(bob.name, "reveal")]
+    glob = _events(cli, server, "--customer", c.slug, "--incident", "INC-10*")
+    assert {e["incident"] for e in glob} == {"INC-100", "INC-101", "INC-102", "INC-103"}
+    rec = _events(cli, server, "--record", f"{c.slug}/sw", token=server.root_token)
+    assert [e["action"] for e in rec] == ["write", "reveal", "reveal"]
+    logins = _events(cli, server, "--engineer", alice.name, "--action", "login")
+    assert logins and all(e["outcome"] == "allowed" and e["entity_id"] == alice.entity_id for e in logins)
+    assert _events(cli, server, "--customer", c.slug, "--since", "2000-01-01", "--until", "2000-01-02") == []
+    assert len(_events(cli, server, "--customer", c.slug, "--since", "1h")) == 19
+
+
+def test_record_shown_by_current_name_after_rename(workload, cli, server):
+    c, *_ = workload
+    c.rename("fw", "firewall")
+    evs = _events(cli, server, "--customer", c.slug, "--action", "reveal", token=server.root_token)
+    names = [e["record"] for e in evs]
+    assert names.count("firewall") == 4 and "fw" not in names
+
+
+def test_a_reveal_with_curl_is_in_the_trail(server, make_user, unique, cli):
+    """Nothing a client says matters: the transit decrypt entry is the reveal."""
+    c = Customer(server.root(), unique("curl"))
+    c.add_credential("db", "pw")
+    eng = make_user("engineer")
+    c.grant(eng.name, eng.entity_id)
+    import requests
+
+    rec = c.records["db"]
+    r = requests.post(
+        f"{server.address}/v1/netvault-transit/decrypt/customer-{c.slug}",
+        headers={"X-Vault-Token": eng.token()},
+        json={"ciphertext": rec["ciphertext"], "context": rec["context"], "reference": "CHG-9"},
+        timeout=10,
+    )
+    assert r.status_code == 200
+    evs = _events(cli, server, "--customer", c.slug, "--action", "reveal", token=server.root_token)
+    assert [_key(e) for e in evs] == [("reveal", eng.name, "db", "CHG-9", "allowed")]
+
+
+def test_table_and_csv(workload, cli, server):
+    c, *_ = workload
+    r = cli("audit", "log", "--file", str(server.audit_file), "--customer", c.slug, "--action", "reveal", "--offline")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:4] == ["TIME", "ENGINEER", "ACTION", "CUSTOMER"]
+    assert len(lines) == 7 and "denied: permission denied" in r.stdout
+    r = cli("audit", "log", "--file", str(server.audit_file), "--customer", c.slug, "--csv", "--offline")
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 19 and rows[0]["customer"] == c.slug
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (["--since", "last tuesday"], 2, "invalid date"),
+    (["--action", "peek"], 2, "unknown action"),
+    (["--file", "/nonexistent/audit.log"], 3, "not found"),
+    (["--json", "--csv"], 2, "choose one"),
+])
+def test_bad_input_is_one_line(cli, server, args, code, text):
+    base = [] if "--file" in args else ["--file", str(server.audit_file)]
+    r = cli("audit", "log", *base, *args)
+    assert r.returncode == code
+    assert text in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_line_is_one_line_error(cli, tmp_path, server):
+    f = tmp_path / "a.log"
+    good = server.audit_file.read_bytes().splitlines(keepends=True)[:4]
+    f.write_bytes(b"".join(good[:2]) + b'{"time":"2026-01-01T00:00:00Z","type":"resp\n' + b"".join(good[2:]))
+    r = cli("audit", "log", "--file", str(f))
+    assert r.returncode == 2 and "line 3" in r.stderr and "Traceback" not in r.stderr
+    f.write_bytes(b"not json at all\n")
+    r = cli("audit", "log", "--file", str(f))
+    assert r.returncode == 2 and "line 1" in r.stderr
+
+
+def test_jit_token_reveal_is_attributed_to_the_engineer(server, make_user, unique, cli):
+    """A JIT token (entity alias jit:<user>) carries no user name: the entity names it."""
+    root = server.root()
+    c = Customer(root, unique("jit"))
+    c.add_credential("vpn", "pw")
+    eng = make_user("engineer")
+    resp = root.adapter.post("/v1/auth/token/create/nv-jit", json={
+        "entity_alias": f"jit:{eng.name}", "policies": [f"nv-customer-{c.slug}"], "ttl": "1h"})
+    token = resp["auth"]["client_token"] if isinstance(resp, dict) else resp.json()["auth"]["client_token"]
+    jit = hvac.Client(url=server.address, token=token)
+    assert c.reveal(jit, "vpn", "INC-42")
+    evs = _events(cli, server, "--engineer", eng.name, "--action", "reveal", token=server.root_token)
+    assert [_key(e) for e in evs] == [("reveal", eng.name, "vpn", "INC-42", "allowed")]
+    assert evs[0]["entity_id"] != eng.entity_id  # the jit entity
+    r = cli("audit", "exposure", eng.name, "--file", str(server.audit_file), "--json", token=server.root_token)
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [(x["record"], x["status"]) for x in rows] == [("vpn", "rotate")]
+    # offline, the reveal is still listed (by entity id), never invented for someone else
+    evs = _events(cli, server, "--customer", c.slug, "--action", "reveal", "--offline")
+    assert len(evs) == 1 and evs[0]["engineer"] == "token"
+
+
+def test_wrong_context_is_a_failed_reveal(server, make_user, unique, cli):
+    """A ciphertext presented with another record's context: Vault refuses, the trail says so."""
+    c = Customer(server.root(), unique("ctx"))
+    a, b = c.add_credential("a", "pw-a"), c.add_credential("b", "pw-b")
+    eng = make_user("engineer")
+    c.grant(eng.name, eng.entity_id)
+    cl = eng.login()
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        cl.write(f"netvault-transit/decrypt/customer-{c.slug}", ciphertext=a["ciphertext"], context=b["context"], reference="INC-1")
+    evs = _events(cli, server, "--customer", c.slug, "--action", "reveal", token=server.root_token)
+    assert len(evs) == 1
+    assert evs[0]["outcome"] == "denied" and evs[0]["error"] == "invalid request"  # Vault logs no detail
+    assert evs[0]["record"] == "b"  # the record the context claims; nothing was revealed

@@ -1,0 +1,216 @@
+"""Tamper evidence: seal with Vault's Ed25519 key, verify offline, catch each kind of edit."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import hvac
+import pytest
+
+from audit_helpers import log_size, noise, slice_log
+from netvault.audit import seal as sealmod
+
+
+@pytest.fixture
+def sealed_log(server, tmp_path, unique):
+    """A unique slice of the real audit log, sealed in two digests, plus its export."""
+    root = server.root()
+    start = log_size(server.audit_file)
+    tag = unique("seal")
+    noise(root, 12, tag)
+    log = slice_log(server.audit_file, start, tmp_path / "audit.log")
+    vault = server.gateway()
+    first = sealmod.seal(vault, [str(log)], now="2026-01-01T00:00:00Z")
+    assert len(first) == 1 and first[0]["start"] == 0
+    # more entries, a second seal covering only the new part
+    start2 = log_size(server.audit_file)
+    noise(root, 8, tag + "b")
+    extra = slice_log(server.audit_file, start2, tmp_path / "extra.log").read_bytes()
+    with open(log, "ab") as fh:
+        fh.write(extra)
+    second = sealmod.seal(vault, [str(log)], now="2026-01-01T01:00:00Z")
+    assert len(second) == 1 and second[0]["start"] == first[0]["end"]
+    digests = sealmod.load_digests(vault)
+    keys = sealmod.public_keys(vault)
+    return log, digests, keys, (first[0], second[0])
+
+
+def _bad(result):
+    return [f for f in result.findings if f.tampered]
+
+
+def _verify(log, digests, keys):
+    return sealmod.verify(digests, keys, [str(log)], only_given=True)
+
+
+def test_intact_then_unsealed_tail_is_not_tampering(sealed_log, server):
+    log, digests, keys, (d1, d2) = sealed_log
+    result = _verify(log, digests, keys)
+    assert not result.tampered, [f.detail for f in result.findings]
+    assert [f.kind for f in result.findings if f.file == str(log)] == ["ok", "ok"]
+    with open(log, "ab") as fh:
+        fh.write(log.read_bytes().splitlines(keepends=True)[0])  # any complete line
+    result = _verify(log, digests, keys)
+    assert not result.tampered
+    assert result.findings[-1].kind == "unsealed"
+    assert "written after the last seal" in result.findings[-1].detail
+
+
+def test_seal_twice_writes_nothing_new(sealed_log, server):
+    log, *_ = sealed_log
+    assert sealmod.seal(server.gateway(), [str(log)], now="2026-01-01T02:00:00Z") == []
+
+
+def test_one_byte_changed(sealed_log):
+    log, digests, keys, (d1, d2) = sealed_log
+    data = bytearray(log.read_bytes())
+    i = data.index(b'"remote_address":"127.0.0.1"', d2["start"]) + 20
+    data[i] = ord("9")
+    log.write_bytes(bytes(data))
+    bad = _bad(_verify(log, digests, keys))
+    assert len(bad) == 1 and bad[0].kind == "edited"
+    assert bad[0].digests == [d2["seq"]] and bad[0].start == d2["start"]
+    assert "same number of lines" in bad[0].detail or "reordered" in bad[0].detail
+
+
+def test_one_line_deleted_names_the_range_only(sealed_log):
+    log, digests, keys, (d1, d2) = sealed_log
+    lines = log.read_bytes().splitlines(keepends=True)
+    del lines[3]
+    log.write_bytes(b"".join(lines))
+    result = _verify(log, digests, keys)
+    bad = _bad(result)
+    assert len(bad) == 1, [f.detail for f in bad]
+    assert bad[0].kind == "edited" and bad[0].digests == [d1["seq"]]
+    assert "1 line(s) removed" in bad[0].detail
+    # the next range is found again and verifies
+    assert any(f.kind == "ok" and f.digests == [d2["seq"]] for f in result.findings)
+
+
+def test_truncation(sealed_log):
+    log, digests, keys, (d1, d2) = sealed_log
+    data = log.read_bytes()
+    log.write_bytes(data[: d2["start"] + 100])
+    bad = _bad(_verify(log, digests, keys))
+    assert [f.kind for f in bad] == ["truncated"]
+    assert bad[0].digests == [d2["seq"]]
+    assert "cut off" in bad[0].detail
+
+
+def test_two_lines_swapped(sealed_log):
+    log, digests, keys, (d1, d2) = sealed_log
+    lines = log.read_bytes().splitlines(keepends=True)
+    lines[2], lines[5] = lines[5], lines[2]
+    log.write_bytes(b"".join(lines))
+    bad = _bad(_verify(log, digests, keys))
+    assert len(bad) == 1 and bad[0].digests == [d1["seq"]]
+    assert "reordered" in bad[0].detail
+
+
+def test_digest_removed(sealed_log):
+    log, digests, keys, (d1, d2) = sealed_log
+    kept = [d for d in digests if d["seq"] != d1["seq"]]
+    bad = _bad(_verify(log, kept, keys))
+    kinds = {f.kind for f in bad}
+    assert "digest-missing" in kinds  # the chain has a hole
+    assert "gap" in kinds  # and the file's first range has no digest
+    gap = next(f for f in bad if f.kind == "gap")
+    assert gap.start == 0 and gap.end == d1["end"]
+
+
+def test_digest_edited_breaks_its_signature(sealed_log):
+    log, digests, keys, (d1, d2) = sealed_log
+    forged = [dict(d) for d in digests]
+    for d in forged:
+        if d["seq"] == d1["seq"]:
+            d["entries"] = d["entries"] + 1
+    bad = _bad(_verify(log, forged, keys))
+    assert any(f.kind == "bad-signature" and f.digests == [d1["seq"]] for f in bad)
+    assert any(f.kind == "chain-broken" for f in bad)  # the next digest chains to the original
+
+
+def test_copy_renamed_and_gzipped_verifies(sealed_log, tmp_path):
+    log, digests, keys, _ = sealed_log
+    other = tmp_path / "handed-over" / "node1-2026-01-01.log.gz"
+    other.parent.mkdir()
+    with gzip.open(other, "wb") as fh:
+        fh.write(log.read_bytes())
+    result = _verify(other, digests, keys)
+    assert not result.tampered
+    assert [f.kind for f in result.findings if f.file == str(other)] == ["ok", "ok"]
+
+
+def test_missing_file_is_a_gap_in_time(sealed_log, tmp_path):
+    log, digests, keys, (d1, d2) = sealed_log
+    empty = tmp_path / "other.log"
+    empty.write_bytes(b"")
+    result = sealmod.verify(digests, keys, [str(empty)])
+    missing = [f for f in result.findings if f.kind == "file-missing" and d1["seq"] in f.digests]
+    assert missing and missing[0].tampered and missing[0].first_time
+
+
+def test_cli_export_and_offline_verify_exit_codes(sealed_log, cli, server, tmp_path):
+    log, digests, keys, (d1, d2) = sealed_log
+    bundle = tmp_path / "digests.json"
+    r = cli("audit", "export-digests", "--out", str(bundle), token=server.root_token)
+    assert r.returncode == 0, r.stderr
+    assert "fingerprint" in r.stderr
+    copy = tmp_path / "copy.log"
+    shutil.copy(log, copy)
+    r = cli("audit", "verify", "--file", str(copy), "--digests", str(bundle), "--only-given", env={"VAULT_ADDR": "http://127.0.0.1:9"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "intact" in r.stderr
+    data = bytearray(copy.read_bytes())
+    data[d1["start"] + 50] ^= 1
+    copy.write_bytes(bytes(data))
+    r = cli("audit", "verify", "--file", str(copy), "--digests", str(bundle), "--only-given", "--json")
+    assert r.returncode == 9
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert any(x["status"] == "TAMPERED" and x["kind"] == "edited" for x in rows)
+    assert r.stderr.strip().splitlines()[-1].startswith("error: audit trail tampered")
+    # a wrong pinned key fails every signature
+    r = cli("audit", "verify", "--file", str(log), "--digests", str(bundle), "--only-given",
+            "--public-key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+    assert r.returncode == 9 and "bad-signature" in r.stdout
+
+
+def test_private_key_not_exportable_and_digests_append_only(server, make_user, unique, tmp_path):
+    root = server.root()
+    # Setup created it non-exportable; nobody (not even root) can export it.
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        root.secrets.transit.export_key("audit-seal", key_type="signing-key", mount_point="netvault-transit")
+    key = root.secrets.transit.read_key("audit-seal", mount_point="netvault-transit")["data"]
+    assert key["type"] == "ed25519" and key["exportable"] is False
+    auditor = make_user("auditor").login()
+    # The auditor can sign ...
+    sig = auditor.write("netvault-transit/sign/audit-seal", input="aGVsbG8=")
+    assert sig["data"]["signature"].startswith("vault:v1:")
+    # ... but cannot export, nor make the key exportable.
+    with pytest.raises(hvac.exceptions.Forbidden):
+        auditor.secrets.transit.export_key("audit-seal", key_type="signing-key", mount_point="netvault-transit")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        auditor.secrets.transit.update_key_configuration("audit-seal", exportable=True, mount_point="netvault-transit")
+    # Create-only digests: a new one is fine, changing or deleting it is not.
+    start = log_size(server.audit_file)
+    noise(root, 3, unique("ro"))
+    log = slice_log(server.audit_file, start, tmp_path / "a.log")
+    from netvault.gateway import Vault
+
+    written = sealmod.seal(Vault(server.address, auditor.token), [str(log)], now="2026-01-01T00:00:00Z")
+    key = f"_audit/digests/{written[0]['seq']:08d}"
+    with pytest.raises((hvac.exceptions.Forbidden, hvac.exceptions.InvalidRequest)):
+        auditor.secrets.kv.v2.create_or_update_secret(key, {"forged": True}, cas=1, mount_point="netvault")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        auditor.secrets.kv.v2.create_or_update_secret(key, {"forged": True}, mount_point="netvault")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        auditor.secrets.kv.v2.delete_latest_version_of_secret(key, mount_point="netvault")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        auditor.secrets.kv.v2.delete_metadata_and_all_versions(key, mount_point="netvault")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        auditor.secrets.kv.v2.destroy_secret_versions(key, versions=[1], mount_point="netvault")
+    # An engineer can do none of it.
+    eng = make_user("engineer").login()
+    with pytest.raises(hvac.exceptions.Forbidden):
+        eng.write("netvault-transit/sign/audit-seal", input="aGVsbG8=")
