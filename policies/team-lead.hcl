@@ -82,9 +82,16 @@ path "netvault/data/_grants/*" {
 path "netvault/metadata/_grants/*" {
   capabilities = ["read", "list", "delete"]
 }
-# Deliver JIT tokens (response-wrapped) to an engineer's inbox; write-only.
+# Deliver JIT tokens (response-wrapped) to an engineer's inbox. Write-only
+# for the data: a team lead never reads another person's delivery. Metadata
+# (versions only, no wrap token) is readable so a write can carry the
+# check-and-set version the mount requires, and deletable so a revoke or an
+# offboarding can withdraw a delivery nobody picked up.
 path "netvault/data/_inbox/*" {
   capabilities = ["create", "update"]
+}
+path "netvault/metadata/_inbox/*" {
+  capabilities = ["read", "list", "delete"]
 }
 
 # --- time-limited grants: JIT tokens from the nv-jit token role ---

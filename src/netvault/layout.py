@@ -234,6 +234,11 @@ class _Layout:
             listed = []
         patterns = self.patterns()
         out = []
+        customers = [entry.rstrip("/") for entry in listed]
+        deny_text = pol.render_auditor_no_reveal(customers)
+        deny_name = pol.AUDITOR_NO_REVEAL
+        current = self.c.sys.read_acl_policy(deny_name)["data"]["policy"] if deny_name in existing else None
+        out.append(Item(f"policy {deny_name}", current == deny_text, "missing" if current is None else ("" if current == deny_text else "stale"), lambda: self.c.sys.create_or_update_acl_policy(deny_name, deny_text)))
         for entry in listed:
             customer = entry.rstrip("/")
             name = pol.customer_policy_name(customer)
@@ -329,3 +334,19 @@ def run_setup(
     if any(i.name.startswith("audit device") and not i.in_sync for i in result.items):
         result.audit_stanza = audit_stanza(audit_path or "/var/log/openbao/audit.log")
     return result
+
+
+def sync_customer_policies(client, mounts: Mounts) -> list[str]:
+    """Write every customer's policy and the auditor's no-reveal policy where
+    they drifted (call after adding a customer). Returns the names written."""
+    from netvault.gateway import hvac_errors
+
+    layout = _Layout(client, mounts, None, None)
+    written = []
+    with hvac_errors("Vault"):
+        existing = set(client.sys.list_acl_policies()["data"]["keys"])
+        for item in layout.customer_policy_items(existing):
+            if not item.in_sync and item.fix:
+                item.fix()
+                written.append(item.name)
+    return written
