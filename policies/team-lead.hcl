@@ -131,9 +131,13 @@ path "auth/userpass/users" {
 path "identity/lookup/entity" {
   capabilities = ["update"]
 }
+# Disable only: "disabled" may be set to true and nothing else, so a team
+# lead cannot re-enable a person an admin (or another lead) switched off,
+# nor touch an entity's policies, name or metadata. (Disabling anyone,
+# an admin included, remains possible: a denial-of-service power only.)
 path "identity/entity/id/*" {
   capabilities       = ["read", "update"]
-  allowed_parameters = { "disabled" = [] }
+  allowed_parameters = { "disabled" = [true] }
 }
 path "identity/entity/id" {
   capabilities = ["list"]

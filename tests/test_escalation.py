@@ -105,6 +105,8 @@ def attempts(s: Setup):
         "create an alias (legacy)": ("POST", "identity/alias", {"name": s.admin.name, "canonical_id": me}),
         "policies on own entity": ("POST", f"identity/entity/id/{me}", {"policies": "nv-admin"}),
         "policies on own entity with disabled": ("POST", f"identity/entity/id/{me}", {"disabled": False, "policies": "nv-admin"}),
+        "re-enable a disabled entity": ("POST", f"identity/entity/id/{s.auditor.entity_id}", {"disabled": False}),
+        "disabled as a string": ("POST", f"identity/entity/id/{s.auditor.entity_id}", {"disabled": "false"}),
         "create an entity": ("POST", "identity/entity", {"name": "mine", "policies": "nv-admin"}),
         "merge into the admin's entity": ("POST", "identity/entity/merge", {
             "to_entity_id": s.admin.entity_id, "from_entity_ids": [me]}),
@@ -203,3 +205,18 @@ def test_engineer_cannot_manage(s):
     ]:
         with pytest.raises(hx.Forbidden):
             raw(eng, method, path, data)
+
+
+def test_powers_a_team_lead_keeps_are_denial_of_service_only(s, server):
+    """Documented, not hidden: a lead can switch anyone off (an admin too) and
+    revoke a token whose accessor they know. Neither gives them access."""
+    victim = new_person(server, "admin")
+    token = victim.login().token
+    accessor = raw(server.client(token), "GET", "auth/token/lookup-self")["data"]["accessor"]
+    raw(s.lead_client, "POST", f"identity/entity/id/{victim.entity_id}", {"disabled": True})
+    with pytest.raises(hx.Forbidden):  # ... but cannot switch them on again
+        raw(s.lead_client, "POST", f"identity/entity/id/{victim.entity_id}", {"disabled": False})
+    raw(s.lead_client, "POST", "auth/token/revoke-accessor", {"accessor": accessor})
+    raw(s.root, "POST", f"identity/entity/id/{victim.entity_id}", {"disabled": False})  # only an admin can
+    me = raw(s.lead_client, "GET", "auth/token/lookup-self")["data"]
+    assert "nv-admin" not in (me.get("identity_policies") or []) + me["policies"]
