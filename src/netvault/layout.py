@@ -58,6 +58,20 @@ def validate_patterns(patterns: list[str]) -> list[str]:
     return out
 
 
+def _while_upgrading(call, seconds: float = 60.0):
+    """Retry while a fresh kv-v2 mount upgrades itself (seconds on a busy machine)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if "upgrad" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class _Layout:
     def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None):
         self.c = client
@@ -102,7 +116,7 @@ class _Layout:
         elif kv.get("type") != "kv" or (kv.get("options") or {}).get("version") != "2":
             out.append(Item(f"kv mount {self.m.kv}/", False, f"is {kv.get('type')} v{(kv.get('options') or {}).get('version')}, not kv v2", manual=True))
         else:
-            cfg = self.c.secrets.kv.v2.read_configuration(mount_point=self.m.kv)["data"]
+            cfg = _while_upgrading(lambda: self.c.secrets.kv.v2.read_configuration(mount_point=self.m.kv))["data"]
             out.append(Item(f"kv mount {self.m.kv}/ (cas_required)", bool(cfg.get("cas_required")), "" if cfg.get("cas_required") else "cas_required off", self.configure_kv))
         transit = mounts.get(f"{self.m.transit}/")
         if transit is None:
@@ -275,16 +289,7 @@ class _Layout:
         self.configure_kv()
 
     def configure_kv(self) -> None:
-        import time
-
-        for _ in range(50):  # a fresh kv-v2 mount upgrades itself for a moment
-            try:
-                self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv)
-                return
-            except Exception as exc:
-                if "upgrad" not in str(exc):
-                    raise
-                time.sleep(0.1)
+        _while_upgrading(lambda: self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv))
 
     def enable_transit(self) -> None:
         self.c.sys.enable_secrets_engine("transit", path=self.m.transit, description="netvault sealing of secret fields")
