@@ -350,3 +350,28 @@ def test_racing_grants_of_the_same_pair_give_one_grant(server, customer, enginee
     assert results.count("ok") == 1 and results.count("conflict") == 5
     assert group_exists(server, customer.name, engineer.name)
     assert can_reveal(engineer.login(), customer.record())
+
+
+def test_offboard_removes_roles_only_where_the_caller_may(server, lv):
+    other_lead = new_person(server, "team-lead")
+    result = access.offboard(lv, other_lead.name, now=now())  # by a team lead
+    assert result.kept_roles == ["team-lead"] and result.removed_from_roles == []
+    with pytest.raises((hx.Forbidden, hx.InvalidRequest)):
+        other_lead.login()  # disabled all the same
+    admin = new_person(server, "admin")
+    av = server.gateway(admin.login().token)
+    third = new_person(server, "team-lead")
+    result = access.offboard(av, third.name, now=now())  # by an admin
+    assert result.removed_from_roles == ["team-lead"] and result.kept_roles == []
+
+
+def test_access_list_shows_a_mismatch_between_group_and_record(server, lv, customer, engineer):
+    raw(server.root(), "POST", "identity/group", {  # made by hand, behind netvault's back
+        "name": f"nv-grant:{customer.name}:{engineer.name}", "policies": f"nv-customer-{customer.name}",
+        "member_entity_ids": [engineer.entity_id]})
+    listed = access.list_grants(lv, now=now(), customer=customer.name)
+    assert [(g.user, g.state) for g in listed] == [(engineer.name, "group-without-record")]
+    with pytest.raises(Conflict):
+        access.grant(lv, engineer.name, customer.name, now=now())
+    access.revoke(lv, engineer.name, customer.name)  # revoke cleans it up
+    assert not group_exists(server, customer.name, engineer.name)

@@ -183,3 +183,27 @@ def test_auditor_reads_access_but_cannot_change_it(cli, server, lt, customer, en
     assert r.returncode == 0 and engineer.name in {x["user"] for x in r.json()}
     assert cli("revoke", engineer.name, customer.name, token=at).returncode == 4
     assert cli("grant", auditor.name, customer.name, token=at).returncode == 4
+
+
+def test_short_for_expires_by_vault_itself(cli, server, lt, customer, engineer, tmp_path, monkeypatch):
+    """`netvault grant --for 6s`: the engineer's picked-up token works, then
+    Vault refuses it, with no netvault process running in between."""
+    from datetime import datetime, timezone
+
+    from netvault import access, config
+    from access_helpers import decrypt
+    from hvac import exceptions as hx
+
+    r = cli("grant", engineer.name, customer.name, "--for", "6s", "--reason", "INC-5", token=lt)
+    assert r.returncode == 0, r.stderr
+    monkeypatch.setenv("NETVAULT_CONFIG_DIR", str(tmp_path / "eng"))
+    monkeypatch.setenv("NETVAULT_KEYRING", "file")
+    ev = server.gateway(engineer.login().token)
+    token = access.customer_token(config.Settings(address=server.address), ev, customer.name, datetime.now(timezone.utc))
+    rec = customer.record()
+    assert decrypt(server.client(token), rec) == rec.plaintext
+    time.sleep(7)
+    with pytest.raises(hx.Forbidden):
+        decrypt(server.client(token), rec)
+    r = cli("access", "list", "--customer", customer.name, "--json", token=lt)
+    assert [(g["kind"], g["state"]) for g in r.json()] == [("jit", "expired")]
