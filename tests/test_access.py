@@ -375,3 +375,48 @@ def test_access_list_shows_a_mismatch_between_group_and_record(server, lv, custo
         access.grant(lv, engineer.name, customer.name, now=now())
     access.revoke(lv, engineer.name, customer.name)  # revoke cleans it up
     assert not group_exists(server, customer.name, engineer.name)
+
+
+def test_jit_reveals_name_the_engineer_in_the_audit_log(server, lv, customer, engineer, settings):
+    import json
+
+    ev = server.gateway(engineer.login().token)
+    access.grant(lv, engineer.name, customer.name, now=now(), duration=timedelta(minutes=5))
+    token = access.customer_token(settings, ev, customer.name, now())
+    rec = customer.record()
+    decrypt(server.client(token), rec, "INC-77")
+    jit_entity = raw(server.client(token), "GET", "auth/token/lookup-self")["data"]["entity_id"]
+    hits = []
+    for line in server.audit_file.read_text().splitlines():
+        e = json.loads(line)
+        if e.get("type") == "response" and e["request"]["path"] == f"netvault-transit/decrypt/customer-{customer.name}" \
+                and e["request"].get("data", {}).get("reference") == "INC-77":
+            hits.append(e["auth"])
+    assert hits and hits[-1]["metadata"]["username"] == engineer.name and hits[-1]["entity_id"] == jit_entity
+
+
+def test_offboard_cli_uses_the_audit_reader_when_present(tmp_path, monkeypatch):
+    """Wiring of `netvault.audit.exposure` (issue 5) into offboard, with a stand-in module."""
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    from netvault.cli import access as cli_access
+
+    calls = []
+
+    @dataclass
+    class Exposed:
+        record_id: str
+
+    fake = types.ModuleType("netvault.audit")
+    fake.default_audit_file = lambda settings=None: tmp_path / "audit.log"
+    fake.exposure = lambda user, *, paths, vault=None, mounts=None, since=None, progress=None: (
+        calls.append((user, paths)) or ([Exposed("rid-1")] if user == "bob" else [Exposed("rid-2")]))
+    monkeypatch.setitem(sys.modules, "netvault.audit", fake)
+    settings = config.Settings(address="http://127.0.0.1:1")
+    assert cli_access._exposure(settings) is None  # no audit file: unknown
+    (tmp_path / "audit.log").write_text("")
+    call = cli_access._exposure(settings)
+    assert call("bob", ["e1", "e2"], []) == {"rid-1", "rid-2"}
+    assert [c[0] for c in calls] == ["bob", "e1", "e2"] and calls[0][1] == [str(tmp_path / "audit.log")]

@@ -300,7 +300,9 @@ def _issue_jit(
             "explicit_max_ttl": f"{seconds}s",
             "entity_alias": jit_alias(user),
             "display_name": f"jit-{customer}-{user}"[:100],
-            "meta": {"netvault_grant": "jit", "customer": customer, "user": user, "granted_by": granted_by},
+            # "username" makes the audit log name the engineer on every use of
+            # this token (auth.metadata is not HMAC'd), like a userpass login.
+            "meta": {"username": user, "netvault_grant": "jit", "customer": customer, "granted_by": granted_by},
         },
         wrap_ttl=f"{seconds}s",
     )

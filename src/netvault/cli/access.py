@@ -166,18 +166,33 @@ def engineer_disable(
         emit_json(result)
 
 
-def _exposure(settings):
-    """The audit reader's exposure function (issue: audit), when it exists."""
+def _exposure(settings, audit_files=None):
+    """Wrap the audit reader's ``netvault.audit.exposure`` (issue: audit) for
+    ``access.offboard``: the ids of records the person revealed, or None
+    (unknown) when the reader or the audit files are not there."""
+    from pathlib import Path
+
     try:
-        from netvault.audit import exposure  # type: ignore[attr-defined]
+        from netvault.audit import default_audit_file, exposure  # type: ignore[attr-defined]
     except ImportError:
+        return None
+    files = [str(f) for f in audit_files] if audit_files else [str(default_audit_file(settings))]
+    files = [f for f in files if Path(f).exists()]
+    if not files:
         return None
 
     def call(user, entity_ids, records):
+        revealed = set()
         try:
-            return exposure(settings=settings, user=user, entity_ids=entity_ids, records=records)
-        except TypeError:  # a different signature: say unknown rather than guess
+            # by user name (userpass logins and JIT tokens carry it) and by entity id
+            for who in dict.fromkeys([user, *entity_ids]):
+                for x in exposure(who, paths=files, vault=None, mounts=settings.mounts):
+                    rid = getattr(x, "record_id", None) or (x.get("record_id") if isinstance(x, dict) else None)
+                    if rid:
+                        revealed.add(rid)
+        except (TypeError, AttributeError):  # a different interface: say unknown rather than guess
             return None
+        return revealed
 
     return call
 
@@ -186,6 +201,10 @@ def _exposure(settings):
 def engineer_offboard(
     user: Annotated[str, typer.Argument(help="Login name.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    audit_file: Annotated[
+        Optional[list[str]],
+        typer.Option("--audit-file", help="Audit file(s) to mark what they revealed (default: the embedded server's audit.log)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Offboard a person and print the rotation worklist.
@@ -209,7 +228,7 @@ def engineer_offboard(
         if not typer.confirm(f"Offboard {user}: disable the login and remove every grant?"):
             raise typer.Abort()
     settings, vault, now = _ctx()
-    result = access.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings))
+    result = access.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings, audit_file))
     info(f"offboarded {user}: login and identity disabled; {len(result.revoked)} grant(s) removed, "
          f"{result.tokens_revoked} just-in-time token(s) revoked")
     if result.kept_roles:
