@@ -220,3 +220,26 @@ def test_powers_a_team_lead_keeps_are_denial_of_service_only(s, server):
     raw(s.root, "POST", f"identity/entity/id/{victim.entity_id}", {"disabled": False})  # only an admin can
     me = raw(s.lead_client, "GET", "auth/token/lookup-self")["data"]
     assert "nv-admin" not in (me.get("identity_policies") or []) + me["policies"]
+
+
+def test_recreating_an_offboarded_admins_login_gives_nothing(s, server):
+    """Vault keeps an entity alias when its userpass user is deleted, so a team
+    lead who re-creates that user name logs in *as the old entity*. Offboarding
+    therefore keeps the user, disables the entity and drops its role groups;
+    even if someone deletes the user by hand afterwards, the re-created login
+    lands on a disabled, role-less entity that a team lead cannot re-enable."""
+    from datetime import datetime, timezone
+
+    from netvault import access
+
+    boss = new_person(server, "admin")
+    leaving = new_person(server, "admin")
+    access.offboard(server.gateway(boss.login().token), leaving.name, now=datetime.now(timezone.utc))
+    raw(s.root, "DELETE", f"auth/userpass/users/{leaving.name}")  # a hand clean-up
+    raw(s.lead_client, "POST", f"auth/userpass/users/{leaving.name}", {"password": "lead-knows-this-1"})
+    with pytest.raises((hx.Forbidden, hx.InvalidRequest)):
+        raw(server.client(), "POST", f"auth/userpass/login/{leaving.name}", {"password": "lead-knows-this-1"})
+    with pytest.raises(hx.Forbidden):
+        raw(s.lead_client, "POST", f"identity/entity/id/{leaving.entity_id}", {"disabled": False})
+    admins = raw(s.root, "GET", "identity/group/name/nv-role-admin")["data"]["member_entity_ids"]
+    assert leaving.entity_id not in admins
