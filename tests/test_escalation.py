@@ -170,6 +170,11 @@ def test_state_unchanged_after_attempts(s):
     assert key["exportable"] is False and key["deletion_allowed"] is False
 
 
+def test_jit_token_without_policies_carries_only_default(s):
+    resp = raw(s.lead_client, "POST", "auth/token/create/nv-jit", {"entity_alias": f"jit:p{secrets.token_hex(2)}", "ttl": "60s"})
+    assert resp["auth"]["policies"] == ["default"] and not resp["auth"].get("identity_policies")
+
+
 def test_allowed_grant_shape_still_works(s):
     """The refusals are not a blanket: the one shape a grant needs is accepted."""
     name = f"nv-grant:{s.customer.name}:ok{secrets.token_hex(2)}"

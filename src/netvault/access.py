@@ -258,7 +258,13 @@ def grant(
         "accessor": None,
     }
     # Claim the pair first: check-and-set makes one of two racing grants lose.
-    written = vault.write(p.grant_data(customer, user), {"options": {"cas": cas}, "data": record})
+    try:
+        written = vault.write(p.grant_data(customer, user), {"options": {"cas": cas}, "data": record})
+    except Conflict:
+        raise Conflict(
+            f"{names.shown(user)} was granted {names.shown(customer)} by someone else a moment ago; "
+            "see `netvault access list`"
+        ) from None
     version = int(((written or {}).get("data") or {}).get("version") or cas + 1)
     try:
         if duration is None:
