@@ -41,6 +41,8 @@ grant records read     N N       Y Y        Y Y      Y Y
 policy write           N N       N N        N N      Y Y
 grant group +nv-admin  N N       N N        N N      Y Y
 join admin group       N N       N N        N N      Y Y
+add to engineer role   N N       Y Y        N N      Y Y
+disable a person       N N       Y Y        N N      Y Y
 jit token (customer)   N N       Y Y        N N      Y Y
 token with nv-admin    N N       N N        N N      Y Y
 sys/auth read          N N       Y Y        Y Y      Y Y
@@ -159,6 +161,13 @@ def _op(op: str, w: World, role: str, which: str):
         raw(c, "POST", "identity/group/name/nv-role-admin", {"member_entity_ids": sorted(set(members) | {me})})
         if me not in members:
             return lambda: raw(root, "POST", "identity/group/name/nv-role-admin", {"member_entity_ids": members})
+    elif op == "add to engineer role":
+        g = raw(root, "GET", "identity/group/name/nv-role-engineer")["data"]
+        members = list(g.get("member_entity_ids") or [])
+        raw(c, "POST", "identity/group/name/nv-role-engineer", {"member_entity_ids": sorted(set(members) | {w.target.entity_id})})
+    elif op == "disable a person":
+        victim = new_person(w.server, "engineer")
+        raw(c, "POST", f"identity/entity/id/{victim.entity_id}", {"disabled": True})
     elif op == "jit token (customer)":
         resp = raw(c, "POST", "auth/token/create/nv-jit", {
             "policies": f"nv-customer-{x}", "ttl": "60s", "entity_alias": f"jit:matrix-{n}",
