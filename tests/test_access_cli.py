@@ -207,3 +207,44 @@ def test_short_for_expires_by_vault_itself(cli, server, lt, customer, engineer, 
         decrypt(server.client(token), rec)
     r = cli("access", "list", "--customer", customer.name, "--json", token=lt)
     assert [(g["kind"], g["state"]) for g in r.json()] == [("jit", "expired")]
+
+
+def test_engineer_add_prompts_twice_on_a_terminal(server, cli_env, lt):
+    """The initial password typed at a hidden prompt, twice; a mismatch creates nothing."""
+    import os
+    import pty
+    import select
+    import sys
+
+    def run(name, answers):
+        pid, fd = pty.fork()
+        if pid == 0:  # child: the pty is its controlling terminal
+            env = {**cli_env, "VAULT_TOKEN": lt}
+            os.execvpe(sys.executable, [sys.executable, "-m", "netvault", "engineer", "add", name], env)
+        out, pending = b"", list(answers)
+        while True:
+            ready, _, _ = select.select([fd], [], [], 30)
+            if not ready:
+                break
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if pending and out.rstrip().endswith(b":"):
+                os.write(fd, pending.pop(0).encode() + b"\n")
+                out += b"<answered>"
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+    name = f"tty-{secrets.token_hex(3)}"
+    code, out = run(name, ["typed-password-1234", "typed-password-1234"])
+    assert code == 0, out
+    assert "typed-password-1234" not in out  # hidden: not echoed
+    Vault(server.address).write(f"auth/userpass/login/{name}", {"password": "typed-password-1234"})
+    other = f"tty-{secrets.token_hex(3)}"
+    code, out = run(other, ["typed-password-1234", "something-else-5678"])
+    assert code == 2 and "differ" in out
+    assert server.gateway().read(f"auth/userpass/users/{other}") is None

@@ -26,6 +26,7 @@ ROLES = ("engineer", "team-lead", "auditor", "admin")
 #: Customer-independent operations have the same answer in both columns.
 EXPECTED = """
 operation              engineer  team-lead  auditor  admin
+list customers         N N       Y Y        Y Y      Y Y
 list records           Y N       Y Y        Y Y      Y Y
 read record            Y N       Y Y        Y N      Y Y
 reveal (INC-1)         Y N       Y N        N N      Y N
@@ -101,7 +102,9 @@ def _op(op: str, w: World, role: str, which: str):
     rec = cust.record()
     root = w.root
     n = secrets.token_hex(3)
-    if op == "list records":
+    if op == "list customers":
+        assert f"{x}/" in raw(c, "LIST", f"{KV}/metadata/customers")["data"]["keys"]
+    elif op == "list records":
         keys = raw(c, "LIST", f"{KV}/metadata/customers/{x}/credentials")["data"]["keys"]
         assert "router" in keys
     elif op == "read record":
