@@ -67,6 +67,14 @@ path "identity/group/name/nv-role-engineer" {
   capabilities       = ["read", "update"]
   allowed_parameters = { "member_entity_ids" = [] }
 }
+# Vault has no check-and-set on groups: netvault serialises changes of a
+# role group's member list with a lock key written with check-and-set.
+path "netvault/data/_locks/groups/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "netvault/metadata/_locks/groups/*" {
+  capabilities = ["read"]
+}
 path "identity/group/name/nv-role-team-lead" {
   capabilities = ["read"]
 }

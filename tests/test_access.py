@@ -420,3 +420,32 @@ def test_offboard_cli_uses_the_audit_reader_when_present(tmp_path, monkeypatch):
     call = cli_access._exposure(settings)
     assert call("bob", ["e1", "e2"], []) == {"rid-1", "rid-2"}
     assert [c[0] for c in calls] == ["bob", "e1", "e2"] and calls[0][1] == [str(tmp_path / "audit.log")]
+
+
+def test_parallel_engineer_adds_keep_every_role_membership(server):
+    """nv-role-engineer is one shared member list (Vault has no CAS on groups):
+    parallel adds by several leads must still leave everyone in it."""
+    leads = [server.gateway(new_person(server, "team-lead").login().token) for _ in range(3)]
+    names_ = [f"par-{secrets.token_hex(3)}" for _ in range(9)]
+    barrier = threading.Barrier(len(names_))
+    errors = []
+
+    def work(i, name):
+        vault = leads[i % 3].clone()
+        barrier.wait()
+        try:
+            access.add_user(vault, name, "engineer", "parallel-password-1")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, n)) for i, n in enumerate(names_)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    time.sleep(0.5)  # let any straggling write land before checking
+    members = set(server.gateway().read("identity/group/name/nv-role-engineer")["data"]["member_entity_ids"])
+    for name in names_:
+        entity = access.entity_of(server.gateway(), name, config.Mounts())
+        assert entity["id"] in members, name

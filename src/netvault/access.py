@@ -532,7 +532,7 @@ def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mount
         raise PermissionDenied(f"you may not add people with role {role!r} (Vault policy)")
     if vault.read(f"auth/{mounts.userpass}/users/{user}") is not None:
         raise Conflict(f"user {names.shown(user)} already exists")
-    entity_id = users.create_user(vault, mounts.userpass, user, password, role)
+    entity_id = users.create_user(vault, mounts.userpass, user, password, role, kv=mounts.kv)
     return {"user": user, "role": role, "entity_id": entity_id}
 
 
@@ -619,20 +619,6 @@ class OffboardResult:
 Exposure = Callable[[str, list[str], list[dict]], "Iterable[str] | None"]
 
 
-def _remove_member(vault: Vault, group: str, entity_id: str) -> bool:
-    """Remove an entity from a group (re-read and verify: no CAS on groups)."""
-    import time
-
-    for _ in range(10):
-        g = vault.read(f"identity/group/name/{group}")
-        members = list(((g or {}).get("data") or {}).get("member_entity_ids") or [])
-        if entity_id not in members:
-            return True
-        vault.write(f"identity/group/name/{group}", {"member_entity_ids": [m for m in members if m != entity_id]})
-        time.sleep(0.02)
-    return False
-
-
 def credentials_of(vault: Vault, customer: str, mounts: Mounts = Mounts()) -> list[dict]:
     """Every record with sealed secrets in a customer (credentials, licences)."""
     out = []
@@ -693,7 +679,7 @@ def offboard(
     members = _role_members(vault)
     for role in _roles_of(entity_id, members):
         try:
-            if _remove_member(vault, ROLES[role][0], entity_id):
+            if users.remove_member(vault, ROLES[role][0], entity_id, kv=mounts.kv):
                 result.removed_from_roles.append(role)
             else:
                 result.kept_roles.append(role)
