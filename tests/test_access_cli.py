@@ -134,6 +134,16 @@ def test_bad_input_exit_codes(cli, server, lt, customer, engineer):
     assert r.returncode == 2
     r = cli("revoke", engineer.name, customer.name, token=lt)
     assert r.returncode == 3 and "no grant" in r.stderr
+    r = cli("access", "list", "--customer", "no-such-cust", token=lt)
+    assert r.returncode == 3 and "unknown customer" in r.stderr
+    r = cli("access", "list", "--engineer", "nobody-zz", token=lt)
+    assert r.returncode == 3 and "unknown user" in r.stderr
+    r = cli("access", "list", "--engineer", engineer.name, "--json", token=lt)
+    assert r.returncode == 0 and r.json() == []
+    for args in (["engineer", "show", "nobody-zz"], ["engineer", "disable", "nobody-zz"],
+                 ["engineer", "offboard", "nobody-zz", "--yes"]):
+        r = cli(*args, token=lt)
+        assert r.returncode == 3 and "unknown user" in r.stderr, args
     assert cli("grant", engineer.name, customer.name, token=lt).returncode == 0
     before = grants_state(server, customer.name)
     r = cli("grant", engineer.name, customer.name, token=lt)

@@ -418,6 +418,12 @@ def list_grants(
             data = _kv_data(vault, p.grant_data(c, u))
             if data:
                 records[(c, u)] = data
+    if not groups and not records:
+        # an empty answer for a name that does not exist would mislead
+        if customer is not None:
+            require_customer(vault, customer, mounts)
+        if user is not None:
+            entity_of(vault, user, mounts)
     out = []
     for key in sorted(groups | set(records)):
         c, u = key
@@ -552,9 +558,11 @@ def list_users(vault: Vault, *, now: datetime, mounts: Mounts = Mounts()) -> lis
     members = _role_members(vault)
     grants = list_grants(vault, now=now, mounts=mounts)
     rows = []
+    accessor = users.mount_accessor(vault, mounts.userpass)
     for entry in sorted(vault.list(f"auth/{mounts.userpass}/users")):
         u = entry.rstrip("/")
-        entity = users.entity_for(vault, mounts.userpass, u) or {}
+        resp = vault.write("identity/lookup/entity", {"alias_name": u, "alias_mount_accessor": accessor})
+        entity = (resp or {}).get("data") or {}
         mine = [g for g in grants if g.user == u and g.state == "active"]
         rows.append({
             "user": u,
