@@ -6,6 +6,9 @@ group ``nv-grant:<A>:<user>``, made by root) of customer A; customer B is
 granted to nobody. The CLI is not involved: what passes here is what Vault
 itself enforces.
 
+The "jit" column is not a role but what a time-limited grant hands out: a
+token from the nv-jit token role carrying nv-customer-<A> (made by root here).
+
 Y = Vault allows it, N = Vault answers 403. A cell that fails in any other
 way (400, 500...) fails the test: the operations are well-formed.
 """
@@ -20,37 +23,39 @@ from hvac import exceptions as hx
 
 from access_helpers import KV, TRANSIT, decrypt, new_person, provision_customer, raw, raw_grant
 
-ROLES = ("engineer", "team-lead", "auditor", "admin")
+ROLES = ("engineer", "team-lead", "auditor", "admin", "jit")
+PEOPLE = ROLES[:4]
 
 #: The expected matrix. Columns: per role, "granted other" (customer A, B).
 #: Customer-independent operations have the same answer in both columns.
 EXPECTED = """
-operation              engineer  team-lead  auditor  admin
-list customers         N N       Y Y        Y Y      Y Y
-list records           Y N       Y Y        Y Y      Y Y
-read record            Y N       Y Y        Y N      Y Y
-reveal (INC-1)         Y N       Y N        N N      Y N
-reveal (bad reference) N N       N N        N N      N N
-reveal (no reference)  N N       N N        N N      N N
-write record           N N       Y Y        N N      Y Y
-delete record          N N       Y Y        N N      Y Y
-rotate customer key    N N       Y Y        N N      Y Y
-export customer key    N N       N N        N N      N N
-grant (group create)   N N       Y Y        N N      Y Y
-revoke (group delete)  N N       Y Y        N N      Y Y
-grant records read     N N       Y Y        Y Y      Y Y
-policy write           N N       N N        N N      Y Y
-grant group +nv-admin  N N       N N        N N      Y Y
-join admin group       N N       N N        N N      Y Y
-add to engineer role   N N       Y Y        N N      Y Y
-disable a person       N N       Y Y        N N      Y Y
-jit token (customer)   N N       Y Y        N N      Y Y
-token with nv-admin    N N       N N        N N      Y Y
-sys/auth read          N N       Y Y        Y Y      Y Y
-sys policies list      N N       N N        N N      Y Y
-sys mount enable       N N       N N        N N      Y Y
-identity groups list   N N       Y Y        Y Y      Y Y
-incident patterns edit N N       N N        N N      Y Y
+operation              engineer  team-lead  auditor  admin    jit
+list customers         N N       Y Y        Y Y      Y Y      N N
+list records           Y N       Y Y        Y Y      Y Y      Y N
+read record            Y N       Y Y        Y N      Y Y      Y N
+reveal (INC-1)         Y N       Y N        N N      Y N      Y N
+reveal (bad reference) N N       N N        N N      N N      N N
+reveal (no reference)  N N       N N        N N      N N      N N
+write record           N N       Y Y        N N      Y Y      N N
+delete record          N N       Y Y        N N      Y Y      N N
+rotate customer key    N N       Y Y        N N      Y Y      N N
+export customer key    N N       N N        N N      N N      N N
+grant (group create)   N N       Y Y        N N      Y Y      N N
+revoke (group delete)  N N       Y Y        N N      Y Y      N N
+grant records read     N N       Y Y        Y Y      Y Y      N N
+policy write           N N       N N        N N      Y Y      N N
+grant group +nv-admin  N N       N N        N N      Y Y      N N
+join admin group       N N       N N        N N      Y Y      N N
+add to engineer role   N N       Y Y        N N      Y Y      N N
+disable a person       N N       Y Y        N N      Y Y      N N
+jit token (customer)   N N       Y Y        N N      Y Y      N N
+token with nv-admin    N N       N N        N N      Y Y      N N
+sys/auth read          N N       Y Y        Y Y      Y Y      N N
+sys policies list      N N       N N        N N      Y Y      N N
+sys audit-hash         N N       N N        Y Y      Y Y      N N
+sys mount enable       N N       N N        N N      Y Y      N N
+identity groups list   N N       Y Y        Y Y      Y Y      N N
+incident patterns edit N N       N N        N N      Y Y      N N
 """
 
 
@@ -58,8 +63,8 @@ def parse_expected(text: str) -> dict[tuple[str, str, str], bool]:
     out = {}
     for line in text.strip().splitlines()[1:]:
         cells = line.split()
-        marks = cells[-8:]
-        op = " ".join(cells[:-8])
+        marks = cells[-2 * len(ROLES):]
+        op = " ".join(cells[:-2 * len(ROLES)])
         for i, role in enumerate(ROLES):
             out[(role, op, "granted")] = marks[2 * i] == "Y"
             out[(role, op, "other")] = marks[2 * i + 1] == "Y"
@@ -79,11 +84,17 @@ class World:
             "granted": provision_customer(self.root, f"mxa-{tag}"),
             "other": provision_customer(self.root, f"mxb-{tag}"),
         }
-        self.people = {role: new_person(server, role) for role in ROLES}
+        self.people = {role: new_person(server, role) for role in PEOPLE}
         self.target = new_person(server, "engineer")  # the subject of grant/revoke cells
         for person in self.people.values():
             raw_grant(self.root, self.customers["granted"].name, person)
         self.clients = {role: p.login() for role, p in self.people.items()}
+        self.entity_ids = {role: p.entity_id for role, p in self.people.items()}
+        # "jit": a time-limited grant's token for customer A, from the nv-jit role
+        jit = raw(self.root, "POST", "auth/token/create/nv-jit", {
+            "policies": f"nv-customer-{self.customers['granted'].name}", "ttl": "1h", "entity_alias": f"jit:matrix-{tag}"})
+        self.clients["jit"] = server.client(jit["auth"]["client_token"])
+        self.entity_ids["jit"] = jit["auth"]["entity_id"]
 
     def group_name(self, customer: str, suffix: str) -> str:
         return f"nv-grant:{customer}:{self.target.name}{suffix}"
@@ -160,7 +171,7 @@ def _op(op: str, w: World, role: str, which: str):
     elif op == "join admin group":
         g = raw(root, "GET", "identity/group/name/nv-role-admin")["data"]
         members = list(g.get("member_entity_ids") or [])
-        me = w.people[role].entity_id
+        me = w.entity_ids[role]
         raw(c, "POST", "identity/group/name/nv-role-admin", {"member_entity_ids": sorted(set(members) | {me})})
         if me not in members:
             return lambda: raw(root, "POST", "identity/group/name/nv-role-admin", {"member_entity_ids": members})
@@ -182,6 +193,9 @@ def _op(op: str, w: World, role: str, which: str):
         return lambda: raw(root, "POST", "auth/token/revoke-accessor", {"accessor": resp["auth"]["accessor"]})
     elif op == "sys/auth read":
         assert "userpass/" in (raw(c, "GET", "sys/auth").get("data") or {})
+    elif op == "sys audit-hash":
+        device = next(iter(raw(root, "GET", "sys/audit")["data"]))
+        assert raw(c, "POST", f"sys/audit-hash/{device.strip('/')}", {"input": "x"})["data"]["hash"].startswith("hmac-sha256:")
     elif op == "sys policies list":
         raw(c, "LIST", "sys/policies/acl")
     elif op == "sys mount enable":
