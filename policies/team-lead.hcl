@@ -63,6 +63,9 @@ path "identity/group/name/nv-grant:*" {
 path "identity/group/name" {
   capabilities = ["list"]
 }
+# Put people into the engineer role (and take them out when offboarding).
+# Only the member list: an update that names no "policies" keeps the
+# group's policies, and "policies" itself is not an allowed parameter.
 path "identity/group/name/nv-role-engineer" {
   capabilities       = ["read", "update"]
   allowed_parameters = { "member_entity_ids" = [] }
@@ -75,6 +78,7 @@ path "netvault/data/_locks/groups/*" {
 path "netvault/metadata/_locks/groups/*" {
   capabilities = ["read"]
 }
+# The other role groups: read (to show who has which role), never change.
 path "identity/group/name/nv-role-team-lead" {
   capabilities = ["read"]
 }
@@ -84,6 +88,8 @@ path "identity/group/name/nv-role-auditor" {
 path "identity/group/name/nv-role-admin" {
   capabilities = ["read"]
 }
+# Grant records (who, why, until when): informational; the group or the
+# JIT token is what Vault enforces.
 path "netvault/data/_grants/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
@@ -119,6 +125,9 @@ path "auth/token/create/nv-jit" {
     "policies" = ["*,*"]
   }
 }
+# Revoke a JIT token (revoke, offboard). Vault cannot limit this to JIT
+# tokens: a lead could revoke any token whose accessor they know (denial of
+# service only; accessors are not listable without sudo).
 path "auth/token/revoke-accessor" {
   capabilities = ["update"]
 }
