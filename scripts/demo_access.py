@@ -9,8 +9,15 @@ and grants a customer; the engineer reveals; the team lead revokes; the
 engineer's next reveal (same token) is refused by Vault; a time-limited grant
 and the access list; offboarding with the rotation worklist.
 
-Run alone (starts and stops its own server):  scripts/demo_access  or
-``python scripts/demo_access.py``.
+Run alone (starts and stops its own server): ``python scripts/demo_access.py``
+(inside the project's .venv).
+
+``ctx`` keys it reads (all optional): ``address`` (else from ``whoami``),
+``work`` (a temp dir for the people's config dirs), ``customer`` and
+``record`` ("customer/name" of a credential, from the records demo steps;
+else it adds ``northwind/core-switch`` with the records commands, or, in a
+build without them, raw via the root token in ``data_dir``/init.json),
+``env`` (the demo's environment, to probe which commands exist).
 """
 
 from __future__ import annotations

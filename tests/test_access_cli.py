@@ -191,6 +191,9 @@ def test_auditor_reads_access_but_cannot_change_it(cli, server, lt, customer, en
     assert [x["user"] for x in r.json()] == [engineer.name]
     r = cli("engineer", "list", "--json", token=at)
     assert r.returncode == 0 and engineer.name in {x["user"] for x in r.json()}
+    r = cli("engineer", "show", engineer.name, "--json", token=at)
+    assert r.returncode == 0, r.stderr
+    assert [g["customer"] for g in r.json()["grants"]] == [customer.name]
     assert cli("revoke", engineer.name, customer.name, token=at).returncode == 4
     assert cli("grant", auditor.name, customer.name, token=at).returncode == 4
 
