@@ -261,3 +261,33 @@ def test_engineer_add_prompts_twice_on_a_terminal(server, cli_env, lt):
     code, out = run(other, ["typed-password-1234", "something-else-5678"])
     assert code == 2 and "differ" in out
     assert server.gateway().read(f"auth/userpass/users/{other}") is None
+
+
+def test_offboard_marks_what_they_revealed_from_the_audit_log(cli, server, lt, engineer, tmp_path, monkeypatch):
+    """With the audit reader (issue 5) installed: the worklist says which
+    credentials the person really revealed, by login or by JIT token."""
+    pytest.importorskip("netvault.audit")
+    from access_helpers import decrypt
+
+    cust = provision_customer(server.root(), f"ob-{secrets.token_hex(3)}", ("fw", "sw", "nas"))
+    jit_cust = provision_customer(server.root(), f"ob-{secrets.token_hex(3)}", ("ap",))
+    login = engineer.login()
+    assert cli("grant", engineer.name, cust.name, token=lt).returncode == 0
+    decrypt(login, cust.record("fw"), "INC-31")
+    assert cli("grant", engineer.name, jit_cust.name, "--for", "1h", token=lt).returncode == 0
+    from datetime import datetime, timezone
+
+    from netvault import access, config
+
+    monkeypatch.setenv("NETVAULT_KEYRING", "file")
+    monkeypatch.setenv("NETVAULT_CONFIG_DIR", str(tmp_path / "eng"))
+    token = access.customer_token(config.Settings(address=server.address), server.gateway(login.token), jit_cust.name,
+                                  datetime.now(timezone.utc))
+    decrypt(server.client(token), jit_cust.record("ap"), "INC-32")
+    r = cli("engineer", "offboard", engineer.name, "--yes", "--json", "--audit-file", str(server.audit_file), token=lt)
+    assert r.returncode == 0, r.stderr
+    out = r.json()
+    assert out["audit_checked"] is True
+    got = {(w["customer"], w["name"]): w["revealed"] for w in out["worklist"]}
+    assert got == {(cust.name, "fw"): True, (cust.name, "sw"): False, (cust.name, "nas"): False,
+                   (jit_cust.name, "ap"): True}
