@@ -90,8 +90,6 @@ def _reveal(nv, ctx: dict, record: str, env: dict, expect: int) -> None:
         "c.adapter.request('POST',f'/v1/netvault-transit/decrypt/customer-{sys.argv[3]}',"
         "json={'ciphertext':sys.argv[4],'context':sys.argv[5],'reference':'INC-4711'})"
     )
-    from netvault import tokenstore  # noqa: F401  (token of this person, from their config dir)
-
     token = json.loads((Path(env["NETVAULT_CONFIG_DIR"]) / "tokens.json").read_text())[f"login@{ctx['address']}"]
     proc = subprocess.run([sys.executable, "-c", code, ctx["address"], token, cust.name, rec.ciphertext, rec.context],
                           capture_output=True, text=True)
