@@ -6,6 +6,13 @@ path "*" {
   capabilities = ["create", "read", "update", "patch", "delete", "list", "sudo"]
 }
 
+# The same on the records mount, stated again so that it outranks the
+# "netvault/+/customers/<slug>/*" read-only rule of a customer policy when
+# an admin is granted a customer (same first-wildcard position, fewer "+").
+path "netvault/*" {
+  capabilities = ["create", "read", "update", "patch", "delete", "list", "sudo"]
+}
+
 path "netvault-transit/decrypt/*" {
   capabilities = ["deny"]
 }

@@ -63,10 +63,22 @@ path "identity/group/name/nv-grant:*" {
 path "identity/group/name" {
   capabilities = ["list"]
 }
+# Put people into the engineer role (and take them out when offboarding).
+# Only the member list: an update that names no "policies" keeps the
+# group's policies, and "policies" itself is not an allowed parameter.
 path "identity/group/name/nv-role-engineer" {
   capabilities       = ["read", "update"]
   allowed_parameters = { "member_entity_ids" = [] }
 }
+# Vault has no check-and-set on groups: netvault serialises changes of a
+# role group's member list with a lock key written with check-and-set.
+path "netvault/data/_locks/groups/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "netvault/metadata/_locks/groups/*" {
+  capabilities = ["read"]
+}
+# The other role groups: read (to show who has which role), never change.
 path "identity/group/name/nv-role-team-lead" {
   capabilities = ["read"]
 }
@@ -76,15 +88,24 @@ path "identity/group/name/nv-role-auditor" {
 path "identity/group/name/nv-role-admin" {
   capabilities = ["read"]
 }
+# Grant records (who, why, until when): informational; the group or the
+# JIT token is what Vault enforces.
 path "netvault/data/_grants/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
 path "netvault/metadata/_grants/*" {
   capabilities = ["read", "list", "delete"]
 }
-# Deliver JIT tokens (response-wrapped) to an engineer's inbox; write-only.
+# Deliver JIT tokens (response-wrapped) to an engineer's inbox. Write-only
+# for the data: a team lead never reads another person's delivery. Metadata
+# (versions only, no wrap token) is readable so a write can carry the
+# check-and-set version the mount requires, and deletable so a revoke or an
+# offboarding can withdraw a delivery nobody picked up.
 path "netvault/data/_inbox/*" {
   capabilities = ["create", "update"]
+}
+path "netvault/metadata/_inbox/*" {
+  capabilities = ["read", "list", "delete"]
 }
 
 # --- time-limited grants: JIT tokens from the nv-jit token role ---
@@ -104,6 +125,9 @@ path "auth/token/create/nv-jit" {
     "policies" = ["*,*"]
   }
 }
+# Revoke a JIT token (revoke, offboard). Vault cannot limit this to JIT
+# tokens: a lead could revoke any token whose accessor they know (denial of
+# service only; accessors are not listable without sudo).
 path "auth/token/revoke-accessor" {
   capabilities = ["update"]
 }
@@ -124,9 +148,13 @@ path "auth/userpass/users" {
 path "identity/lookup/entity" {
   capabilities = ["update"]
 }
+# Disable only: "disabled" may be set to true and nothing else, so a team
+# lead cannot re-enable a person an admin (or another lead) switched off,
+# nor touch an entity's policies, name or metadata. (Disabling anyone,
+# an admin included, remains possible: a denial-of-service power only.)
 path "identity/entity/id/*" {
   capabilities       = ["read", "update"]
-  allowed_parameters = { "disabled" = [] }
+  allowed_parameters = { "disabled" = [true] }
 }
 path "identity/entity/id" {
   capabilities = ["list"]

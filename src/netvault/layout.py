@@ -58,6 +58,20 @@ def validate_patterns(patterns: list[str]) -> list[str]:
     return out
 
 
+def _while_upgrading(call, seconds: float = 60.0):
+    """Retry while a fresh kv-v2 mount upgrades itself (seconds on a busy machine)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if "upgrad" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class _Layout:
     def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None):
         self.c = client
@@ -102,7 +116,7 @@ class _Layout:
         elif kv.get("type") != "kv" or (kv.get("options") or {}).get("version") != "2":
             out.append(Item(f"kv mount {self.m.kv}/", False, f"is {kv.get('type')} v{(kv.get('options') or {}).get('version')}, not kv v2", manual=True))
         else:
-            cfg = self.c.secrets.kv.v2.read_configuration(mount_point=self.m.kv)["data"]
+            cfg = _while_upgrading(lambda: self.c.secrets.kv.v2.read_configuration(mount_point=self.m.kv))["data"]
             out.append(Item(f"kv mount {self.m.kv}/ (cas_required)", bool(cfg.get("cas_required")), "" if cfg.get("cas_required") else "cas_required off", self.configure_kv))
         transit = mounts.get(f"{self.m.transit}/")
         if transit is None:
@@ -247,6 +261,11 @@ class _Layout:
             listed = []
         patterns = self.patterns()
         out = []
+        customers = [entry.rstrip("/") for entry in listed]
+        deny_text = pol.render_auditor_no_reveal(customers)
+        deny_name = pol.AUDITOR_NO_REVEAL
+        current = self.c.sys.read_acl_policy(deny_name)["data"]["policy"] if deny_name in existing else None
+        out.append(Item(f"policy {deny_name}", current == deny_text, "missing" if current is None else ("" if current == deny_text else "stale"), lambda: self.c.sys.create_or_update_acl_policy(deny_name, deny_text)))
         for entry in listed:
             customer = entry.rstrip("/")
             name = pol.customer_policy_name(customer)
@@ -283,16 +302,7 @@ class _Layout:
         self.configure_kv()
 
     def configure_kv(self) -> None:
-        import time
-
-        for _ in range(50):  # a fresh kv-v2 mount upgrades itself for a moment
-            try:
-                self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv)
-                return
-            except Exception as exc:
-                if "upgrad" not in str(exc).lower():
-                    raise
-                time.sleep(0.1)
+        _while_upgrading(lambda: self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv))
 
     def enable_transit(self) -> None:
         self.c.sys.enable_secrets_engine("transit", path=self.m.transit, description="netvault sealing of secret fields")
@@ -342,3 +352,19 @@ def run_setup(
     if any(i.name.startswith("audit device") and not i.in_sync for i in result.items):
         result.audit_stanza = audit_stanza(audit_path or "/var/log/openbao/audit.log")
     return result
+
+
+def sync_customer_policies(client, mounts: Mounts) -> list[str]:
+    """Write every customer's policy and the auditor's no-reveal policy where
+    they drifted (call after adding a customer). Returns the names written."""
+    from netvault.gateway import hvac_errors
+
+    layout = _Layout(client, mounts, None, None)
+    written = []
+    with hvac_errors("Vault"):
+        existing = set(client.sys.list_acl_policies()["data"]["keys"])
+        for item in layout.customer_policy_items(existing):
+            if not item.in_sync and item.fix:
+                item.fix()
+                written.append(item.name)
+    return written

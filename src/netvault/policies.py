@@ -24,8 +24,11 @@ ROLES = {
     "admin": ("nv-role-admin", ["nv-admin"]),
     "team-lead": ("nv-role-team-lead", ["nv-team-lead"]),
     "engineer": ("nv-role-engineer", ["nv-engineer"]),
-    "auditor": ("nv-role-auditor", ["nv-auditor", "nv-audit-sealer"]),
+    "auditor": ("nv-role-auditor", ["nv-auditor", "nv-audit-sealer", "nv-auditor-no-reveal"]),
 }
+
+#: rendered from the list of customers (see render_auditor_no_reveal)
+AUDITOR_NO_REVEAL = "nv-auditor-no-reveal"
 
 CUSTOMER_POLICY_PREFIX = "nv-customer-"
 
@@ -57,3 +60,15 @@ def render_customer(customer: str, reference_patterns: list[str]) -> str:
     return Template(read("customer.hcl.tmpl")).substitute(
         customer=customer, reference_patterns=json.dumps(list(reference_patterns))
     )
+
+
+def render_auditor_no_reveal(customers: list[str]) -> str:
+    """nv-auditor-no-reveal: a deny on each customer's exact decrypt path.
+
+    Must be re-rendered whenever a customer is added (``netvault setup`` does
+    it; ``customer add`` should call ``layout.sync_customer_policies``)."""
+    blocks = "".join(
+        f'path "netvault-transit/decrypt/customer-{c}" {{\n  capabilities = ["deny"]\n}}\n'
+        for c in sorted(set(customers))
+    )
+    return Template(read("auditor-no-reveal.hcl.tmpl")).substitute(customer_denies=blocks)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import secrets
 import time
+from contextlib import contextmanager
 
 from netvault import names
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
@@ -35,25 +38,85 @@ def entity_for(vault: Vault, mount: str, username: str) -> dict | None:
     return (resp or {}).get("data")
 
 
-def add_member(vault: Vault, group: str, entity_id: str) -> None:
-    """Add an entity to a group. Vault has no check-and-set on groups, so
-    re-read after writing and retry if a concurrent writer dropped ours."""
+LOCK_TTL = 15.0  # seconds a crashed holder can block a role group's membership
+
+
+@contextmanager
+def group_lock(vault: Vault, group: str, kv: str = "netvault", timeout: float = 30.0):
+    """Serialise read-modify-write of one group's member list among netvault clients.
+
+    Vault has no check-and-set on identity groups, so two team leads adding
+    engineers at once could each write back the list they read, dropping the
+    other's member (a test showed it). The lock is a KV v2 key written with
+    check-and-set (the mount requires it): ``_locks/groups/<group>``
+    ``{owner, expires}``; a lock past ``expires`` is taken over; release
+    writes ``released`` with the holder's version (a no-op if taken over).
+    """
+    data_path = f"{kv}/data/_locks/groups/{group}"
+    meta_path = f"{kv}/metadata/_locks/groups/{group}"
+    owner = secrets.token_hex(8)
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        meta = vault.read(meta_path)
+        version = int(((meta or {}).get("data") or {}).get("current_version") or 0)
+        current = None
+        if version:
+            resp = vault.read(data_path)
+            current = ((resp or {}).get("data") or {}).get("data")
+        if not current or current.get("released") or float(current.get("expires") or 0) < time.time():
+            try:
+                vault.write(data_path, {"options": {"cas": version}, "data": {"owner": owner, "expires": time.time() + LOCK_TTL}})
+                break
+            except Conflict:
+                pass
+        if time.monotonic() > deadline:
+            raise Conflict(f"the member list of {group} is being changed by someone else; try again")
+        time.sleep(delay + random.uniform(0, delay))
+        delay = min(delay * 2, 0.3)
+    try:
+        yield
+    finally:
+        try:
+            vault.write(data_path, {"options": {"cas": version + 1}, "data": {"owner": owner, "released": True}})
+        except NetvaultError:
+            pass
+
+
+def _members(vault: Vault, group: str) -> list[str]:
+    g = vault.read(f"identity/group/name/{group}")
+    if g is None:
+        raise NotFound(f"group {group} not found; run `netvault setup`")
+    return list(g["data"].get("member_entity_ids") or [])
+
+
+def add_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvault") -> None:
+    """Add an entity to a group: under ``group_lock``, then re-read to verify."""
     for _ in range(10):
-        g = vault.read(f"identity/group/name/{group}")
-        if g is None:
-            raise NotFound(f"group {group} not found; run `netvault setup`")
-        members = list(g["data"].get("member_entity_ids") or [])
-        if entity_id in members:
-            return
-        vault.write(f"identity/group/name/{group}", {"member_entity_ids": members + [entity_id]})
-        time.sleep(0.02)
-        again = vault.read(f"identity/group/name/{group}")
-        if entity_id in ((again or {}).get("data", {}).get("member_entity_ids") or []):
-            return
+        with group_lock(vault, group, kv):
+            members = _members(vault, group)
+            if entity_id in members:
+                return
+            vault.write(f"identity/group/name/{group}", {"member_entity_ids": members + [entity_id]})
+            if entity_id in _members(vault, group):
+                return
     raise Conflict(f"could not add the member to {group}: it kept changing; try again")
 
 
-def create_user(vault: Vault, mount: str, username: str, password: str, role: str) -> str:
+def remove_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvault") -> bool:
+    """Remove an entity from a group (under ``group_lock``); True when it is out."""
+    for _ in range(10):
+        with group_lock(vault, group, kv):
+            members = _members(vault, group)
+            if entity_id not in members:
+                return True
+            vault.write(f"identity/group/name/{group}", {"member_entity_ids": [m for m in members if m != entity_id]})
+            if entity_id not in _members(vault, group):
+                return True
+    return False
+
+
+def create_user(vault: Vault, mount: str, username: str, password: str, role: str, *, kv: str = "netvault") -> str:
     """Create a login with a role; returns the entity id. Nothing is left half-made
     that a retry would trip over: an existing user is a conflict up front."""
     names.username(username)
@@ -75,5 +138,5 @@ def create_user(vault: Vault, mount: str, username: str, password: str, role: st
         anon.write("auth/token/revoke-self")
     except NetvaultError:
         pass
-    add_member(vault, group, entity_id)
+    add_member(vault, group, entity_id, kv=kv)
     return entity_id

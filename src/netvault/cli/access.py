@@ -1,0 +1,322 @@
+"""``netvault engineer …``, ``grant``, ``revoke``, ``access list``: people and who sees what.
+
+Thin: parse, call ``netvault.access``, render. Vault enforces every rule;
+these commands only ask it. Only typer (and output) are imported at module
+level so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from netvault.cli.output import JsonOption, emit_json, fields, info, table, warn
+
+ROLE_NAMES = "engineer|team-lead|auditor|admin"
+
+engineer_app = typer.Typer(
+    help="People: add logins with a role, list, show, disable, offboard.\n\nExample:  netvault engineer list",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+access_app = typer.Typer(
+    help="Who may see which customer.\n\nExample:  netvault access list --customer acme",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _ctx():
+    from datetime import datetime, timezone
+
+    from netvault import config, session
+
+    settings = config.load()
+    vault = session.connect(settings)
+    return settings, vault, datetime.now(timezone.utc)
+
+
+def _read_initial_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
+    """(password, generated). Never from argv."""
+    import getpass
+    import sys
+
+    from netvault import access
+    from netvault.errors import UsageError
+
+    if password_stdin and generate:
+        raise UsageError("use either --password-stdin or --generate, not both")
+    if generate:
+        return access.generate_password(), True
+    if password_stdin:
+        from netvault.cli.auth import read_secret_stdin
+
+        return access.check_password(read_secret_stdin("password")), False
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to prompt for the initial password; use --password-stdin or --generate")
+    first = getpass.getpass("Initial password: ")
+    access.check_password(first)
+    if getpass.getpass("Repeat it: ") != first:
+        raise UsageError("the two passwords differ; nothing created")
+    return first, False
+
+
+@engineer_app.command("add")
+def engineer_add(
+    user: Annotated[str, typer.Argument(help="Login name (lower-case letters, digits, '.', '_', '-').")],
+    role: Annotated[str, typer.Option("--role", help=f"Role: {ROLE_NAMES}. Team leads may add engineers only.")] = "engineer",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the initial password from standard input.")] = False,
+    generate: Annotated[bool, typer.Option("--generate", help="Generate the initial password and show it once on stdout.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a person: a userpass login, its identity entity, its role group.
+
+    The initial password is prompted (hidden, twice), read with
+    --password-stdin, or generated with --generate (printed once, on stdout,
+    never logged). It is never an argument.
+
+    Example:  netvault engineer add bob --role engineer --generate
+    """
+    from netvault import access, names
+
+    names.username(user)
+    from netvault.users import role_group
+
+    role_group(role)  # unknown role: exit 2 before anything else
+    password, generated = _read_initial_password(password_stdin, generate)
+    settings, vault, _now = _ctx()
+    created = access.add_user(vault, user, role, password, mounts=settings.mounts)
+    info(f"created {user} with role {role}")
+    out = {**created, "password": password if generated else None}
+    if as_json:
+        emit_json(out)
+    elif generated:
+        fields([("user", user), ("role", role), ("password", password)])
+        info("the password is shown this once: hand it over safely; it is not stored anywhere by netvault")
+
+
+@engineer_app.command("list")
+def engineer_list(as_json: JsonOption = False) -> None:
+    """List people: roles, disabled or not, customers granted now.
+
+    Example:  netvault engineer list --json
+    """
+    from netvault import access
+
+    settings, vault, now = _ctx()
+    rows = access.list_users(vault, now=now, mounts=settings.mounts)
+    if as_json:
+        emit_json(rows)
+        return
+    table(rows, [("user", "user"), ("roles", "roles"), ("disabled", "disabled"), ("customers", "customers")], empty="(no users)")
+
+
+def _grant_rows(grants: list[dict]) -> list[dict]:
+    return [{**g, "expires_at": g.get("expires_at") or ("never" if g["kind"] == "standing" else None)} for g in grants]
+
+
+GRANT_COLUMNS = [
+    ("user", "user"), ("customer", "customer"), ("kind", "kind"), ("state", "state"),
+    ("expires_at", "expires"), ("granted_by", "granted by"), ("reason", "reason"),
+]
+
+
+@engineer_app.command("show")
+def engineer_show(
+    user: Annotated[str, typer.Argument(help="Login name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one person: roles, disabled or not, grants with their expiry.
+
+    Example:  netvault engineer show bob
+    """
+    from netvault import access
+
+    settings, vault, now = _ctx()
+    shown = access.show_user(vault, user, now=now, mounts=settings.mounts)
+    if as_json:
+        emit_json(shown)
+        return
+    fields([
+        ("user", shown["user"]), ("roles", shown["roles"]), ("disabled", shown["disabled"]),
+        ("entity_id", shown["entity_id"]), ("jit_entity_id", shown["jit_entity_id"]),
+    ])
+    print()
+    table(_grant_rows(shown["grants"]), GRANT_COLUMNS, empty="(no grants)")
+
+
+@engineer_app.command("disable")
+def engineer_disable(
+    user: Annotated[str, typer.Argument(help="Login name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Disable a login: Vault refuses its tokens and its logins at once.
+
+    Grants stay (use `engineer offboard` to remove everything).
+
+    Example:  netvault engineer disable bob
+    """
+    from netvault import access
+
+    settings, vault, _now = _ctx()
+    result = access.disable_user(vault, user, mounts=settings.mounts)
+    info(f"disabled {user}: every token of theirs is refused from now on")
+    if as_json:
+        emit_json(result)
+
+
+def _exposure(settings, audit_files=None):
+    """Wrap the audit reader's ``netvault.audit.exposure`` (issue: audit) for
+    ``access.offboard``: the ids of records the person revealed, or None
+    (unknown) when the reader or the audit files are not there."""
+    from pathlib import Path
+
+    try:
+        from netvault.audit import default_audit_file, exposure  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    files = [str(f) for f in audit_files] if audit_files else [str(default_audit_file(settings))]
+    files = [f for f in files if Path(f).exists()]
+    if not files:
+        return None
+
+    def call(user, entity_ids, records):
+        revealed = set()
+        try:
+            # by user name (userpass logins and JIT tokens carry it) and by entity id
+            for who in dict.fromkeys([user, *entity_ids]):
+                for x in exposure(who, paths=files, vault=None, mounts=settings.mounts):
+                    rid = getattr(x, "record_id", None) or (x.get("record_id") if isinstance(x, dict) else None)
+                    if rid:
+                        revealed.add(rid)
+        except (TypeError, AttributeError):  # a different interface: say unknown rather than guess
+            return None
+        return revealed
+
+    return call
+
+
+@engineer_app.command("offboard")
+def engineer_offboard(
+    user: Annotated[str, typer.Argument(help="Login name.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    audit_file: Annotated[
+        Optional[list[str]],
+        typer.Option("--audit-file", help="Audit file(s) to mark what they revealed (default: the embedded server's audit.log)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Offboard a person and print the rotation worklist.
+
+    Disables the login and identity (every token is refused at once, also
+    just-in-time ones), deletes every grant, revokes delivered tokens, and
+    lists every credential in the customers they could reveal, marking those
+    the audit trail shows they did reveal (when the audit reader exists).
+
+    Example:  netvault engineer offboard bob --yes
+    """
+    import sys
+
+    from netvault import access, names
+    from netvault.errors import UsageError
+
+    names.username(user)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("offboarding cannot be undone; confirm with --yes")
+        if not typer.confirm(f"Offboard {user}: disable the login and remove every grant?"):
+            raise typer.Abort()
+    settings, vault, now = _ctx()
+    result = access.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings, audit_file))
+    info(f"offboarded {user}: login and identity disabled; {len(result.revoked)} grant(s) removed, "
+         f"{result.tokens_revoked} just-in-time token(s) revoked")
+    if result.kept_roles:
+        warn(f"could not remove {user} from role(s) {', '.join(result.kept_roles)} (needs an admin); the identity is disabled")
+    if not result.audit_checked:
+        info("revealed: unknown (no audit reader available); rotate every credential listed")
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    rows = [{**r, "revealed": {True: "yes", False: "no", None: "unknown"}[r["revealed"]]} for r in result.worklist]
+    table(rows, [("customer", "customer"), ("kind", "kind"), ("name", "name"), ("fields", "fields"), ("revealed", "revealed")],
+          empty="(nothing to rotate: no customer was granted)")
+
+
+def grant(
+    user: Annotated[str, typer.Argument(help="Login name of the person.")],
+    customer: Annotated[str, typer.Argument(help="Customer slug.")],
+    for_: Annotated[Optional[str], typer.Option("--for", help="Time-limited: e.g. 30m, 4h, 2d (at most 168h). Vault expires it by itself.")] = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the grant record and the trail).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Grant a person read and reveal access to one customer.
+
+    Without --for: a standing grant (identity group), effective at once on
+    tokens already issued. With --for: a just-in-time token that Vault
+    expires by itself, delivered response-wrapped to the person's inbox;
+    their netvault picks it up on the next reveal.
+
+    Example:  netvault grant bob acme --for 4h --reason INC-1234
+    """
+    from netvault import access, names
+
+    names.username(user)
+    names.slug(customer, "customer")
+    duration = access.grant_duration(for_) if for_ is not None else None
+    settings, vault, now = _ctx()
+    g = access.grant(vault, user, customer, now=now, duration=duration, reason=reason, mounts=settings.mounts)
+    if g.kind == "jit":
+        info(f"granted {user} access to {customer} until {g.expires_at} (delivered to their inbox; Vault expires it)")
+    else:
+        info(f"granted {user} standing access to {customer} (effective now, also on tokens already issued)")
+    if as_json:
+        emit_json(g.to_dict())
+
+
+def revoke(
+    user: Annotated[str, typer.Argument(help="Login name of the person.")],
+    customer: Annotated[str, typer.Argument(help="Customer slug.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a person's grant of a customer (standing or time-limited), at once.
+
+    Example:  netvault revoke bob acme
+    """
+    from netvault import access
+
+    settings, vault, _now = _ctx()
+    g = access.revoke(vault, user, customer, mounts=settings.mounts)
+    info(f"revoked {user}'s {g.kind} access to {customer}")
+    if as_json:
+        emit_json(g.to_dict())
+
+
+@access_app.command("list")
+def access_list(
+    customer: Annotated[Optional[str], typer.Option("--customer", help="Only this customer.")] = None,
+    engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this person.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List grants: who may see which customer, of which kind, until when.
+
+    State is from Vault: "active", "expired" (time-limited, past its end),
+    or a mismatch between the enforcing group and the record.
+
+    Example:  netvault access list --customer acme --json
+    """
+    from netvault import access
+
+    settings, vault, now = _ctx()
+    grants = [g.to_dict() for g in access.list_grants(vault, now=now, customer=customer, user=engineer, mounts=settings.mounts)]
+    if as_json:
+        emit_json(grants)
+        return
+    table(_grant_rows(grants), GRANT_COLUMNS, empty="(no grants)")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(engineer_app, name="engineer")
+    app.command("grant")(grant)
+    app.command("revoke")(revoke)
+    app.add_typer(access_app, name="access")

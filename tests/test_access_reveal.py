@@ -1,0 +1,48 @@
+"""`netvault reveal` with a time-limited grant (needs the records part, issue 3).
+
+The reveal command picks the JIT token up from the inbox when Vault refuses
+the login token for that customer (access.customer_token), and is refused
+again after a revoke.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from access_helpers import new_person, provision_customer
+
+
+@pytest.fixture
+def has_reveal(cli):
+    r = cli("reveal", "--help", env={"NETVAULT_NO_FAST": "1"})
+    if r.returncode != 0:
+        pytest.skip("`netvault reveal` is not in this build (records part)")
+
+
+def login_env(cli, person):
+    r = cli("login", person.name, "--password-stdin", input=person.password + "\n")
+    assert r.returncode == 0, r.stderr
+
+
+def test_reveal_uses_a_time_limited_grant_and_stops_after_revoke(has_reveal, cli, server):
+    lead = new_person(server, "team-lead")
+    eng = new_person(server, "engineer")
+    cust = provision_customer(server.root(), f"rv-{secrets.token_hex(3)}")
+    rec = cust.record()
+    lt = lead.login().token
+    login_env(cli, eng)  # the engineer's own login, kept in this test's config dir
+    ref = f"{cust.name}/router"
+    r = cli("reveal", ref, "--incident", "INC-1")
+    assert r.returncode == 4, (r.returncode, r.stderr)
+    assert cli("grant", eng.name, cust.name, "--for", "10m", token=lt).returncode == 0
+    r = cli("reveal", ref, "--incident", "INC-1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == rec.plaintext
+    r = cli("reveal", ref, "--incident", "INC-2")  # the stored JIT token, again
+    assert r.returncode == 0 and r.stdout.strip() == rec.plaintext
+    assert cli("revoke", eng.name, cust.name, token=lt).returncode == 0
+    r = cli("reveal", ref, "--incident", "INC-3")
+    assert r.returncode == 4, (r.returncode, r.stdout, r.stderr)
+    assert rec.plaintext not in r.stdout
