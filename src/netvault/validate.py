@@ -194,6 +194,8 @@ def totp_seed(value: str) -> str:
     compact = value.replace(" ", "").replace("-", "").upper().rstrip("=")
     if not compact or not re.fullmatch(r"[A-Z2-7]+", compact) or len(compact) > 256:
         raise UsageError("TOTP seed must be base32 (letters A-Z and digits 2-7)")
+    if len(compact) < 16:
+        raise UsageError("TOTP seed is too short (at least 16 base32 characters, 80 bits)")
     try:
         base64.b32decode(compact + "=" * (-len(compact) % 8))
     except (binascii.Error, ValueError):

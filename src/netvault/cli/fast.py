@@ -66,9 +66,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
     _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
                              reference=incident, field=field)
     if totp:
-        import pyotp
-
-        value = pyotp.TOTP(value).now()
+        value = totp_code(value)
     if copy:
         from netvault import clipboard
 
@@ -77,6 +75,17 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         return
     sys.stdout.write(value + "\n")
     sys.stdout.flush()
+
+
+def totp_code(seed: str) -> str:
+    """The current TOTP code. Seeds of 80 bits (16 base32 characters, common in
+    the field) are accepted, as validate.totp_seed does when storing."""
+    import pyotp
+
+    class TOTP(pyotp.TOTP):
+        min_secret_length_bits = 80
+
+    return TOTP(seed).now()
 
 
 FIND_COLUMNS = (("customer", "customer"), ("device", "device"), ("kind", "kind"), ("location", "location"),
