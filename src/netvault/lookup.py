@@ -149,6 +149,8 @@ def classify(term: str) -> tuple[str, str]:
     ip = parse_ip(term)
     if ip is not None:
         return "ip", ip
+    if re.fullmatch(r"(?:[0-9]+\.){3}[0-9]+|[0-9a-fA-F:]*:[0-9a-fA-F:]*", term):
+        raise UsageError(f"find: {term!r} is not a valid IP address")
     if _NAME.fullmatch(term) and ".." not in term:
         return "name", term
     from netvault.names import shown
