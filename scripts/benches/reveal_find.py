@@ -50,7 +50,7 @@ def _enable_small_mount(ctx) -> None:
             client.secrets.kv.v2.configure(cas_required=True, mount_point=SMALL_MOUNT)
             return
         except Exception as exc:  # the fresh mount upgrades itself for a moment
-            if "upgrad" not in str(exc):
+            if "upgrad" not in str(exc).lower():
                 raise
             time.sleep(0.1)
 

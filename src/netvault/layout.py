@@ -277,7 +277,7 @@ class _Layout:
                 self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv)
                 return
             except Exception as exc:
-                if "upgrad" not in str(exc):
+                if "upgrad" not in str(exc).lower():
                     raise
                 time.sleep(0.1)
 
