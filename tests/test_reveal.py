@@ -203,3 +203,32 @@ def test_reveal_is_in_the_audit_log_with_reference_and_context(server, setup, cl
             and (e["request"].get("data") or {}).get("reference") == "INC-777"]
     assert hits
     assert base64.b64decode(hits[-1]["request"]["data"]["context"]).decode() == rec["id"]
+
+
+def test_reveal_uses_a_stored_jit_token_after_the_login_token_is_refused(server, setup, cli, cli_env, make_user):
+    """Issue 4 stores time-limited grants as "jit:<customer>@<address>"; reveal
+    falls back to that token for the customer when the login token is refused."""
+    import json
+    from pathlib import Path
+
+    c = setup["c"]
+    stranger = make_user("engineer").token()  # logged in, but no grant
+    jit = server.root().auth.token.create(policies=[f"nv-customer-{c}"], ttl="10m", no_parent=True)["auth"]["client_token"]
+    cfg = Path(cli_env["NETVAULT_CONFIG_DIR"])
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "tokens.json").write_text(json.dumps({f"login@{server.address}": stranger, f"jit:{c}@{server.address}": jit}))
+    r = cli("reveal", f"{c}/fw", "--incident", "INC-5")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "fw-Pass-1\n"
+    # the JIT token carries the same policy: a bad reference is still refused
+    assert cli("reveal", f"{c}/fw", "--incident", "NOPE-5").returncode == 4
+
+
+def test_stored_login_token_is_used(server, setup, cli, cli_env):
+    import json
+    from pathlib import Path
+
+    cfg = Path(cli_env["NETVAULT_CONFIG_DIR"])
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "tokens.json").write_text(json.dumps({f"login@{server.address}": setup["eng_token"]}))
+    assert cli("reveal", f"{setup['c']}/fw", "--incident", "INC-5").stdout == "fw-Pass-1\n"

@@ -23,37 +23,43 @@ from netvault import config
 def current_token(settings: config.Settings) -> str | None:
     if settings.env_token:
         return settings.env_token
+    return stored_token(settings.address, "login")
+
+
+def stored_token(address: str, scope: str = "login") -> str | None:
+    """``tokenstore.load(address, scope)``, cheaply. ``scope`` "jit:<customer>"
+    finds a time-limited grant's token (docs/DESIGN.md, Tokens)."""
     if os.environ.get("NETVAULT_KEYRING") == "file":
-        return _file_token(settings.address)
+        return _file_token(address, scope)
     if _keyring_configured() or not sys.platform.startswith("linux"):
-        return _slow(settings.address)
+        return _slow(address, scope)
     if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
         # No session bus: keyring's Linux backends (Secret Service, KWallet)
         # cannot work either; keyring would fall back to the file.
         if _third_party_backends():
-            return _slow(settings.address)
-        return _file_token(settings.address)
+            return _slow(address, scope)
+        return _file_token(address, scope)
     try:
-        token = secret_service_lookup({"service": "netvault", "username": f"login@{settings.address}"})
+        token = secret_service_lookup({"service": "netvault", "username": f"{scope}@{address}"})
     except Exception:  # any trouble: the regular path decides
-        return _slow(settings.address)
+        return _slow(address, scope)
     if token:
         return token
-    return _file_token(settings.address) or _slow(settings.address)
+    return _file_token(address, scope) or _slow(address, scope)
 
 
-def _slow(address: str) -> str | None:
+def _slow(address: str, scope: str = "login") -> str | None:
     from netvault import tokenstore
 
-    return tokenstore.load(address)
+    return tokenstore.load(address, scope)
 
 
-def _file_token(address: str) -> str | None:
+def _file_token(address: str, scope: str = "login") -> str | None:
     import json
 
     try:
         with open(config.config_dir() / "tokens.json", encoding="utf-8") as fh:
-            return json.load(fh).get(f"login@{address}")
+            return json.load(fh).get(f"{scope}@{address}")
     except (FileNotFoundError, ValueError, AttributeError):
         return None
 

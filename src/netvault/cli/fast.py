@@ -50,7 +50,7 @@ def ask_incident() -> str:
 
 def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool) -> None:
     from netvault import lookup, names
-    from netvault.errors import UsageError
+    from netvault.errors import PermissionDenied, UsageError
 
     customer, name = names.record_ref(ref)
     if field is not None:
@@ -63,8 +63,20 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         incident = ask_incident()
     lookup.check_reference(incident)
     settings, vault = _client()
-    _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                             reference=incident, field=field)
+    try:
+        _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
+                                 reference=incident, field=field)
+    except PermissionDenied:
+        # A time-limited grant (issue 4) lives in its own token, stored as
+        # "jit:<customer>@<address>"; try it only after the login token was refused.
+        from netvault.fasttoken import stored_token
+
+        jit = None if settings.env_token else stored_token(settings.address, f"jit:{customer}")
+        if not jit or jit == vault.token:
+            raise
+        vault.token = jit
+        _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
+                                 reference=incident, field=field)
     if totp:
         value = totp_code(value)
     if copy:
