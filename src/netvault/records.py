@@ -230,7 +230,7 @@ class Store:
             return {"customer": c, "company": p.get("company"), "city": p.get("city"),
                     "contact": p.get("contact"), "phone": p.get("phone"), "email": p.get("email")}
 
-        return [r for r in parallel(self.vault, customers, one) if r]
+        return [r for r in parallel(self.vault, customers, one, threads=16) if r]
 
     def show_customer(self, customer: str, version: int | None = None) -> dict:
         names.slug(customer, "customer")
@@ -287,7 +287,7 @@ class Store:
                     continue
             raise Conflict(f"a record in {customer} kept changing during rotate-key; run it again")
 
-        counts = parallel(self.vault, paths, one)
+        counts = parallel(self.vault, paths, one, threads=8)
         return {"customer": customer, "transit_key": key, "key_version": latest,
                 "records_rewrapped": sum(1 for c in counts if c), "fields_rewrapped": sum(counts)}
 
@@ -608,7 +608,7 @@ class Store:
                     rows.append(self._public("licences", c, n, got[0], got[1]))
             return rows
 
-        rows = [r for chunk in parallel(self.vault, customers, per_customer) for r in chunk]
+        rows = [r for chunk in parallel(self.vault, customers, per_customer, threads=16) for r in chunk]
         out = []
         for r in rows:
             exp = r.get("expires")
