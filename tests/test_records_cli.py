@@ -234,3 +234,24 @@ def test_ids_map_back_to_records(server, world, cli):
 def test_every_command_has_help_with_example(cli, cmd):
     r = cli(*cmd, "--help")
     assert r.returncode == 0 and "Example:" in r.stdout
+
+
+def _imported(args, env):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "netvault", *args], env=env,
+                          capture_output=True, text=True)
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_help_and_hot_path_import_only_what_they_need(cli_env, world):
+    """--help must not pull in hvac/requests; reveal/find not even typer or keyring."""
+    mods = _imported(["--help"], cli_env)
+    assert "typer" in mods and not {"hvac", "requests", "netaddr"} & mods
+    env = {**cli_env, "VAULT_TOKEN": world["eng"]}
+    mods = _imported(["reveal", "x/y", "--incident", "INC-1"], env)
+    assert "netvault.lookup" in mods
+    assert not {"typer", "hvac", "requests", "keyring", "netaddr", "click"} & mods
+    mods = _imported(["find", "aa:bb:cc:dd:ee:ff"], env)
+    assert "netvault.lookup" in mods and not {"typer", "hvac", "requests", "keyring", "netaddr"} & mods
