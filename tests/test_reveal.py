@@ -232,3 +232,12 @@ def test_stored_login_token_is_used(server, setup, cli, cli_env):
     cfg.mkdir(parents=True, exist_ok=True)
     (cfg / "tokens.json").write_text(json.dumps({f"login@{server.address}": setup["eng_token"]}))
     assert cli("reveal", f"{setup['c']}/fw", "--incident", "INC-5").stdout == "fw-Pass-1\n"
+
+
+def test_refusal_says_why(setup, cli, make_user):
+    r = cli("reveal", f"{setup['c']}/fw", "--incident", "TICKET-1", token=setup["eng_token"])
+    assert r.returncode == 4 and "does not match the allowed patterns (INC-*, CHG-*)" in r.stderr
+    r = cli("reveal", f"{setup['c']}/fw", "--incident", "INC-1", token=make_user("engineer").token())
+    assert r.returncode == 4  # not even the record can be read without a grant
+    r = cli("reveal", f"{setup['c']}/fw", "--incident", "INC-1", token=setup["lead"])
+    assert r.returncode == 4 and "no grant for customer" in r.stderr

@@ -104,17 +104,14 @@ def pick_field(kind: str, record: dict, field: str | None) -> str:
     return field
 
 
-def decrypt(vault, transit: str, customer: str, ciphertext: str, record_id: str, reference: str) -> str:
+def decrypt(vault, transit: str, customer: str, ciphertext: str, record_id: str, reference: str, kv: str = "netvault") -> str:
     try:
         resp = vault.write(
             f"{transit}/decrypt/{transit_key(customer)}",
             {"ciphertext": ciphertext, "context": context_for(record_id), "reference": reference},
         )
     except PermissionDenied:
-        raise PermissionDenied(
-            f"Vault refused the reveal in {customer}: you hold no grant for this customer, "
-            f"or the incident reference {reference!r} does not match the allowed patterns"
-        ) from None
+        raise PermissionDenied(_refusal(vault, customer, reference, kv)) from None
     except UsageError:
         # e.g. "cipher: message authentication failed": wrong context / tampered field
         raise NetvaultError(f"Vault could not decrypt this field of {customer} (ciphertext does not belong to this record)") from None
@@ -124,12 +121,31 @@ def decrypt(vault, transit: str, customer: str, ciphertext: str, record_id: str,
     return base64.b64decode(plain).decode("utf-8", "replace")
 
 
+def _refusal(vault, customer: str, reference: str, kv: str) -> str:
+    """Why Vault refused a decrypt, as far as the token can tell (only on failure)."""
+    try:
+        policies = token_policies(vault)
+    except NetvaultError:
+        policies = []
+    if CUSTOMER_POLICY_PREFIX + customer not in policies:
+        return f"Vault refused the reveal: you hold no grant for customer {customer}"
+    patterns = ""
+    try:
+        got = vault.read(f"{kv}/data/_config/settings")
+        found = (((got or {}).get("data") or {}).get("data") or {}).get("incident_patterns")
+        if found:
+            patterns = f" ({', '.join(found)})"
+    except NetvaultError:
+        pass
+    return f"Vault refused the reveal: incident reference {reference!r} does not match the allowed patterns{patterns}"
+
+
 def reveal(vault, kv: str, transit: str, customer: str, name: str, *, reference: str, field: str | None = None) -> tuple[str, str]:
     """Decrypt one sealed field; returns (field, plaintext). Reads + one decrypt."""
     check_reference(reference)
     kind, record = secret_record(vault, kv, customer, name, field)
     field = pick_field(kind, record, field)
-    return field, decrypt(vault, transit, customer, record["secrets"][field], record["id"], reference)
+    return field, decrypt(vault, transit, customer, record["secrets"][field], record["id"], reference, kv)
 
 
 # -- find -------------------------------------------------------------------
