@@ -1,3 +1,3 @@
-from netvault.cli.main import run
+from netvault.cli.fast import run
 
 run()

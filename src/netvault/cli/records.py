@@ -1,0 +1,496 @@
+"""``netvault customer|credential|device|licence|history|reveal|find``.
+
+Thin: parse, call ``netvault.records`` / ``netvault.lookup``, render. Domain
+code is imported inside the commands so ``netvault --help`` stays fast.
+``reveal`` and ``find`` share their bodies with the lean entry path in
+``netvault.cli.fast``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from netvault.cli.output import JsonOption, emit_json, fields, info, table
+
+customer_app = typer.Typer(help="Customers: profile, transit key, Vault policy.", no_args_is_help=True, rich_markup_mode=None)
+credential_app = typer.Typer(help="Credentials: username, URL, sealed password/TOTP/extra secrets.", no_args_is_help=True, rich_markup_mode=None)
+device_app = typer.Typer(help="Devices: kind, MACs, IPs, serial, model, location, linked credential.", no_args_is_help=True, rich_markup_mode=None)
+licence_app = typer.Typer(help="Licences: product, vendor, seats, expiry, sealed licence key.", no_args_is_help=True, rich_markup_mode=None)
+
+Version = Annotated[Optional[int], typer.Option("--version", min=1, help="Show this earlier version (see `netvault history`).")]
+IfVersion = Annotated[Optional[int], typer.Option("--if-version", min=1, help="Only write if the record is still at this version (else exit 7).")]
+Ref = Annotated[str, typer.Argument(help="CUSTOMER/NAME", show_default=False)]
+CustomerArg = Annotated[str, typer.Argument(help="Customer slug.", show_default=False)]
+Notes = Annotated[Optional[str], typer.Option("--notes", help="Free text (at most 4000 characters).")]
+Stdin = Annotated[bool, typer.Option("--stdin", help="Read secret values from standard input, one per line, in the order listed above.")]
+Generate = Annotated[bool, typer.Option("--generate", help="Generate the (first) secret with the `secrets` module.")]
+Length = Annotated[Optional[int], typer.Option("--length", help="Generated password length (8-128, default 24).")]
+Words = Annotated[Optional[int], typer.Option("--words", help="Generate a passphrase of N words (3-20) instead.")]
+
+
+def _store():
+    from netvault import config, session
+    from netvault.records import Store
+
+    settings = config.load()
+    return Store(session.connect(settings), settings.mounts)
+
+
+def _ref(ref: str) -> tuple[str, str]:
+    from netvault import names
+
+    return names.record_ref(ref)
+
+
+def _show(obj: dict, as_json: bool, order: list[str]) -> None:
+    if as_json:
+        emit_json(obj)
+        return
+    keys = [k for k in order if k in obj] + sorted(k for k in obj if k not in order)
+    fields([(k, obj[k]) for k in keys])
+
+
+def _done(obj: dict, as_json: bool, message: str) -> None:
+    info(message)
+    if as_json:
+        emit_json(obj)
+
+
+def _secret_values(field_names: list[str], stdin: bool, generate: bool, length: Optional[int], words: Optional[int]) -> dict:
+    from netvault import secretinput
+    from netvault.errors import UsageError
+
+    if (length is not None or words is not None) and not generate:
+        raise UsageError("--length/--words only go with --generate")
+    first = secretinput.generate(length, words) if generate else None
+    return secretinput.collect(field_names, stdin=stdin, generate_first=first)
+
+
+# -- customer ------------------------------------------------------------------
+Company = Annotated[Optional[str], typer.Option("--company", help="Company name.")]
+Address = Annotated[Optional[str], typer.Option("--address", help="Street address.")]
+Postcode = Annotated[Optional[str], typer.Option("--postcode")]
+City = Annotated[Optional[str], typer.Option("--city")]
+Contact = Annotated[Optional[str], typer.Option("--contact", help="Contact person.")]
+Phone = Annotated[Optional[str], typer.Option("--phone")]
+Email = Annotated[Optional[str], typer.Option("--email")]
+Kvk = Annotated[Optional[str], typer.Option("--kvk", help="KvK number (8 digits).")]
+Vat = Annotated[Optional[str], typer.Option("--vat", help="VAT number, e.g. NL123456789B01.")]
+Bank = Annotated[Optional[str], typer.Option("--bank", help="Bank account (IBAN).")]
+
+PROFILE_ORDER = ["customer", "company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat",
+                 "bank", "notes", "credentials", "devices", "licences", "id", "version", "created_time"]
+
+
+@customer_app.command("add")
+def customer_add(customer: CustomerArg, company: Company = None, address: Address = None, postcode: Postcode = None,
+                 city: City = None, contact: Contact = None, phone: Phone = None, email: Email = None,
+                 kvk: Kvk = None, vat: Vat = None, bank: Bank = None, notes: Notes = None, as_json: JsonOption = False) -> None:
+    """Add a customer (admin only): its transit key, its Vault policy, its profile.
+
+    Example:  netvault customer add acme --company "Acme BV" --city Utrecht --email it@acme.example
+    """
+    result = _store().add_customer(customer, dict(
+        company=company, address=address, postcode=postcode, city=city, contact=contact, phone=phone,
+        email=email, kvk=kvk, vat=vat, bank=bank, notes=notes))
+    _done(result, as_json, f"added customer {customer} (transit key {result['transit_key']}, policy {result['policy']})")
+
+
+@customer_app.command("list")
+def customer_list(as_json: JsonOption = False) -> None:
+    """List the customers you may see (engineers: those granted to them).
+
+    Example:  netvault customer list --json
+    """
+    rows = _store().list_customers()
+    if as_json:
+        emit_json(rows)
+        return
+    table(rows, [("customer", "customer"), ("company", "company"), ("city", "city"), ("contact", "contact"), ("phone", "phone")],
+          empty="(no customers)")
+
+
+@customer_app.command("show")
+def customer_show(customer: CustomerArg, version: Version = None, as_json: JsonOption = False) -> None:
+    """Show a customer's profile (and how many records it has).
+
+    Example:  netvault customer show acme --version 2
+    """
+    _show(_store().show_customer(customer, version), as_json, PROFILE_ORDER)
+
+
+@customer_app.command("edit")
+def customer_edit(customer: CustomerArg, company: Company = None, address: Address = None, postcode: Postcode = None,
+                  city: City = None, contact: Contact = None, phone: Phone = None, email: Email = None,
+                  kvk: Kvk = None, vat: Vat = None, bank: Bank = None, notes: Notes = None,
+                  if_version: IfVersion = None, as_json: JsonOption = False) -> None:
+    """Change profile fields (an empty value clears one). Check-and-set: a concurrent edit is exit 7.
+
+    Example:  netvault customer edit acme --phone "+31 30 123 4567" --if-version 3
+    """
+    result = _store().edit_customer(customer, dict(
+        company=company, address=address, postcode=postcode, city=city, contact=contact, phone=phone,
+        email=email, kvk=kvk, vat=vat, bank=bank, notes=notes), if_version)
+    _done(result, as_json, f"customer {customer} is now at version {result['version']}")
+
+
+@customer_app.command("rotate-key")
+def customer_rotate_key(customer: CustomerArg, as_json: JsonOption = False) -> None:
+    """Rotate the customer's transit key and rewrap every sealed field (reveals nothing).
+
+    Example:  netvault customer rotate-key acme
+    """
+    result = _store().rotate_key(customer)
+    _done(result, as_json, f"rotated {result['transit_key']} to version {result['key_version']}; "
+                           f"rewrapped {result['fields_rewrapped']} field(s) in {result['records_rewrapped']} record(s)")
+
+
+# -- credential -----------------------------------------------------------------
+Username = Annotated[Optional[str], typer.Option("--username", "-u", help="Login name (not secret).")]
+Url = Annotated[Optional[str], typer.Option("--url", help="URL or host[:port], e.g. https://192.0.2.1:8443.")]
+Tags = Annotated[Optional[list[str]], typer.Option("--tag", help="Tag (repeat, or comma-separated).")]
+RECORD_ORDER = ["customer", "name", "kind", "username", "url", "product", "vendor", "seats", "expires", "days_left",
+                "macs", "ips", "serial", "model", "location", "credential", "tags", "secret_fields", "key_versions",
+                "notes", "id", "version", "created_time"]
+
+
+@credential_app.command("add")
+def credential_add(ref: Ref, username: Username = None, url: Url = None, notes: Notes = None, tag: Tags = None,
+                   totp: Annotated[bool, typer.Option("--totp", help="Also store a TOTP seed (base32): prompted, or the next stdin line.")] = False,
+                   secret: Annotated[Optional[list[str]], typer.Option("--secret", help="Also store an extra named secret FIELD (repeat): prompted, or next stdin lines.")] = None,
+                   stdin: Stdin = False, generate: Generate = False, length: Length = None, words: Words = None,
+                   as_json: JsonOption = False) -> None:
+    """Add a credential. Secrets are never arguments: prompted twice, --stdin
+    (lines: password, then TOTP seed, then each --secret field), or --generate.
+
+    Example:  netvault credential add acme/fw-admin --username admin --url https://192.0.2.1 --generate --length 32
+    """
+    customer, name = _ref(ref)
+    from netvault import names
+
+    extra = [names.slug(f, "secret field name") for f in (secret or [])]
+    wanted = ["password"] + (["totp"] if totp else []) + extra
+    if len(set(wanted)) != len(wanted):
+        from netvault.errors import UsageError
+
+        raise UsageError("secret field names must be distinct (password and totp are built in)")
+    values = _secret_values(wanted, stdin, generate, length, words)
+    result = _store().add_credential(customer, name, username=username, url=url, notes=notes, tags=tag, secrets=values)
+    _done(result, as_json, f"added credential {customer}/{name} (sealed: {', '.join(result['secret_fields'])})")
+
+
+@credential_app.command("list")
+def credential_list(customer: CustomerArg, as_json: JsonOption = False) -> None:
+    """List a customer's credentials (no secrets: those stay sealed).
+
+    Example:  netvault credential list acme
+    """
+    rows = _store().list("credentials", customer)
+    if as_json:
+        emit_json(rows)
+        return
+    table(rows, [("name", "name"), ("username", "username"), ("url", "url"), ("tags", "tags"), ("secret_fields", "sealed"),
+                 ("version", "version")], empty="(no credentials)")
+
+
+@credential_app.command("show")
+def credential_show(ref: Ref, version: Version = None, as_json: JsonOption = False) -> None:
+    """Show a credential without its secrets (use `netvault reveal` for those).
+
+    Example:  netvault credential show acme/fw-admin --json
+    """
+    customer, name = _ref(ref)
+    _show(_store().show("credentials", customer, name, version), as_json, RECORD_ORDER)
+
+
+@credential_app.command("edit")
+def credential_edit(ref: Ref, username: Username = None, url: Url = None, notes: Notes = None, tag: Tags = None,
+                    if_version: IfVersion = None, as_json: JsonOption = False) -> None:
+    """Change a credential's non-secret fields (an empty value clears one).
+
+    Example:  netvault credential edit acme/fw-admin --url https://fw.acme.example --if-version 2
+    """
+    customer, name = _ref(ref)
+    result = _store().edit_credential(customer, name, username=username, url=url, notes=notes, tags=tag, if_version=if_version)
+    _done(result, as_json, f"credential {customer}/{name} is now at version {result['version']}")
+
+
+@credential_app.command("rotate")
+def credential_rotate(ref: Ref,
+                      field: Annotated[Optional[list[str]], typer.Option("--field", help="Secret field to replace or add (repeat; default: password).")] = None,
+                      remove_field: Annotated[Optional[list[str]], typer.Option("--remove-field", help="Drop a secret field (repeat).")] = None,
+                      stdin: Stdin = False, generate: Generate = False, length: Length = None, words: Words = None,
+                      if_version: IfVersion = None, as_json: JsonOption = False) -> None:
+    """Set a new value for a sealed field (e.g. after changing the password on the device).
+
+    Example:  netvault credential rotate acme/fw-admin --generate --words 5
+    """
+    customer, name = _ref(ref)
+    wanted = list(dict.fromkeys(field or ([] if remove_field else ["password"])))
+    values = _secret_values(wanted, stdin, generate, length, words) if wanted else {}
+    result = _store().set_secrets("credentials", customer, name, values, remove=remove_field, if_version=if_version)
+    _done(result, as_json, f"credential {customer}/{name} is now at version {result['version']} "
+                           f"(sealed: {', '.join(result['secret_fields'])})")
+
+
+@credential_app.command("rm")
+def credential_rm(ref: Ref, as_json: JsonOption = False) -> None:
+    """Delete a credential (its history stays: `netvault history`).
+
+    Example:  netvault credential rm acme/old-vpn
+    """
+    customer, name = _ref(ref)
+    result = _store().remove("credentials", customer, name)
+    _done(result, as_json, f"deleted credential {customer}/{name}")
+
+
+# -- device ----------------------------------------------------------------------
+Kind = Annotated[Optional[str], typer.Option("--kind", help="modem, router, firewall, switch, access-point, server, nas, printer or other.")]
+Macs = Annotated[Optional[list[str]], typer.Option("--mac", help="MAC address in any common notation (repeat).")]
+Ips = Annotated[Optional[list[str]], typer.Option("--ip", help="IP address (repeat).")]
+Serial = Annotated[Optional[str], typer.Option("--serial")]
+Model = Annotated[Optional[str], typer.Option("--model")]
+Location = Annotated[Optional[str], typer.Option("--location")]
+Linked = Annotated[Optional[str], typer.Option("--credential", help="Name of this customer's credential for the device.")]
+
+
+def _device_view(obj: dict) -> dict:
+    from netvault.macs import with_vendor
+
+    return {**obj, "macs": [with_vendor(m) for m in obj.get("macs") or []]}
+
+
+@device_app.command("add")
+def device_add(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, serial: Serial = None, model: Model = None,
+               location: Location = None, credential: Linked = None, notes: Notes = None, as_json: JsonOption = False) -> None:
+    """Add a device; its MACs and IPs go into the find index.
+
+    Example:  netvault device add acme/fw-main --kind firewall --mac AA-BB-CC-DD-EE-FF --ip 192.0.2.1 --location "server room"
+    """
+    customer, name = _ref(ref)
+    result = _store().add_device(customer, name, kind=kind or "", macs=mac or [], ips=ip or [], serial=serial,
+                                 model=model, location=location, credential=credential, notes=notes)
+    _done(result, as_json, f"added device {customer}/{name}")
+
+
+@device_app.command("list")
+def device_list(customer: CustomerArg, as_json: JsonOption = False) -> None:
+    """List a customer's devices.
+
+    Example:  netvault device list acme
+    """
+    rows = _store().list("devices", customer)
+    if as_json:
+        emit_json(rows)
+        return
+    from netvault.macs import display_mac
+
+    rows = [{**r, "macs": [display_mac(m) for m in r.get("macs") or []]} for r in rows]
+    table(rows, [("name", "name"), ("kind", "kind"), ("macs", "macs"), ("ips", "ips"), ("location", "location"),
+                 ("model", "model")], empty="(no devices)")
+
+
+@device_app.command("show")
+def device_show(ref: Ref, version: Version = None, as_json: JsonOption = False) -> None:
+    """Show a device, its MACs with vendor (OUI) where known.
+
+    Example:  netvault device show acme/fw-main
+    """
+    customer, name = _ref(ref)
+    obj = _store().show("devices", customer, name, version)
+    if as_json:
+        from netvault.macs import display_mac, vendor
+
+        obj = {**obj, "mac_details": [{"mac": display_mac(m), "vendor": vendor(m)} for m in obj.get("macs") or []]}
+        emit_json(obj)
+        return
+    _show(_device_view(obj), False, RECORD_ORDER)
+
+
+@device_app.command("edit")
+def device_edit(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, serial: Serial = None, model: Model = None,
+                location: Location = None, credential: Linked = None, notes: Notes = None,
+                if_version: IfVersion = None, as_json: JsonOption = False) -> None:
+    """Change a device (--mac/--ip replace the whole list); the find index follows.
+
+    Example:  netvault device edit acme/fw-main --ip 192.0.2.1 --ip 198.51.100.7 --if-version 1
+    """
+    customer, name = _ref(ref)
+    result = _store().edit_device(customer, name, kind=kind, macs=mac, ips=ip, serial=serial, model=model,
+                                  location=location, credential=credential, notes=notes, if_version=if_version)
+    _done(result, as_json, f"device {customer}/{name} is now at version {result['version']}")
+
+
+@device_app.command("rm")
+def device_rm(ref: Ref, as_json: JsonOption = False) -> None:
+    """Delete a device and its find-index entries (history stays).
+
+    Example:  netvault device rm acme/old-switch
+    """
+    customer, name = _ref(ref)
+    result = _store().remove("devices", customer, name)
+    _done(result, as_json, f"deleted device {customer}/{name}")
+
+
+# -- licence ---------------------------------------------------------------------
+Product = Annotated[Optional[str], typer.Option("--product")]
+Vendor = Annotated[Optional[str], typer.Option("--vendor")]
+Seats = Annotated[Optional[str], typer.Option("--seats", help="Number of seats (whole number).")]
+Expires = Annotated[Optional[str], typer.Option("--expires", help="Expiry date, YYYY-MM-DD.")]
+WithKey = Annotated[bool, typer.Option("--with-key", help="Store a licence key: prompted twice (or --stdin).")]
+KeyStdin = Annotated[bool, typer.Option("--stdin", help="Read the licence key from standard input.")]
+
+
+def _licence_key(with_key: bool, stdin: bool) -> Optional[str]:
+    if not (with_key or stdin):
+        return None
+    from netvault import secretinput
+
+    return secretinput.collect(["licence_key"], stdin=stdin)["licence_key"]
+
+
+@licence_app.command("add")
+def licence_add(ref: Ref, product: Product = None, vendor: Vendor = None, seats: Seats = None, expires: Expires = None,
+                notes: Notes = None, with_key: WithKey = False, stdin: KeyStdin = False, as_json: JsonOption = False) -> None:
+    """Add a licence; its key (optional) is sealed like a password.
+
+    Example:  echo "$KEY" | netvault licence add acme/m365 --product "Microsoft 365" --seats 25 --expires 2027-03-31 --stdin
+    """
+    customer, name = _ref(ref)
+    store = _store()
+    key = _licence_key(with_key, stdin)
+    result = store.add_licence(customer, name, product=product or "", vendor=vendor, seats=seats, expires=expires,
+                               notes=notes, licence_key=key)
+    _done(result, as_json, f"added licence {customer}/{name}")
+
+
+@licence_app.command("list")
+def licence_list(customer: Annotated[Optional[str], typer.Argument(help="Customer slug (default: every customer you may see).")] = None,
+                 expiring: Annotated[Optional[str], typer.Option("--expiring", help="Only those expiring within this period (e.g. 30d), expired included.")] = None,
+                 as_json: JsonOption = False) -> None:
+    """List licences of one customer, or across customers; soonest expiry first.
+
+    Example:  netvault licence list --expiring 30d
+    """
+    from datetime import datetime, timezone
+
+    from netvault import durations
+
+    window = durations.parse(expiring, what="--expiring", maximum=10 * 366 * 86400) if expiring else None
+    rows = _store().list_licences(customer, expiring=window, today=datetime.now(timezone.utc).date())
+    if as_json:
+        emit_json(rows)
+        return
+    table(rows, [("customer", "customer"), ("name", "name"), ("product", "product"), ("vendor", "vendor"), ("seats", "seats"),
+                 ("expires", "expires"), ("days_left", "days left")], empty="(no licences)")
+
+
+@licence_app.command("show")
+def licence_show(ref: Ref, version: Version = None, as_json: JsonOption = False) -> None:
+    """Show a licence without its key (use `netvault reveal --field licence_key`).
+
+    Example:  netvault licence show acme/m365
+    """
+    customer, name = _ref(ref)
+    _show(_store().show("licences", customer, name, version), as_json, RECORD_ORDER)
+
+
+@licence_app.command("edit")
+def licence_edit(ref: Ref, product: Product = None, vendor: Vendor = None, seats: Seats = None, expires: Expires = None,
+                 notes: Notes = None, with_key: Annotated[bool, typer.Option("--with-key", help="Replace the licence key (prompted twice, or --stdin).")] = False,
+                 stdin: KeyStdin = False, if_version: IfVersion = None, as_json: JsonOption = False) -> None:
+    """Change a licence's fields, or replace its key.
+
+    Example:  netvault licence edit acme/m365 --seats 30 --expires 2028-03-31
+    """
+    customer, name = _ref(ref)
+    store = _store()
+    key = _licence_key(with_key, stdin)
+    changes = dict(product=product, vendor=vendor, seats=seats, expires=expires, notes=notes)
+    if key is not None:
+        if any(v is not None for v in changes.values()):
+            from netvault.errors import UsageError
+
+            raise UsageError("replace the key on its own (--with-key/--stdin without other fields)")
+        result = store.set_secrets("licences", customer, name, {"licence_key": key}, if_version=if_version)
+    else:
+        result = store.edit_licence(customer, name, if_version=if_version, **changes)
+    _done(result, as_json, f"licence {customer}/{name} is now at version {result['version']}")
+
+
+@licence_app.command("rm")
+def licence_rm(ref: Ref, as_json: JsonOption = False) -> None:
+    """Delete a licence (history stays).
+
+    Example:  netvault licence rm acme/old-av
+    """
+    customer, name = _ref(ref)
+    result = _store().remove("licences", customer, name)
+    _done(result, as_json, f"deleted licence {customer}/{name}")
+
+
+# -- history, reveal, find ----------------------------------------------------------
+def history(ref: Annotated[str, typer.Argument(help="CUSTOMER/NAME, or CUSTOMER for the profile.", show_default=False)],
+            kind: Annotated[Optional[str], typer.Option("--kind", help="credential, device or licence (when NAME is ambiguous).")] = None,
+            as_json: JsonOption = False) -> None:
+    """List the versions of a record (show one with `... show REF --version N`).
+
+    Example:  netvault history acme/fw-admin
+    """
+    from netvault import names
+
+    if "/" in ref:
+        customer, name = _ref(ref)
+    else:
+        customer, name = names.slug(ref, "customer"), None
+    result = _store().record_history(kind, customer, name)
+    if as_json:
+        emit_json(result)
+        return
+    info(f"{result['kind']} {customer}{'/' + name if name else ''}: current version {result['current_version']}")
+    table(result["versions"], [("version", "version"), ("created_time", "created"), ("deleted", "deleted"), ("destroyed", "destroyed")])
+
+
+def reveal(ref: Ref,
+           incident: Annotated[Optional[str], typer.Option("--incident", "-i", help="Incident/change reference, e.g. INC-1234 (Vault requires it).")] = None,
+           field: Annotated[Optional[str], typer.Option("--field", "-f", help="Sealed field (default: password, or licence_key for a licence).")] = None,
+           copy: Annotated[bool, typer.Option("--copy", help="Put it on the clipboard instead (cleared after 45 s unless changed).")] = False,
+           totp: Annotated[bool, typer.Option("--totp", help="Print the current TOTP code from the stored seed.")] = False) -> None:
+    """Decrypt a sealed field through Vault transit, for an incident. Prints the secret alone.
+
+    Vault itself refuses a reveal without a reference matching the configured
+    patterns (default INC-* and CHG-*); every reveal is in its audit log.
+
+    Example:  ssh admin@fw "$(netvault reveal acme/fw-admin --incident INC-4711)"
+    """
+    from netvault.cli.fast import do_reveal
+
+    do_reveal(ref, incident, field, copy, totp)
+
+
+def find(term: Annotated[str, typer.Argument(help="MAC (any notation), IP, or device name.", show_default=False)],
+         as_json: JsonOption = False) -> None:
+    """Find a device by MAC, IP or name across every customer you may see.
+
+    Uses the index kept in Vault at write time (never a scan of all devices).
+    Exit 3 when nothing matches.
+
+    Example:  netvault find AA-BB-CC-DD-EE-FF
+    """
+    from netvault.cli.fast import do_find
+
+    code = do_find(term, as_json)
+    if code:
+        raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(customer_app, name="customer")
+    app.add_typer(credential_app, name="credential")
+    app.add_typer(device_app, name="device")
+    app.add_typer(licence_app, name="licence")
+    app.command("history")(history)
+    app.command("reveal")(reveal)
+    app.command("find")(find)

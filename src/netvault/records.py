@@ -1,0 +1,620 @@
+"""Customer records in KV v2, secret fields sealed by transit. No printing, no typer.
+
+Layout and rules: docs/DESIGN.md. In short:
+
+- every write carries ``options.cas`` (the mount has ``cas_required``); a
+  mismatch is ``Conflict`` (exit 7), never a silent overwrite;
+- a record gets a stable id (``uuid4().hex``) at creation; ``_ids/<id>`` maps
+  it back to the record for the auditor;
+- secret fields are ``encrypt/customer-<c>`` ciphertexts with
+  ``context = base64(id)``; nothing here ever decrypts (see ``lookup.reveal``);
+- devices keep a MAC/IP index at write time, per customer and global.
+
+Write order is chosen so a failure leaves nothing a retry trips over: side
+entries (key, policy, ``_ids``, index) first and idempotent, the record last.
+Index entries that point at a device which is not (or no longer) there are
+harmless: ``lookup.find`` checks each hit against the device record.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import date, timedelta
+
+from netvault import lookup, names, policies, validate
+from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
+from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
+from netvault.lookup import (
+    customer_index_path, global_index_path, ids_path, kv_read, parallel, profile_path,
+    record_path, transit_key,
+)
+
+PROFILE_FIELDS = ("company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat", "bank", "notes")
+DEVICE_KINDS = ("modem", "router", "firewall", "switch", "access-point", "server", "nas", "printer", "other")
+KIND_WORDS = {"credentials": "credential", "devices": "device", "licences": "licence", "customer": "customer"}
+SETTINGS_PATH = "_config/settings"
+INDEX_RETRIES = 20
+
+
+def kind_dir(word: str) -> str:
+    """'credential' | 'device' | 'licence' -> KV sub-directory."""
+    for plural, single in KIND_WORDS.items():
+        if word in (plural, single) and plural != "customer":
+            return plural
+    raise UsageError(f"unknown record kind {names.shown(word)}; credential, device or licence")
+
+
+def _profile(values: dict) -> dict:
+    out = {}
+    for key, value in values.items():
+        if key not in PROFILE_FIELDS:
+            raise UsageError(f"unknown profile field {names.shown(key)}")
+        if value is None:
+            continue
+        check = {
+            "email": validate.email, "phone": validate.phone, "kvk": validate.kvk,
+            "vat": validate.vat, "bank": validate.iban, "notes": validate.notes,
+        }.get(key)
+        out[key] = check(value) if check else validate.text(value, key)
+    return out
+
+
+def _merge(current: dict, changes: dict) -> dict:
+    """Apply changes; an empty string clears a field."""
+    out = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            continue
+        if value == "" or value == []:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+class Store:
+    """Records of every customer, through one ``gateway.Vault``."""
+
+    def __init__(self, vault, mounts: Mounts | None = None) -> None:
+        self.vault = vault
+        self.mounts = mounts or Mounts()
+        self.kv = self.mounts.kv
+        self.transit = self.mounts.transit
+
+    # -- KV primitives ---------------------------------------------------
+    def read(self, path: str, version: int | None = None):
+        return kv_read(self.vault, self.kv, path, version)
+
+    def meta(self, path: str, vault=None) -> dict | None:
+        resp = (vault or self.vault).read(f"{self.kv}/metadata/{path}")
+        return (resp or {}).get("data") or None
+
+    def put(self, path: str, data: dict, cas: int, vault=None) -> int:
+        resp = (vault or self.vault).write(f"{self.kv}/data/{path}", {"data": data, "options": {"cas": int(cas)}})
+        return int(((resp or {}).get("data") or {}).get("version") or 0)
+
+    def create(self, path: str, data: dict, what: str) -> int:
+        """Write a new record; Conflict if a live one exists (a deleted one is superseded)."""
+        meta = self.meta(path)
+        cas = 0
+        if meta:
+            cas = int(meta.get("current_version") or 0)
+            current = (meta.get("versions") or {}).get(str(cas)) or {}
+            if cas and not current.get("deletion_time") and not current.get("destroyed"):
+                raise Conflict(f"{what} already exists")
+        return self.put(path, data, cas)
+
+    def current(self, path: str, what: str) -> tuple[dict, int]:
+        got = self.read(path)
+        if got is None:
+            raise NotFound(f"no {what}")
+        data, meta = got
+        return data, int(meta.get("version") or 0)
+
+    def update(self, path: str, what: str, change, if_version: int | None = None) -> tuple[dict, int]:
+        """Read-modify-write with check-and-set. ``if_version``: the version the
+        caller last saw; if it moved on, Conflict (exit 7)."""
+        data, version = self.current(path, what)
+        if if_version is not None and int(if_version) != version:
+            raise Conflict(f"{what} changed meanwhile (now version {version}, you expected {if_version}); re-read and try again")
+        new = change(dict(data))
+        return new, self.put(path, new, version)
+
+    def history(self, path: str, what: str) -> dict:
+        meta = self.meta(path)
+        if not meta:
+            raise NotFound(f"no {what}")
+        versions = []
+        for number, info in sorted((meta.get("versions") or {}).items(), key=lambda kv: int(kv[0])):
+            versions.append({
+                "version": int(number), "created_time": info.get("created_time"),
+                "deleted": bool(info.get("deletion_time")), "destroyed": bool(info.get("destroyed")),
+            })
+        return {"current_version": int(meta.get("current_version") or 0), "versions": versions}
+
+    def soft_delete(self, path: str, what: str) -> None:
+        if self.read(path) is None:
+            raise NotFound(f"no {what}")
+        self.vault.delete(f"{self.kv}/data/{path}")
+
+    def list_names(self, path: str) -> list[str]:
+        return sorted(k.rstrip("/") for k in self.vault.list(f"{self.kv}/metadata/{path}") if not k.endswith("/"))
+
+    # -- transit -----------------------------------------------------------
+    def seal(self, customer: str, record_id: str, secrets: dict[str, str]) -> dict[str, str]:
+        """Encrypt secret fields for one record (one batch request)."""
+        if not secrets:
+            return {}
+        fields = list(secrets)
+        context = lookup.context_for(record_id)
+        batch = [{"plaintext": base64.b64encode(secrets[f].encode()).decode(), "context": context} for f in fields]
+        resp = self.vault.write(f"{self.transit}/encrypt/{transit_key(customer)}", {"batch_input": batch})
+        results = ((resp or {}).get("data") or {}).get("batch_results") or []
+        if len(results) != len(fields) or any(r.get("error") or not r.get("ciphertext") for r in results):
+            raise NetvaultError(f"Vault did not seal the secret fields for customer {customer}")
+        return {f: r["ciphertext"] for f, r in zip(fields, results)}
+
+    def rewrap(self, customer: str, record_id: str, sealed: dict[str, str], vault=None) -> dict[str, str]:
+        if not sealed:
+            return {}
+        fields = list(sealed)
+        context = lookup.context_for(record_id)
+        batch = [{"ciphertext": sealed[f], "context": context} for f in fields]
+        resp = (vault or self.vault).write(f"{self.transit}/rewrap/{transit_key(customer)}", {"batch_input": batch})
+        results = ((resp or {}).get("data") or {}).get("batch_results") or []
+        if len(results) != len(fields) or any(r.get("error") or not r.get("ciphertext") for r in results):
+            raise NetvaultError(f"Vault did not rewrap the secret fields of a record in {customer}")
+        return {f: r["ciphertext"] for f, r in zip(fields, results)}
+
+    def _write_id(self, customer: str, record_id: str, kind: str, name: str) -> None:
+        self.put(ids_path(customer, record_id), {"kind": kind, "name": name, "customer": customer}, 0)
+
+    # -- customers ---------------------------------------------------------
+    def incident_patterns(self) -> list[str]:
+        got = self.read(SETTINGS_PATH)
+        patterns = (got[0].get("incident_patterns") if got else None) or list(DEFAULT_INCIDENT_PATTERNS)
+        return list(patterns)
+
+    def add_customer(self, customer: str, profile: dict) -> dict:
+        """Admin only: creates the customer's transit key and policy, then the profile.
+        Key and policy are idempotent, so a failed add can simply be retried."""
+        names.slug(customer, "customer")
+        data = _profile(profile)
+        what = f"customer {customer}"
+        meta = self.meta(profile_path(customer))
+        if meta and self.read(profile_path(customer)) is not None:
+            raise Conflict(f"{what} already exists")
+        patterns = self.incident_patterns()
+        key = transit_key(customer)
+        try:
+            existing = self.vault.read(f"{self.transit}/keys/{key}")
+            if existing is None:
+                self.vault.write(f"{self.transit}/keys/{key}", {"type": "aes256-gcm96", "derived": True})
+                existing = self.vault.read(f"{self.transit}/keys/{key}")
+            if not ((existing or {}).get("data") or {}).get("derived"):
+                raise NetvaultError(f"transit key {key} exists but is not derived; fix it by hand")
+            self.vault.write(
+                f"sys/policies/acl/{policies.customer_policy_name(customer)}",
+                {"policy": policies.render_customer(customer, patterns)},
+            )
+        except PermissionDenied:
+            raise PermissionDenied(
+                "customer add is admin-only: it creates the customer's transit key and Vault policy"
+            ) from None
+        record_id = uuid.uuid4().hex
+        data["id"] = record_id
+        self._write_id(customer, record_id, "customer", customer)
+        version = self.create(profile_path(customer), data, what)
+        return {"customer": customer, "id": record_id, "version": version, "transit_key": key,
+                "policy": policies.customer_policy_name(customer)}
+
+    def customer_names(self) -> list[str]:
+        """Every customer this token may list; engineers: their granted customers."""
+        try:
+            return sorted(k.rstrip("/") for k in self.vault.list(f"{self.kv}/metadata/customers"))
+        except PermissionDenied:
+            return lookup.granted_customers(lookup.token_policies(self.vault))
+
+    def list_customers(self) -> list[dict]:
+        customers = self.customer_names()
+
+        def one(client, c):
+            try:
+                got = kv_read(client, self.kv, profile_path(c))
+            except PermissionDenied:
+                return None
+            if got is None:
+                return None
+            p = got[0]
+            return {"customer": c, "company": p.get("company"), "city": p.get("city"),
+                    "contact": p.get("contact"), "phone": p.get("phone"), "email": p.get("email")}
+
+        return [r for r in parallel(self.vault, customers, one, threads=16) if r]
+
+    def show_customer(self, customer: str, version: int | None = None) -> dict:
+        names.slug(customer, "customer")
+        got = self.read(profile_path(customer), version)
+        if got is None:
+            raise NotFound(f"no customer {customer}" + (f" version {version}" if version else ""))
+        data, meta = got
+        out = {"customer": customer, **{f: data.get(f) for f in PROFILE_FIELDS}, "id": data.get("id"),
+               "version": meta.get("version"), "created_time": meta.get("created_time")}
+        if version is None:
+            for kind in lookup.KINDS:
+                try:
+                    out[kind] = len(self.list_names(f"customers/{customer}/{kind}"))
+                except PermissionDenied:
+                    out[kind] = None
+        return out
+
+    def edit_customer(self, customer: str, changes: dict, if_version: int | None = None) -> dict:
+        names.slug(customer, "customer")
+        checked = _profile({k: v for k, v in changes.items() if v not in (None, "")})
+        cleared = {k: "" for k, v in changes.items() if v == ""}
+        if not checked and not cleared:
+            raise UsageError("nothing to change; give at least one field option")
+        new, version = self.update(profile_path(customer), f"customer {customer}",
+                                   lambda d: _merge(d, {**checked, **cleared}), if_version)
+        return {"customer": customer, "version": version}
+
+    def rotate_key(self, customer: str) -> dict:
+        """Rotate the customer's key and rewrap every sealed field: reveals nothing."""
+        names.slug(customer, "customer")
+        if self.read(profile_path(customer)) is None:
+            raise NotFound(f"no customer {customer}")
+        key = transit_key(customer)
+        self.vault.write(f"{self.transit}/keys/{key}/rotate")
+        info = self.vault.read(f"{self.transit}/keys/{key}") or {}
+        latest = int((info.get("data") or {}).get("latest_version") or 0)
+        paths = [record_path(customer, kind, n) for kind in lookup.SECRET_KINDS
+                 for n in self.list_names(f"customers/{customer}/{kind}")]
+
+        def one(client, path):
+            for _ in range(INDEX_RETRIES):
+                got = kv_read(client, self.kv, path)
+                if got is None:
+                    return 0
+                data, meta = got
+                sealed = data.get("secrets") or {}
+                if not sealed:
+                    return 0
+                data["secrets"] = self.rewrap(customer, data["id"], sealed, vault=client)
+                try:
+                    self.put(path, data, int(meta.get("version") or 0), vault=client)
+                    return len(sealed)
+                except Conflict:
+                    continue
+            raise Conflict(f"a record in {customer} kept changing during rotate-key; run it again")
+
+        counts = parallel(self.vault, paths, one, threads=8)
+        return {"customer": customer, "transit_key": key, "key_version": latest,
+                "records_rewrapped": sum(1 for c in counts if c), "fields_rewrapped": sum(counts)}
+
+    def _require_customer(self, customer: str) -> None:
+        names.slug(customer, "customer")
+
+    # -- generic records ---------------------------------------------------
+    def show(self, kind: str, customer: str, name: str, version: int | None = None) -> dict:
+        kind = kind_dir(kind)
+        names.slug(customer, "customer")
+        names.slug(name, "record name")
+        got = self.read(record_path(customer, kind, name), version)
+        what = f"{KIND_WORDS[kind]} {customer}/{name}"
+        if got is None:
+            raise NotFound(f"no {what}" + (f" version {version}" if version else ""))
+        data, meta = got
+        return self._public(kind, customer, name, data, meta)
+
+    def _public(self, kind: str, customer: str, name: str, data: dict, meta: dict) -> dict:
+        out = {"customer": customer, "name": name}
+        for key, value in data.items():
+            if key == "secrets":
+                out["secret_fields"] = sorted((value or {}).keys())
+                out["key_versions"] = sorted({str(ct).split(":")[1] for ct in (value or {}).values() if str(ct).count(":") >= 2})
+            else:
+                out[key] = value
+        out["version"] = meta.get("version")
+        out["created_time"] = meta.get("created_time")
+        return out
+
+    def list(self, kind: str, customer: str) -> list[dict]:
+        kind = kind_dir(kind)
+        names.slug(customer, "customer")
+        record_names = self.list_names(f"customers/{customer}/{kind}")
+
+        def one(client, n):
+            got = kv_read(client, self.kv, record_path(customer, kind, n))
+            return None if got is None else self._public(kind, customer, n, got[0], got[1])
+
+        return [r for r in parallel(self.vault, record_names, one) if r]
+
+    def remove(self, kind: str, customer: str, name: str) -> dict:
+        kind = kind_dir(kind)
+        names.slug(customer, "customer")
+        names.slug(name, "record name")
+        path = record_path(customer, kind, name)
+        what = f"{KIND_WORDS[kind]} {customer}/{name}"
+        got = self.read(path)
+        if got is None:
+            raise NotFound(f"no {what}")
+        self.vault.delete(f"{self.kv}/data/{path}")
+        if kind == "devices":
+            self._index_remove(customer, name, self._index_keys(name, got[0]))
+        return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
+
+    def record_history(self, kind: str | None, customer: str, name: str | None) -> dict:
+        names.slug(customer, "customer")
+        if name is None:
+            return {"customer": customer, "name": None, "kind": "customer",
+                    **self.history(profile_path(customer), f"customer {customer}")}
+        names.slug(name, "record name")
+        kinds = [kind_dir(kind)] if kind else list(lookup.KINDS)
+        found = []
+        for k in kinds:
+            meta = self.meta(record_path(customer, k, name))
+            if meta:
+                found.append(k)
+        if not found:
+            raise NotFound(f"no record {customer}/{name}")
+        if len(found) > 1:
+            raise UsageError(f"{customer}/{name} names a {' and a '.join(KIND_WORDS[k] for k in found)}; add --kind")
+        k = found[0]
+        return {"customer": customer, "name": name, "kind": KIND_WORDS[k],
+                **self.history(record_path(customer, k, name), f"{KIND_WORDS[k]} {customer}/{name}")}
+
+    def _new_record(self, kind: str, customer: str, name: str, fields: dict, secrets: dict[str, str]) -> tuple[str, dict]:
+        """Check the customer exists, seal the secrets, write _ids; returns (id, data)."""
+        if self.read(profile_path(customer)) is None:
+            raise NotFound(f"no customer {customer}")
+        path = record_path(customer, kind, name)
+        what = f"{KIND_WORDS[kind]} {customer}/{name}"
+        meta = self.meta(path)
+        if meta:
+            cur = (meta.get("versions") or {}).get(str(meta.get("current_version"))) or {}
+            if not cur.get("deletion_time") and not cur.get("destroyed"):
+                raise Conflict(f"{what} already exists")
+        record_id = uuid.uuid4().hex
+        data = {"id": record_id, **{k: v for k, v in fields.items() if v not in (None, "", [])}}
+        if kind in lookup.SECRET_KINDS:
+            data["secrets"] = self.seal(customer, record_id, secrets)
+        self._write_id(customer, record_id, KIND_WORDS[kind], name)
+        return record_id, data
+
+    # -- credentials -------------------------------------------------------
+    @staticmethod
+    def _credential_fields(username=None, url=None, notes=None, tags=None) -> dict:
+        return {
+            "username": validate.text(username, "username") if username != "" else "",
+            "url": validate.url_or_host(url),
+            "notes": validate.notes(notes),
+            "tags": validate.tags(tags),
+        }
+
+    @staticmethod
+    def _secret_fields(secrets: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for field, value in secrets.items():
+            names.slug(field, "secret field name")
+            if field == "totp":
+                out[field] = validate.totp_seed(value)
+            else:
+                out[field] = validate.secret_value(value, f"secret field {field!r}")
+        if len(out) > validate.MAX_LIST:
+            raise UsageError(f"at most {validate.MAX_LIST} secret fields")
+        return out
+
+    def add_credential(self, customer: str, name: str, *, username=None, url=None, notes=None,
+                       tags=None, secrets: dict[str, str]) -> dict:
+        names.slug(customer, "customer")
+        names.slug(name, "credential name")
+        fields = self._credential_fields(username, url, notes, tags)
+        sealed_input = self._secret_fields(secrets)
+        if not sealed_input:
+            raise UsageError("a credential needs at least one secret field")
+        record_id, data = self._new_record("credentials", customer, name, fields, sealed_input)
+        version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}")
+        return {"customer": customer, "name": name, "id": record_id, "version": version,
+                "secret_fields": sorted(data["secrets"])}
+
+    def edit_credential(self, customer: str, name: str, *, username=None, url=None, notes=None,
+                        tags=None, if_version: int | None = None) -> dict:
+        names.slug(customer, "customer")
+        names.slug(name, "credential name")
+        changes = self._credential_fields(username, url, notes, tags)
+        if all(v is None for v in changes.values()):
+            raise UsageError("nothing to change; give at least one field option")
+        _, version = self.update(record_path(customer, "credentials", name), f"credential {customer}/{name}",
+                                 lambda d: _merge(d, changes), if_version)
+        return {"customer": customer, "name": name, "version": version}
+
+    def set_secrets(self, kind: str, customer: str, name: str, secrets: dict[str, str], *,
+                    remove: list[str] | None = None, if_version: int | None = None) -> dict:
+        """Replace (or add) sealed fields of a credential or licence: ``credential rotate``."""
+        kind = kind_dir(kind)
+        names.slug(customer, "customer")
+        names.slug(name, "record name")
+        sealed_input = self._secret_fields(secrets)
+        for field in remove or []:
+            names.slug(field, "secret field name")
+        path = record_path(customer, kind, name)
+        what = f"{KIND_WORDS[kind]} {customer}/{name}"
+        data, version = self.current(path, what)
+        if if_version is not None and int(if_version) != version:
+            raise Conflict(f"{what} changed meanwhile (now version {version}); re-read and try again")
+        sealed = dict(data.get("secrets") or {})
+        for field in remove or []:
+            if field not in sealed:
+                raise NotFound(f"no secret field {field!r} on {what}")
+            sealed.pop(field)
+        sealed.update(self.seal(customer, data["id"], sealed_input))
+        if kind == "credentials" and not sealed:
+            raise UsageError("a credential needs at least one secret field")
+        data["secrets"] = sealed
+        new_version = self.put(path, data, version)
+        return {"customer": customer, "name": name, "version": new_version,
+                "changed_fields": sorted(sealed_input), "removed_fields": sorted(remove or []),
+                "secret_fields": sorted(sealed)}
+
+    # -- devices -----------------------------------------------------------
+    def _device_fields(self, customer: str, *, kind=None, macs=None, ips=None, serial=None, model=None,
+                       location=None, credential=None, notes=None) -> dict:
+        from netvault.macs import canonical_ip, canonical_mac
+
+        if kind not in (None, "") and kind not in DEVICE_KINDS:
+            raise UsageError(f"invalid device kind {names.shown(kind)}; one of {', '.join(DEVICE_KINDS)}")
+        out = {"kind": kind}
+        if macs is not None:
+            out["macs"] = list(dict.fromkeys(canonical_mac(m) for m in validate.bounded_list(macs, "MAC addresses")))
+        if ips is not None:
+            out["ips"] = list(dict.fromkeys(canonical_ip(i) for i in validate.bounded_list(ips, "IP addresses", 32)))
+        out["serial"] = validate.text(serial, "serial", limit=100)
+        out["model"] = validate.text(model, "model")
+        out["location"] = validate.text(location, "location")
+        out["notes"] = validate.notes(notes)
+        if credential not in (None, ""):
+            names.slug(credential, "credential name")
+            if self.read(record_path(customer, "credentials", credential)) is None:
+                raise NotFound(f"no credential {customer}/{credential} to link")
+        out["credential"] = credential
+        return out
+
+    @staticmethod
+    def _index_keys(name: str, data: dict) -> set[tuple[str, str]]:
+        keys = {("mac", m) for m in data.get("macs") or []}
+        keys |= {("ip", i) for i in data.get("ips") or []}
+        keys.add(("name", name))
+        return keys
+
+    def _index_edit(self, path: str, list_key: str, entry, add: bool, vault=None) -> None:
+        """Add/remove one entry of an index list, check-and-set, retried on conflict."""
+        vault = vault or self.vault
+        for _ in range(INDEX_RETRIES):
+            got = kv_read(vault, self.kv, path)
+            if got is None:
+                meta = self.meta(path, vault)
+                current, cas = [], int((meta or {}).get("current_version") or 0)
+            else:
+                current, cas = list(got[0].get(list_key) or []), int(got[1].get("version") or 0)
+            if (entry in current) == add:
+                return
+            new = current + [entry] if add else [e for e in current if e != entry]
+            if list_key == "entries":
+                new.sort(key=lambda e: (e.get("customer", ""), e.get("device", "")))
+            else:
+                new.sort()
+            try:
+                self.put(path, {list_key: new}, cas, vault)
+                return
+            except Conflict:
+                continue
+        raise Conflict(f"the find index at {path} kept changing; try again")
+
+    def _index_jobs(self, customer: str, name: str, keys: set[tuple[str, str]]) -> list[tuple[str, str, object]]:
+        jobs = []
+        for what, key in sorted(keys):
+            if what != "name":
+                jobs.append((customer_index_path(customer, what, key), "devices", name))
+            jobs.append((global_index_path(what, key), "entries", {"customer": customer, "device": name}))
+        return jobs
+
+    def _index_add(self, customer: str, name: str, keys) -> None:
+        jobs = self._index_jobs(customer, name, keys)
+        parallel(self.vault, jobs, lambda client, j: self._index_edit(j[0], j[1], j[2], True, client))
+
+    def _index_remove(self, customer: str, name: str, keys) -> None:
+        jobs = self._index_jobs(customer, name, keys)
+        parallel(self.vault, jobs, lambda client, j: self._index_edit(j[0], j[1], j[2], False, client))
+
+    def add_device(self, customer: str, name: str, *, kind: str, macs=(), ips=(), serial=None, model=None,
+                   location=None, credential=None, notes=None) -> dict:
+        names.slug(customer, "customer")
+        names.slug(name, "device name")
+        if not kind:
+            raise UsageError(f"device kind required; one of {', '.join(DEVICE_KINDS)}")
+        fields = self._device_fields(customer, kind=kind, macs=list(macs), ips=list(ips), serial=serial,
+                                     model=model, location=location, credential=credential, notes=notes)
+        record_id, data = self._new_record("devices", customer, name, fields, {})
+        self._index_add(customer, name, self._index_keys(name, data))
+        version = self.create(record_path(customer, "devices", name), data, f"device {customer}/{name}")
+        return {"customer": customer, "name": name, "id": record_id, "version": version,
+                "macs": data.get("macs", []), "ips": data.get("ips", [])}
+
+    def edit_device(self, customer: str, name: str, *, if_version: int | None = None, **changes) -> dict:
+        names.slug(customer, "customer")
+        names.slug(name, "device name")
+        fields = self._device_fields(customer, **changes)
+        if all(v is None for v in fields.values()):
+            raise UsageError("nothing to change; give at least one field option")
+        path = record_path(customer, "devices", name)
+        what = f"device {customer}/{name}"
+        data, version = self.current(path, what)
+        if if_version is not None and int(if_version) != version:
+            raise Conflict(f"{what} changed meanwhile (now version {version}, you expected {if_version}); re-read and try again")
+        new = _merge(data, fields)
+        old_keys, new_keys = self._index_keys(name, data), self._index_keys(name, new)
+        self._index_add(customer, name, new_keys - old_keys)
+        new_version = self.put(path, new, version)
+        self._index_remove(customer, name, old_keys - new_keys)
+        return {"customer": customer, "name": name, "version": new_version,
+                "macs": new.get("macs", []), "ips": new.get("ips", [])}
+
+    # -- licences ----------------------------------------------------------
+    @staticmethod
+    def _licence_fields(product=None, vendor=None, seats=None, expires=None, notes=None) -> dict:
+        return {
+            "product": validate.text(product, "product"), "vendor": validate.text(vendor, "vendor"),
+            "seats": validate.seats(seats), "expires": validate.iso_date(expires, "expiry date"),
+            "notes": validate.notes(notes),
+        }
+
+    def add_licence(self, customer: str, name: str, *, product: str, vendor=None, seats=None, expires=None,
+                    notes=None, licence_key: str | None = None) -> dict:
+        names.slug(customer, "customer")
+        names.slug(name, "licence name")
+        if not product:
+            raise UsageError("licence product required (--product)")
+        fields = self._licence_fields(product, vendor, seats, expires, notes)
+        secrets = {"licence_key": validate.secret_value(licence_key, "licence key")} if licence_key else {}
+        record_id, data = self._new_record("licences", customer, name, fields, secrets)
+        version = self.create(record_path(customer, "licences", name), data, f"licence {customer}/{name}")
+        return {"customer": customer, "name": name, "id": record_id, "version": version,
+                "secret_fields": sorted(data.get("secrets") or {})}
+
+    def edit_licence(self, customer: str, name: str, *, if_version: int | None = None, **changes) -> dict:
+        names.slug(customer, "customer")
+        names.slug(name, "licence name")
+        fields = self._licence_fields(**changes)
+        if all(v is None for v in fields.values()):
+            raise UsageError("nothing to change; give at least one field option")
+        _, version = self.update(record_path(customer, "licences", name), f"licence {customer}/{name}",
+                                 lambda d: _merge(d, fields), if_version)
+        return {"customer": customer, "name": name, "version": version}
+
+    def list_licences(self, customer: str | None, *, expiring: timedelta | None, today: date) -> list[dict]:
+        """Licences of one customer, or of every visible customer; optionally only
+        those expiring within ``expiring`` from ``today`` (expired ones included)."""
+        customers = [names.slug(customer, "customer")] if customer else self.customer_names()
+
+        def per_customer(client, c):
+            try:
+                listed = sorted(k for k in client.list(f"{self.kv}/metadata/customers/{c}/licences") if not k.endswith("/"))
+            except PermissionDenied:
+                return []
+            rows = []
+            for n in listed:
+                got = kv_read(client, self.kv, record_path(c, "licences", n))
+                if got is not None:
+                    rows.append(self._public("licences", c, n, got[0], got[1]))
+            return rows
+
+        rows = [r for chunk in parallel(self.vault, customers, per_customer, threads=16) for r in chunk]
+        out = []
+        for r in rows:
+            exp = r.get("expires")
+            r["days_left"] = (date.fromisoformat(exp) - today).days if exp else None
+            if expiring is not None and (r["days_left"] is None or r["days_left"] > expiring.days):
+                continue
+            out.append(r)
+        out.sort(key=lambda r: (r["days_left"] if r["days_left"] is not None else 10**9, r["customer"], r["name"]))
+        return out

@@ -1,0 +1,142 @@
+"""find: by MAC in every notation, by IP, by name; engineers see only granted customers."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from test_records_helpers import grant
+
+
+def _mac() -> str:
+    return "02" + secrets.token_hex(5)  # locally administered: no vendor clash
+
+
+@pytest.fixture
+def net(server, make_user, unique, cli):
+    admin = make_user("admin").token()
+    lead = make_user("team-lead").token()
+    eng = make_user("engineer")
+    a, b = unique("fa"), unique("fb")
+    for c in (a, b):
+        assert cli("customer", "add", c, token=admin).returncode == 0
+    grant(server, a, eng)
+    mac_a, mac_b = _mac(), _mac()
+    ip = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+    r = cli("device", "add", f"{a}/gw", "--kind", "router", "--mac", mac_a, "--ip", ip, "--location", "meter cupboard", token=lead)
+    assert r.returncode == 0, r.stderr
+    r = cli("device", "add", f"{b}/gw", "--kind", "firewall", "--mac", mac_b, "--ip", ip, token=lead)
+    assert r.returncode == 0, r.stderr
+    return {"a": a, "b": b, "mac_a": mac_a, "mac_b": mac_b, "ip": ip, "lead": lead, "eng": eng.token(), "admin": admin}
+
+
+def notations(hexed: str) -> list[str]:
+    pairs = [hexed[i:i + 2] for i in range(0, 12, 2)]
+    return [
+        ":".join(pairs),
+        "-".join(pairs).upper(),
+        ".".join(hexed[i:i + 4] for i in range(0, 12, 4)),
+        hexed,
+        hexed.upper(),
+        ":".join(pairs).upper(),
+    ]
+
+
+def test_find_by_every_mac_notation_as_engineer(net, cli):
+    for term in notations(net["mac_a"]):
+        r = cli("find", term, "--json", token=net["eng"])
+        assert r.returncode == 0, (term, r.stderr)
+        out = r.json()
+        assert out["match"] == "mac" and out["key"] == net["mac_a"]
+        assert [(h["customer"], h["device"], h["kind"], h["location"]) for h in out["results"]] == [
+            (net["a"], "gw", "router", "meter cupboard")]
+
+
+def test_find_by_every_mac_notation_as_lead(net, cli):
+    for term in notations(net["mac_b"]):
+        out = cli("find", term, "--json", token=net["lead"]).json()
+        assert [(h["customer"], h["device"]) for h in out["results"]] == [(net["b"], "gw")]
+
+
+def test_find_table_output(net, cli):
+    r = cli("find", net["mac_a"], token=net["eng"])
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:4] == ["CUSTOMER", "DEVICE", "KIND", "LOCATION"]
+    assert net["a"] in lines[1] and "meter cupboard" in lines[1]
+
+
+def test_engineer_sees_only_granted_customers(net, cli):
+    r = cli("find", net["mac_b"], token=net["eng"])
+    assert r.returncode == 3 and r.stdout == ""
+    hits = cli("find", net["ip"], "--json", token=net["eng"]).json()["results"]
+    assert [(h["customer"], h["device"]) for h in hits] == [(net["a"], "gw")]
+    hits = cli("find", net["ip"], "--json", token=net["lead"]).json()["results"]
+    assert sorted((h["customer"], h["device"]) for h in hits) == sorted([(net["a"], "gw"), (net["b"], "gw")])
+
+
+def test_find_by_name(net, cli):
+    hits = cli("find", "gw", "--json", token=net["eng"]).json()["results"]
+    assert [(h["customer"], h["device"]) for h in hits] == [(net["a"], "gw")]
+    hits = cli("find", "gw", "--json", token=net["admin"]).json()["results"]
+    assert {net["a"], net["b"]} <= {h["customer"] for h in hits}
+
+
+def test_find_follows_edits_and_removal(net, cli):
+    new = _mac()
+    r = cli("device", "edit", f"{net['a']}/gw", "--mac", new, token=net["lead"])
+    assert r.returncode == 0, r.stderr
+    assert cli("find", net["mac_a"], token=net["eng"]).returncode == 3
+    assert cli("find", new, "--json", token=net["eng"]).json()["results"][0]["device"] == "gw"
+    assert cli("find", new, "--json", token=net["lead"]).json()["results"][0]["customer"] == net["a"]
+    assert cli("device", "rm", f"{net['a']}/gw", token=net["lead"]).returncode == 0
+    assert cli("find", new, token=net["lead"]).returncode == 3
+    assert cli("find", new, token=net["eng"]).returncode == 3
+
+
+def test_find_ignores_stale_index_entries(server, net, cli):
+    """An index entry whose device does not hold the MAC (e.g. a crash between
+    index and record write) is not reported."""
+    root = server.root()
+    stale = _mac()
+    root.secrets.kv.v2.create_or_update_secret(
+        path=f"customers/{net['a']}/_index/mac/{stale}", secret={"devices": ["gw", "ghost"]}, cas=0, mount_point="netvault")
+    assert cli("find", stale, token=net["eng"]).returncode == 3
+
+
+def test_find_rejects_garbage(net, cli):
+    for term in ("aa:bb:cc:dd:ee", "zz:bb:cc:dd:ee:ff", "300.1.1.1", "Bad Name", "../x", "a" * 65, "\u0430b"):
+        r = cli("find", term, token=net["eng"])
+        assert r.returncode == 2, (term, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_find_via_full_cli_path(net, cli):
+    r = cli("find", net["mac_a"], "--json", token=net["eng"], env={"NETVAULT_NO_FAST": "1"})
+    assert r.returncode == 0 and r.json()["results"][0]["customer"] == net["a"]
+    assert cli("find", net["mac_b"], token=net["eng"], env={"NETVAULT_NO_FAST": "1"}).returncode == 3
+
+
+def test_mac_parsers_agree():
+    from netvault import macs
+
+    hexed = "00163eaabbcc"
+    for term in notations(hexed) + ["00163E-AABBCC"]:
+        assert macs.parse_mac(term) == hexed
+        assert macs.canonical_mac(term) == hexed
+    for bad in ("00163eaabbc", "00:16:3e:aa:bb", "00:16:3e:aa:bb:cc:dd", "0016.3eaa.bbcg", "00:16-3e:aa:bb:cc", "", "1:2:3:4:5:6"):
+        assert macs.parse_mac(bad) is None
+
+
+def test_fast_argv_parser():
+    from netvault.cli.fast import _parse
+
+    assert _parse(["reveal", "a/b", "--incident", "INC-1"]) == ("reveal", {"ref": "a/b", "incident": "INC-1", "field": None, "copy": False, "totp": False})
+    assert _parse(["reveal", "-i=INC-1", "a/b", "--copy", "--totp", "-f", "x"])[1]["copy"] is True
+    assert _parse(["reveal", "a/b", "--help"]) is None
+    assert _parse(["reveal", "a/b", "--incident"]) is None
+    assert _parse(["reveal", "a/b", "c/d"]) is None
+    assert _parse(["reveal", "a/b", "--bogus"]) is None
+    assert _parse(["find", "aa:bb:cc:dd:ee:ff", "--json"]) == ("find", {"term": "aa:bb:cc:dd:ee:ff", "as_json": True})
+    assert _parse(["find"]) is None
