@@ -198,6 +198,13 @@ class Store:
                 f"sys/policies/acl/{policies.customer_policy_name(customer)}",
                 {"policy": policies.render_customer(customer, patterns)},
             )
+            # Auditors must never reveal, even if someone grants them this customer:
+            # the deny list names every customer's exact decrypt path (DESIGN.md).
+            known = [k.rstrip("/") for k in self.vault.list(f"{self.kv}/metadata/customers")]
+            self.vault.write(
+                f"sys/policies/acl/{policies.AUDITOR_NO_REVEAL}",
+                {"policy": policies.render_auditor_no_reveal(known + [customer])},
+            )
         except PermissionDenied:
             raise PermissionDenied(
                 "customer add is admin-only: it creates the customer's transit key and Vault policy"

@@ -67,16 +67,35 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
                                  reference=incident, field=field)
     except PermissionDenied:
+        from netvault.errors import NotLoggedIn
+
         # A time-limited grant (issue 4) lives in its own token, stored as
         # "jit:<customer>@<address>"; try it only after the login token was refused.
         from netvault.fasttoken import stored_token
 
         jit = None if settings.env_token else stored_token(settings.address, f"jit:{customer}")
-        if not jit or jit == vault.token:
-            raise
-        vault.token = jit
-        _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                 reference=incident, field=field)
+        login_token = vault.token
+        value = None
+        if jit and jit != login_token:
+            vault.token = jit
+            try:
+                _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
+                                         reference=incident, field=field)
+            except (PermissionDenied, NotLoggedIn):
+                value = None
+        if value is None:
+            # Not stored (or no longer valid): pick a delivery up from the inbox.
+            from datetime import datetime, timezone
+
+            from netvault import access
+
+            vault.token = login_token
+            jit = access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
+            if not jit:
+                raise
+            vault.token = jit
+            _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
+                                     reference=incident, field=field)
     if totp:
         value = totp_code(value)
     if copy:
