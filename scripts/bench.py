@@ -22,7 +22,7 @@ The ``ctx`` a module gets (class ``Ctx`` below):
     ctx.mounts           netvault.config.Mounts() (kv, transit, userpass)
     ctx.tmp              pathlib.Path: a temp dir for this run (deleted at the end)
     ctx.quick            bool: --quick (smaller data sets, fewer runs)
-    ctx.runs             whole-process runs per side (default 30, --quick 10)
+    ctx.runs             whole-process runs per side (default 40, --quick 10)
     ctx.bao              path of the bao binary; ctx.netvault: of the netvault command
     ctx.gateway(token=None) -> netvault.gateway.Vault (root by default)
     ctx.admin_client()   -> hvac client with the root token (set-up plane)
@@ -227,11 +227,11 @@ def print_table(rows: list[dict]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description="netvault benchmarks (whole processes, real OpenBao)")
     ap.add_argument("--quick", action="store_true", help="small data sets and few runs (a smoke run)")
-    ap.add_argument("--runs", type=int, default=None, help="whole-process runs per side (default 30, quick 10)")
+    ap.add_argument("--runs", type=int, default=None, help="whole-process runs per side (default 40, quick 10)")
     ap.add_argument("--out", default="bench-results.json", help="where to write the JSON results")
     ap.add_argument("--only", default=None, help="run only scripts/benches/ONLY.py")
     args = ap.parse_args()
-    runs = args.runs or (10 if args.quick else 30)
+    runs = args.runs or (10 if args.quick else 40)
     tmp = Path(tempfile.mkdtemp(prefix="netvault-bench-"))
     data_dir = tmp / "server"
     rows: list[dict] = []
