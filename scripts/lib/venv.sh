@@ -16,7 +16,9 @@ pick_python() {
 }
 
 ensure_venv() {
-  local extras="${1:-}"
+  # One environment for demo, test and bench: always with the test extras,
+  # so running one script after another never reinstalls.
+  local extras="test"
   local stamp="$VENV/.netvault-installed"
   local want
   want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras}"

@@ -63,7 +63,7 @@ def map_http_error(status: int, errors: list[str], path: str, *, token_valid=Non
         return Sealed("Vault is not initialised; run `netvault server up` or `bao operator init`")
     if status == 403:
         if token_valid is False:
-            return NotLoggedIn("token expired or revoked; run `netvault login`")
+            return NotLoggedIn("token expired or revoked (or its login disabled); run `netvault login`")
         return PermissionDenied(f"permission denied by Vault on {path}")
     if status == 404:
         return NotFound(f"not found: {path}")

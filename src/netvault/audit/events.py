@@ -230,6 +230,9 @@ class Classifier:
         return None  # _index, _inbox, _audit: book-keeping and delivery
 
 
+_PLURAL = {"credential": "credentials", "device": "devices", "licence": "licences"}
+
+
 class Resolver:
     """Stable record id -> current name, via KV ``customers/<c>/_ids/<id>``;
     entity id -> user name for tokens that carry no user name (JIT tokens,
@@ -277,7 +280,10 @@ class Resolver:
                 resp = self.vault.read(f"{self.kv}/data/customers/{customer}/_ids/{record_id}")
                 body = ((resp or {}).get("data") or {}).get("data") or {}
                 if body.get("name"):
-                    value = (str(body.get("kind") or ""), str(body["name"]))
+                    kind = str(body.get("kind") or "")
+                    # records store the singular ("credential"); paths use the plural
+                    kind = _PLURAL.get(kind, kind)
+                    value = (kind, str(body["name"]))
             except PermissionDenied:
                 pass
             except NetvaultError:
