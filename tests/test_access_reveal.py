@@ -46,3 +46,21 @@ def test_reveal_uses_a_time_limited_grant_and_stops_after_revoke(has_reveal, cli
     r = cli("reveal", ref, "--incident", "INC-3")
     assert r.returncode == 4, (r.returncode, r.stdout, r.stderr)
     assert rec.plaintext not in r.stdout
+
+
+def test_logout_revokes_and_forgets_time_limited_tokens(has_reveal, cli, cli_env, server):
+    import json
+    from pathlib import Path
+
+    lead = new_person(server, "team-lead")
+    eng = new_person(server, "engineer")
+    cust = provision_customer(server.root(), f"lo-{secrets.token_hex(3)}")
+    login_env(cli, eng)
+    assert cli("grant", eng.name, cust.name, "--for", "10m", token=lead.login().token).returncode == 0
+    assert cli("reveal", f"{cust.name}/router", "--incident", "INC-1").returncode == 0
+    tokens = Path(cli_env["NETVAULT_CONFIG_DIR"]) / "tokens.json"
+    jit = json.loads(tokens.read_text())[f"jit:{cust.name}@{server.address}"]
+    assert cli("logout").returncode == 0
+    assert json.loads(tokens.read_text()) == {}
+    with pytest.raises(Exception):  # revoked in Vault, not only forgotten
+        server.client(jit).auth.token.lookup_self()

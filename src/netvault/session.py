@@ -98,13 +98,16 @@ def login(settings: config.Settings, *, method: str, username: str | None, secre
 
 
 def logout(settings: config.Settings, *, revoke: bool = True) -> bool:
-    token = tokenstore.load(settings.address)
-    if token and revoke:
-        try:
-            Vault(settings.address, token, namespace=settings.namespace, cacert=settings.cacert, retries=0).write("auth/token/revoke-self")
-        except Exception:  # best effort: the local copy goes regardless
-            pass
-    removed = tokenstore.delete(settings.address)
+    """Revoke and forget the login token and every time-limited grant's token."""
+    removed = False
+    for scope in ["login", *tokenstore.scopes(settings.address)]:
+        token = tokenstore.load(settings.address, scope)
+        if token and revoke:
+            try:
+                Vault(settings.address, token, namespace=settings.namespace, cacert=settings.cacert, retries=0).write("auth/token/revoke-self")
+            except Exception:  # best effort: the local copy goes regardless
+                pass
+        removed = tokenstore.delete(settings.address, scope) or removed
     config.update_file({"user": None})
     return removed
 

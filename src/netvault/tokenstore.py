@@ -49,8 +49,37 @@ def _read_fallback() -> dict:
         return {}
 
 
+def _scopes_file() -> Path:
+    return config.config_dir() / "token-scopes.json"
+
+
+def scopes(address: str) -> list[str]:
+    """Scopes other than "login" stored for this address (JIT tokens), so that
+    logout can find them: keyrings cannot list entries. Names only, no secrets."""
+    try:
+        return list(json.loads(_scopes_file().read_text()).get(address, []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def _remember_scope(address: str, scope: str, present: bool) -> None:
+    if scope == "login":
+        return
+    try:
+        data = json.loads(_scopes_file().read_text())
+    except (OSError, ValueError):
+        data = {}
+    known = set(data.get(address, []))
+    if (scope in known) == present:
+        return
+    known = known | {scope} if present else known - {scope}
+    data[address] = sorted(known)
+    config.write_private(_scopes_file(), json.dumps(data).encode())
+
+
 def save(address: str, token: str, scope: str = "login") -> str | None:
     """Store the token; returns a warning when it had to go to a file."""
+    _remember_scope(address, scope, True)
     kr = _keyring()
     if kr is not None:
         from keyring.errors import KeyringError
@@ -81,6 +110,7 @@ def load(address: str, scope: str = "login") -> str | None:
 
 
 def delete(address: str, scope: str = "login") -> bool:
+    _remember_scope(address, scope, False)
     found = False
     kr = _keyring()
     if kr is not None:
