@@ -64,3 +64,23 @@ def test_logout_revokes_and_forgets_time_limited_tokens(has_reveal, cli, cli_env
     assert json.loads(tokens.read_text()) == {}
     with pytest.raises(Exception):  # revoked in Vault, not only forgotten
         server.client(jit).auth.token.lookup_self()
+
+
+def test_find_sees_customers_granted_for_a_few_hours(has_reveal, cli, server):
+    """A time-limited grant must let the engineer find that customer's devices too,
+    before and after the delivery was picked up by a reveal."""
+    lead = new_person(server, "team-lead")
+    eng = new_person(server, "engineer")
+    root = server.root_token
+    c = f"fj-{secrets.token_hex(3)}"
+    assert cli("customer", "add", c, "--company", "Find JIT BV", token=root).returncode == 0
+    mac = "02:00:5e:%02x:%02x:%02x" % tuple(secrets.token_bytes(3))
+    assert cli("device", "add", f"{c}/sw1", "--kind", "switch", "--mac", mac, token=lead.login().token).returncode == 0
+    login_env(cli, eng)
+    assert cli("find", mac).returncode == 3  # nothing visible yet
+    assert cli("grant", eng.name, c, "--for", "10m", token=lead.login().token).returncode == 0
+    r = cli("find", mac, "--json")  # picks the delivery up from the inbox
+    assert r.returncode == 0, r.stderr
+    assert [(h["customer"], h["device"]) for h in r.json()["results"]] == [(c, "sw1")]
+    r = cli("find", mac, "--json")  # the stored JIT token from now on
+    assert [(h["customer"], h["device"]) for h in r.json()["results"]] == [(c, "sw1")]

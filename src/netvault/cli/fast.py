@@ -131,7 +131,12 @@ def do_find(term: str, as_json: bool) -> int:
     from netvault.macs import display_mac
 
     settings, vault = _client()
-    what, key, hits = lookup.find(vault, settings.mounts.kv, term)
+    self_data = vault.request("GET", "auth/token/lookup-self")["data"]
+    policies = sorted(set((self_data.get("policies") or []) + (self_data.get("identity_policies") or [])))
+    what, key, hits = lookup.find(vault, settings.mounts.kv, term, policies=policies)
+    if not any(p in lookup.ELEVATED_POLICIES for p in policies):
+        hits = hits + _time_limited_hits(settings, vault, term, self_data.get("entity_id"), lookup.granted_customers(policies))
+        hits.sort(key=lambda h: (h["customer"], h["device"]))
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in hits]
     if as_json:
         sys.stdout.write(json.dumps({"term": term, "match": what, "key": key, "results": rows},
@@ -142,6 +147,40 @@ def do_find(term: str, as_json: bool) -> int:
         sys.stderr.write(f"no device matches {what} {key if what != 'mac' else display_mac(key)}\n")
         return 3
     return 0
+
+
+def _time_limited_hits(settings, vault, term: str, entity_id: str | None, granted: list[str]) -> list[dict]:
+    """Hits in customers the engineer holds only a time-limited grant for:
+    a stored JIT token, or a delivery still waiting in their inbox (one LIST).
+    Each such customer is searched with its own JIT token."""
+    from netvault import lookup, tokenstore
+    from netvault.errors import NetvaultError
+
+    customers = {s[4:] for s in tokenstore.scopes(settings.address) if s.startswith("jit:")}
+    if entity_id:
+        try:
+            customers |= {k.rstrip("/") for k in vault.list(f"{settings.mounts.kv}/metadata/_inbox/{entity_id}")}
+        except NetvaultError:
+            pass
+    customers -= set(granted)
+    if not customers:
+        return []
+    from datetime import datetime, timezone
+
+    from netvault import access
+
+    hits = []
+    for customer in sorted(customers):
+        try:
+            token = access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
+        except NetvaultError:
+            continue
+        if not token:
+            continue
+        jit = vault.clone()
+        jit.token = token
+        hits += lookup.find(jit, settings.mounts.kv, term, policies=[f"nv-customer-{customer}"])[2]
+    return hits
 
 
 def _cell(value) -> str:
