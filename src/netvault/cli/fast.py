@@ -133,9 +133,21 @@ def do_find(term: str, as_json: bool) -> int:
     settings, vault = _client()
     self_data = vault.request("GET", "auth/token/lookup-self")["data"]
     policies = sorted(set((self_data.get("policies") or []) + (self_data.get("identity_policies") or [])))
-    what, key, hits = lookup.find(vault, settings.mounts.kv, term, policies=policies)
-    if not any(p in lookup.ELEVATED_POLICIES for p in policies):
-        hits = hits + _time_limited_hits(settings, vault, term, self_data.get("entity_id"), lookup.granted_customers(policies))
+    kv = settings.mounts.kv
+    if any(p in lookup.ELEVATED_POLICIES for p in policies):
+        what, key, hits = lookup.find(vault, kv, term, policies=policies)
+    else:
+        # An engineer may also hold time-limited grants waiting in their inbox:
+        # list it alongside the search, not after it (one round trip saved).
+        entity_id = self_data.get("entity_id")
+
+        def work(client, job):
+            if job == "find":
+                return lookup.find(client, kv, term, policies=policies)
+            return _inbox_customers(client, kv, entity_id)
+
+        (what, key, hits), pending = lookup.parallel(vault, ["find", "inbox"], work)
+        hits = hits + _time_limited_hits(settings, vault, term, pending, lookup.granted_customers(policies))
         hits.sort(key=lambda h: (h["customer"], h["device"]))
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in hits]
     if as_json:
@@ -149,19 +161,25 @@ def do_find(term: str, as_json: bool) -> int:
     return 0
 
 
-def _time_limited_hits(settings, vault, term: str, entity_id: str | None, granted: list[str]) -> list[dict]:
+def _inbox_customers(client, kv: str, entity_id: str | None) -> set[str]:
+    from netvault.errors import NetvaultError
+
+    if not entity_id:
+        return set()
+    try:
+        return {k.rstrip("/") for k in client.list(f"{kv}/metadata/_inbox/{entity_id}")}
+    except NetvaultError:
+        return set()
+
+
+def _time_limited_hits(settings, vault, term: str, pending: set[str], granted: list[str]) -> list[dict]:
     """Hits in customers the engineer holds only a time-limited grant for:
-    a stored JIT token, or a delivery still waiting in their inbox (one LIST).
+    a stored JIT token, or a delivery still waiting in their inbox (``pending``).
     Each such customer is searched with its own JIT token."""
     from netvault import lookup, tokenstore
     from netvault.errors import NetvaultError
 
-    customers = {s[4:] for s in tokenstore.scopes(settings.address) if s.startswith("jit:")}
-    if entity_id:
-        try:
-            customers |= {k.rstrip("/") for k in vault.list(f"{settings.mounts.kv}/metadata/_inbox/{entity_id}")}
-        except NetvaultError:
-            pass
+    customers = {s[4:] for s in tokenstore.scopes(settings.address) if s.startswith("jit:")} | pending
     customers -= set(granted)
     if not customers:
         return []
