@@ -24,7 +24,7 @@ import pytest
 
 from netvault import config, embedded, layout
 from netvault.gateway import Vault, admin_client
-from netvault.users import create_user
+from people import User, new_user
 
 _VAULT_ENV = (
     "VAULT_ADDR", "BAO_ADDR", "VAULT_TOKEN", "BAO_TOKEN", "VAULT_NAMESPACE",
@@ -88,32 +88,12 @@ def unique():
     return make
 
 
-@dataclass
-class User:
-    name: str
-    password: str
-    role: str
-    entity_id: str
-    address: str
-
-    def login(self) -> hvac.Client:
-        client = hvac.Client(url=self.address)
-        client.auth.userpass.login(self.name, self.password)
-        return client
-
-    def token(self) -> str:
-        return self.login().token
-
-
 @pytest.fixture
-def make_user(server, unique):
+def make_user(server):
     """make_user("engineer") -> a fresh login with that role (created by root)."""
 
     def make(role: str = "engineer", name: str | None = None) -> User:
-        name = name or unique(role.replace("-", ""))
-        password = secrets.token_urlsafe(16)
-        entity = create_user(server.gateway(), "userpass", name, password, role)
-        return User(name, password, role, entity, server.address)
+        return new_user(server, role, name)
 
     return make
 
