@@ -33,5 +33,9 @@ ensure_venv() {
     "$VENV/bin/python" -m pip install -q -e "$spec" >&2
     echo "$want" > "$stamp"
   fi
+  # Byte-compile netvault's own sources: an editable install does not, and
+  # where PYTHONDONTWRITEBYTECODE is set every command would recompile them
+  # (~15 ms per start). Only changed files are recompiled.
+  "$VENV/bin/python" -m compileall -q "$ROOT/src/netvault" >/dev/null || true
   export PATH="$VENV/bin:$PATH"
 }
