@@ -134,19 +134,13 @@ def do_find(term: str, as_json: bool) -> int:
     self_data = vault.request("GET", "auth/token/lookup-self")["data"]
     policies = sorted(set((self_data.get("policies") or []) + (self_data.get("identity_policies") or [])))
     kv = settings.mounts.kv
-    if any(p in lookup.ELEVATED_POLICIES for p in policies):
-        what, key, hits = lookup.find(vault, kv, term, policies=policies)
-    else:
-        # An engineer may also hold time-limited grants waiting in their inbox:
-        # list it alongside the search, not after it (one round trip saved).
-        entity_id = self_data.get("entity_id")
-
-        def work(client, job):
-            if job == "find":
-                return lookup.find(client, kv, term, policies=policies)
-            return _inbox_customers(client, kv, entity_id)
-
-        (what, key, hits), pending = lookup.parallel(vault, ["find", "inbox"], work)
+    what, key, hits = lookup.find(vault, kv, term, policies=policies)
+    # An engineer may also hold time-limited grants (a stored JIT token, or a
+    # delivery waiting in the inbox). A MAC names one device, so when the
+    # standing grants already found it, that extra search is skipped; IPs and
+    # names repeat across customers, so for those it always runs.
+    if not any(p in lookup.ELEVATED_POLICIES for p in policies) and not (what == "mac" and hits):
+        pending = _inbox_customers(vault, kv, self_data.get("entity_id"))
         hits = hits + _time_limited_hits(settings, vault, term, pending, lookup.granted_customers(policies))
         hits.sort(key=lambda h: (h["customer"], h["device"]))
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in hits]
