@@ -1,6 +1,5 @@
 """Login, whoami, setup and the error handler against the real server."""
 
-import json
 import subprocess
 import sys
 

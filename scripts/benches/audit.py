@@ -125,7 +125,6 @@ def _server(tmp: Path):
 
 def bench_seal(tmp: Path, source: Path, size: int, runs: int) -> list[dict]:
     from netvault import embedded
-    from netvault.audit import synth
 
     big = tmp / "big.log"
     # Build a file of ~size bytes of real-shaped entries, cut at a line end.

@@ -525,7 +525,6 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
                 how = "edited (its last line is gone or changed too)" if d.get("last_line") else "edited"
                 real_end = end
             else:
-                real_lines = real_lines
                 if real_lines < sealed_n:
                     how = f"{sealed_n - real_lines} line(s) removed"
                 elif real_lines > sealed_n:
