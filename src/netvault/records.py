@@ -345,10 +345,22 @@ class Store:
         got = self.read(path)
         if got is None:
             raise NotFound(f"no {what}")
-        self.vault.delete(f"{self.kv}/data/{path}")
+        self._delete_version(path, int(got[1].get("version") or 0), what)
         if kind == "devices":
-            self._index_remove(customer, name, self._index_keys(name, got[0]))
+            # settle, not a blind removal: the name may have been added again meanwhile
+            self._settle_index(customer, name, self._index_keys(name, got[0]))
         return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
+
+    def _delete_version(self, path: str, version: int, what: str) -> None:
+        """Soft-delete exactly the version the caller read: KV v2's plain delete
+        takes whatever is newest, so a write that landed in between would be
+        deleted unseen (and its find entries left behind)."""
+        self.vault.write(f"{self.kv}/delete/{path}", {"versions": [version]})
+        meta = self.meta(path) or {}
+        if int(meta.get("current_version") or 0) != version:
+            self.vault.write(f"{self.kv}/undelete/{path}", {"versions": [version]})
+            raise Conflict(f"{what} changed meanwhile (now version {meta.get('current_version')}); "
+                           "re-read and try again")
 
     def record_history(self, kind: str | None, customer: str, name: str | None) -> dict:
         names.slug(customer, "customer")
@@ -533,6 +545,38 @@ class Store:
         jobs = self._index_jobs(customer, name, keys)
         parallel(self.vault, jobs, lambda client, j: self._index_edit(j[0], j[1], j[2], False, client))
 
+    def _settle_index(self, customer: str, name: str, touched: set[tuple[str, str]]) -> None:
+        """Make the find index agree with the device as it is *now*, whatever
+        other writers did meanwhile. Run by every writer after its record write
+        (or failed write, or delete); ``touched``: entries it may have to drop.
+
+        One pass: read the record, drop the touched entries it does not hold,
+        add every entry it holds (idempotent), read again; if the record moved
+        on meanwhile, pass again with what it held added to ``touched``.
+        Why it converges to exactly the record's entries (docs/DESIGN.md,
+        "Find index"): every removal is followed, by the same writer, by an add
+        from a read it verified was current afterwards, so the last removal of
+        an entry the final record holds is always undone; and every add comes
+        from a version that held it, which the writer of the next version (a
+        check-and-set write on top of it) removes after its own write.
+        """
+        path = record_path(customer, "devices", name)
+        touched = set(touched)
+        for _ in range(INDEX_RETRIES):
+            got = self.read(path)
+            seen = got[1].get("version") if got else None
+            held = self._index_keys(name, got[0]) if got else set()
+            if touched - held:
+                self._index_remove(customer, name, touched - held)
+            if held:
+                self._index_add(customer, name, held)
+            again = self.read(path)
+            if (again[1].get("version") if again else None) == seen:
+                return
+            touched |= held
+        raise Conflict(f"device {customer}/{name} kept changing while its find entries were updated; "
+                       "the change itself is saved; run the same command again once it is quiet")
+
     def add_device(self, customer: str, name: str, *, kind: str, macs=(), ips=(), serial=None, model=None,
                    location=None, credential=None, notes=None) -> dict:
         names.slug(customer, "customer")
@@ -542,8 +586,14 @@ class Store:
         fields = self._device_fields(customer, kind=kind, macs=list(macs), ips=list(ips), serial=serial,
                                      model=model, location=location, credential=credential, notes=notes)
         record_id, data = self._new_record("devices", customer, name, fields, {})
-        self._index_add(customer, name, self._index_keys(name, data))
-        version = self.create(record_path(customer, "devices", name), data, f"device {customer}/{name}")
+        keys = self._index_keys(name, data)
+        self._index_add(customer, name, keys)
+        try:
+            version = self.create(record_path(customer, "devices", name), data, f"device {customer}/{name}")
+        except Conflict:
+            self._settle_index(customer, name, keys)  # take back what this failed add put in
+            raise
+        self._settle_index(customer, name, set())
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "macs": data.get("macs", []), "ips": data.get("ips", [])}
 
@@ -561,8 +611,12 @@ class Store:
         new = _merge(data, fields)
         old_keys, new_keys = self._index_keys(name, data), self._index_keys(name, new)
         self._index_add(customer, name, new_keys - old_keys)
-        new_version = self.put(path, new, version)
-        self._index_remove(customer, name, old_keys - new_keys)
+        try:
+            new_version = self.put(path, new, version)
+        except Conflict:
+            self._settle_index(customer, name, new_keys - old_keys)
+            raise
+        self._settle_index(customer, name, old_keys - new_keys)
         return {"customer": customer, "name": name, "version": new_version,
                 "macs": new.get("macs", []), "ips": new.get("ips", [])}
 
