@@ -107,3 +107,30 @@ def test_data_dir_not_usable(own_env, tmp_path):
     res = netvault(own_env, "server", "up", "--data-dir", str(blocker / "sub"))
     assert res.returncode == ExitCode.USAGE
     assert "cannot be created" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_missing_unseal_key_is_never_replaced_for_existing_data(own_env, tmp_path):
+    """Issue 9 item 4: a data dir with a server's storage but no unseal.key is
+    refused at once, with what is missing; no new key is made (a new key would
+    hang the start and, without the old one, lose every secret)."""
+    data = tmp_path / "data"
+    port = str(embedded.free_port())
+    try:
+        assert netvault(own_env, "server", "up", "--port", port).returncode == 0
+    finally:
+        assert netvault(own_env, "server", "down").returncode == 0
+    key = data / "unseal.key"
+    key.rename(tmp_path / "unseal.key.kept-apart")
+    res = netvault(own_env, "server", "up", "--port", port)
+    assert res.returncode == ExitCode.ERROR, res.stderr
+    assert res.stderr.count("\n") == 1 and "unseal.key is missing" in res.stderr
+    assert "restore unseal.key" in res.stderr
+    assert not key.exists() and not embedded.status(data).running
+    # with the key back where it belongs, the same data opens again
+    (tmp_path / "unseal.key.kept-apart").rename(key)
+    try:
+        again = netvault(own_env, "server", "up", "--port", port, "--json")
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["first_start"] is False
+    finally:
+        netvault(own_env, "server", "down")

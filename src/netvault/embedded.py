@@ -244,6 +244,22 @@ def _die_with_parent() -> None:
         pass
 
 
+def _refuse_new_key_for_old_data(paths: Paths) -> None:
+    """A data dir that already holds a server's storage can only be opened with
+    the key it was sealed with: a new random key would make the start time out
+    and, without a copy of the old key, every secret would be lost."""
+    held = [p.name for p in (paths.init,) if p.exists()]
+    if paths.raft.is_dir() and any(paths.raft.iterdir()):
+        held.append("raft/")
+    if held:
+        raise NetvaultError(
+            f"{paths.seal_key} is missing but {paths.root} already holds a server's data "
+            f"({', '.join(held)}); restore unseal.key from where you keep it apart from the "
+            "data and its backups (see README, 'Keep the unseal key apart'); netvault never "
+            "makes a new key for existing data"
+        )
+
+
 def up(
     data_dir: Path, port: int | None = None, *, timeout: float = 30.0, die_with_parent: bool = False
 ) -> ServerInfo:
@@ -273,6 +289,7 @@ def up(
         if not _port_free(p):
             raise Conflict(f"port {p} on 127.0.0.1 is in use by another program; choose another with --port")
     if not paths.seal_key.exists():
+        _refuse_new_key_for_old_data(paths)
         config.write_private(paths.seal_key, os.urandom(32))
     paths.raft.mkdir(exist_ok=True, mode=0o700)
     config.write_private(paths.config, render_config(paths, port).encode())
