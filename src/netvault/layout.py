@@ -14,7 +14,10 @@ from netvault import policies as pol
 from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import NetvaultError, UsageError
 
-KV_MAX_VERSIONS = 0  # 0 = Vault default (10); history beyond that is trimmed
+#: versions KV keeps per record (Vault's own default, 10, silently trimmed
+#: history after the 10th change). ``setup --history N`` sets another depth.
+DEFAULT_HISTORY = 100
+MAX_HISTORY = 100_000
 JIT_MAX_TTL = "168h"  # a time-limited grant lasts a week at most
 AUDIT_SEAL_KEY = "audit-seal"
 NON_HMAC_KEYS = ["reference", "context"]
@@ -58,6 +61,12 @@ def validate_patterns(patterns: list[str]) -> list[str]:
     return out
 
 
+def validate_history(depth: int) -> int:
+    if not isinstance(depth, int) or not (1 <= depth <= MAX_HISTORY):
+        raise UsageError(f"--history must be a number of versions from 1 to {MAX_HISTORY}")
+    return depth
+
+
 def _while_upgrading(call, seconds: float = 60.0):
     """Retry while a fresh kv-v2 mount upgrades itself (seconds on a busy machine)."""
     import time
@@ -73,11 +82,25 @@ def _while_upgrading(call, seconds: float = 60.0):
 
 
 class _Layout:
-    def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None):
+    def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None,
+                 history: int | None = None):
         self.c = client
         self.m = mounts
         self.audit_path = audit_path
         self._patterns = patterns
+        self._history = history
+
+    def history(self) -> int:
+        """The depth asked for (``--history``), else the one kept in the settings,
+        else the default: a depth changed by hand on the mount is drift."""
+        if self._history is not None:
+            return self._history
+        if f"{self.m.kv}/" in self.secrets_mounts():
+            current = self.kv_read(SETTINGS_PATH)
+            kept = ((current or {}).get("data") or {}).get("history")
+            if isinstance(kept, int) and 1 <= kept <= MAX_HISTORY:
+                return kept
+        return DEFAULT_HISTORY
 
     # -- reads -------------------------------------------------------------
     def secrets_mounts(self) -> dict:
@@ -117,7 +140,12 @@ class _Layout:
             out.append(Item(f"kv mount {self.m.kv}/", False, f"is {kv.get('type')} v{(kv.get('options') or {}).get('version')}, not kv v2", manual=True))
         else:
             cfg = _while_upgrading(lambda: self.c.secrets.kv.v2.read_configuration(mount_point=self.m.kv))["data"]
-            out.append(Item(f"kv mount {self.m.kv}/ (cas_required)", bool(cfg.get("cas_required")), "" if cfg.get("cas_required") else "cas_required off", self.configure_kv))
+            depth = self.history()
+            problems = [] if cfg.get("cas_required") else ["cas_required off"]
+            if int(cfg.get("max_versions") or 0) != depth:
+                problems.append(f"keeps {int(cfg.get('max_versions') or 0) or 10} versions, not {depth}")
+            out.append(Item(f"kv mount {self.m.kv}/ (cas_required, history {depth} versions)", not problems,
+                            "; ".join(problems), lambda: self.configure_kv(depth)))
         transit = mounts.get(f"{self.m.transit}/")
         if transit is None:
             out.append(Item(f"transit mount {self.m.transit}/", False, "missing", self.enable_transit))
@@ -236,18 +264,20 @@ class _Layout:
 
     def settings_item(self) -> Item:
         patterns = self.patterns()
+        depth = self.history()
         current = self.kv_read(SETTINGS_PATH)
         have = (current or {}).get("data") or {}
-        ok = have.get("incident_patterns") == patterns
+        ok = have.get("incident_patterns") == patterns and have.get("history") == depth
 
         def fix() -> None:
             version = ((current or {}).get("metadata") or {}).get("version", 0)
             self.c.secrets.kv.v2.create_or_update_secret(
-                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns},
+                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth},
                 cas=version, mount_point=self.m.kv,
             )
 
-        return Item(f"settings (incident patterns {', '.join(patterns)})", ok, "" if ok else "missing or different", fix)
+        return Item(f"settings (incident patterns {', '.join(patterns)}; history {depth})", ok,
+                    "" if ok else "missing or different", fix)
 
     def customer_policy_items(self, existing: set[str]) -> list[Item]:
         """Re-render every customer's policy (so a pattern change reaches all)."""
@@ -299,10 +329,11 @@ class _Layout:
     # -- fixes -------------------------------------------------------------
     def enable_kv(self) -> None:
         self.c.sys.enable_secrets_engine("kv", path=self.m.kv, options={"version": "2"}, description="netvault records")
-        self.configure_kv()
+        self.configure_kv(self._history or DEFAULT_HISTORY)
 
-    def configure_kv(self) -> None:
-        _while_upgrading(lambda: self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv))
+    def configure_kv(self, depth: int) -> None:
+        _while_upgrading(lambda: self.c.secrets.kv.v2.configure(
+            cas_required=True, max_versions=depth, mount_point=self.m.kv))
 
     def enable_transit(self) -> None:
         self.c.sys.enable_secrets_engine("transit", path=self.m.transit, description="netvault sealing of secret fields")
@@ -330,12 +361,15 @@ def run_setup(
     check: bool = False,
     patterns: list[str] | None = None,
     audit_path: str | None = None,
+    history: int | None = None,
 ) -> SetupResult:
     from netvault.gateway import hvac_errors
 
     if patterns is not None:
         patterns = validate_patterns(patterns)
-    layout = _Layout(client, mounts, patterns, audit_path)
+    if history is not None:
+        history = validate_history(history)
+    layout = _Layout(client, mounts, patterns, audit_path, history)
     result = SetupResult()
     with hvac_errors("Vault"):
         if check:
