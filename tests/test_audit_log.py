@@ -161,12 +161,31 @@ def test_bad_input_is_one_line(cli, server, args, code, text):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_corrupt_line_is_one_line_error(cli, tmp_path, server):
+def test_torn_line_is_read_past_with_a_warning(cli, tmp_path, server):
+    """Issue 9 item 10: a write cut short (full disk) leaves a partial entry, and
+    Vault's next entry follows on the same line. Every reader reads past it the
+    same way: one warning naming the file and line, the entries around it kept.
+    A file whose first line is no audit entry at all is still refused."""
     f = tmp_path / "a.log"
-    good = server.audit_file.read_bytes().splitlines(keepends=True)[:4]
-    f.write_bytes(b"".join(good[:2]) + b'{"time":"2026-01-01T00:00:00Z","type":"resp\n' + b"".join(good[2:]))
-    r = cli("audit", "log", "--file", str(f))
-    assert r.returncode == 2 and "line 3" in r.stderr and "Traceback" not in r.stderr
+    good = server.audit_file.read_bytes().splitlines(keepends=True)[-40:]
+    torn = good[2][: len(good[2]) // 2]  # no newline: the next entry follows on its line
+    f.write_bytes(b"".join(good[:2]) + torn + b"".join(good[3:]))
+    whole = tmp_path / "whole.log"
+    whole.write_bytes(b"".join(good[:2]) + b"".join(good[3:]))
+    want = cli("audit", "log", "--file", str(whole), "--json").stdout.replace(str(whole), str(f))
+    for args in (["audit", "log"], ["audit", "log", "--json"], ["audit", "log", "--csv"]):
+        r = cli(*args, "--file", str(f))
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.count("warning:") == 1 and f"{f}: line 3 holds an incomplete audit entry" in r.stderr
+        assert "Traceback" not in r.stderr
+    assert cli("audit", "log", "--file", str(f), "--json").stdout == want
+    # a line that is garbage but not the first one: skipped the same way
+    f.write_bytes(b"".join(good[:2]) + b'{"time":"2026-01-01T00:00:00Z","type":"resp\n' + b"".join(good[3:]))
+    r = cli("audit", "log", "--file", str(f), "--json")
+    assert r.returncode == 0 and "line 3 holds an incomplete audit entry" in r.stderr
+    out = tmp_path / "r.html"
+    r = cli("audit", "report", "--file", str(f), "--out", str(out))
+    assert r.returncode == 0 and "line 3 holds an incomplete audit entry" in r.stderr, r.stderr
     f.write_bytes(b"not json at all\n")
     r = cli("audit", "log", "--file", str(f))
     assert r.returncode == 2 and "line 1" in r.stderr

@@ -152,6 +152,15 @@ def _register() -> None:
 _register()
 
 
+def _show_warnings_as_lines() -> None:
+    """Domain code reports data it read past (e.g. a torn audit line) with
+    ``warnings.warn``; the user sees each one as a ``warning:`` line on stderr."""
+    import warnings
+
+    warnings.simplefilter("always", UserWarning)
+    warnings.showwarning = lambda message, *_a, **_k: sys.stderr.write(f"warning: {message}\n")
+
+
 def run(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("NETVAULT_DEBUG", "") not in ("", "0") or "--traceback" in argv
@@ -163,6 +172,7 @@ def run(argv: list[str] | None = None) -> None:
         from click.exceptions import ClickException
 
     command = get_command(app)
+    _show_warnings_as_lines()
     try:
         result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
         sys.exit(result if isinstance(result, int) else 0)
