@@ -41,6 +41,9 @@ class ServerInfo:
     sealed: bool | None = None
     first_start: bool = False
     already_running: bool = False
+    #: the server answers but refuses every request: no audit device can write
+    audit_blocked: bool | None = None
+    audit_problem: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,12 +128,48 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _pid_is_bao(pid: int) -> bool:
+def _pid_is_ours(pid: int, paths: Paths) -> bool:
+    """Is ``pid`` the bao server of *this* data dir? A pid file can name a
+    process that is gone (the pid reused) or another data dir's server: only
+    a ``bao server -config=<this dir>/config.hcl`` counts."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return _pid_alive(pid)
-    return any(part.endswith(b"bao") for part in cmdline[:1]) and b"server" in cmdline
+        return False
+    return (
+        bool(cmdline) and cmdline[0].endswith(b"bao") and b"server" in cmdline
+        and f"-config={paths.config}".encode() in cmdline
+    )
+
+
+class _DirLock:
+    """Exclusive lock on the data dir while starting or stopping its server, so
+    two `server up` (or an `up` and a `down`) never race over one data dir."""
+
+    def __init__(self, paths: Paths, timeout: float = 90.0) -> None:
+        self.file = paths.root / "server.lock"
+        self.timeout = timeout
+        self.fd: int | None = None
+
+    def __enter__(self) -> "_DirLock":
+        import fcntl
+
+        self.fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise Conflict(f"another netvault is starting or stopping the server in {self.file.parent}; "
+                                   "try again when it is done") from None
+                time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
 
 
 def _read_pid(paths: Paths) -> int | None:
@@ -179,7 +218,7 @@ def status(data_dir: Path) -> ServerInfo:
     state = _read_state(paths)
     address = state.get("address", config.DEFAULT_ADDRESS)
     pid = _read_pid(paths)
-    running = bool(pid and _pid_alive(pid) and _pid_is_bao(pid))
+    running = bool(pid and _pid_alive(pid) and _pid_is_ours(pid, paths))
     info = ServerInfo(
         address=address, data_dir=str(paths.root), audit_file=str(paths.audit),
         init_file=str(paths.init), pid=pid if running else None, running=running,
@@ -190,9 +229,30 @@ def status(data_dir: Path) -> ServerInfo:
             health = _client(address).health()
             info.initialized = bool(health.get("initialized"))
             info.sealed = bool(health.get("sealed"))
+            if info.initialized and not info.sealed:
+                info.audit_blocked = audit_blocked(address)
+                if info.audit_blocked:
+                    info.audit_problem = _log_reason(paths, 0, _AUDIT_PATTERNS)
         except Unreachable:
             info.sealed = None
     return info
+
+
+def audit_blocked(address: str) -> bool:
+    """Does the server refuse every request because no audit device can write?
+
+    sys/health is not audited, so it looks fine during an audit outage. A
+    token-less look-up is audited like any request: a healthy server refuses it
+    (403); one whose audit devices all fail answers 500 (Vault fails closed).
+    """
+    from netvault.gateway import Vault
+
+    try:
+        status, _raw = Vault(address, None, timeout=5, retries=0)._send(
+            "GET", "auth/token/lookup-self", None, {"Accept": "application/json"})
+    except Unreachable:
+        return False
+    return status == 500
 
 
 def _check_writable(root: Path) -> None:
@@ -204,24 +264,75 @@ def _check_writable(root: Path) -> None:
         raise UsageError(f"data dir {root} is not writable")
 
 
-def _wait_for_api(address: str, proc: subprocess.Popen, paths: Paths, timeout: float) -> dict:
+#: (pattern in server.log, what it means) for starts that cannot succeed
+_AUDIT_PATTERNS = (
+    ("unable to open", "the audit file cannot be written"),
+    ("no audit backend succeeded", "no audit device could write"),
+    ("failed to setup audit table", "the audit device could not be opened"),
+)
+_FATAL_PATTERNS = (
+    ("message authentication failed", "unseal.key does not open this data (another key, or storage "
+                                      "restored from another data dir): restore the key that belongs to it"),
+    ("failed to decrypt keys from storage", "unseal.key does not open this data: restore the key that belongs to it"),
+    ("failed to read static seal key", "unseal.key cannot be read"),
+    ("address already in use", "the port is in use by another program; choose another with --port"),
+) + _AUDIT_PATTERNS
+
+
+def _log_reason(paths: Paths, offset: int, patterns=_FATAL_PATTERNS) -> str | None:
+    """The first known fatal cause in server.log after ``offset``, as one line."""
+    try:
+        with open(paths.log, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if "[ERROR]" not in line and "[WARN]" not in line:
+            continue
+        for pattern, meaning in patterns:
+            if pattern in line:
+                detail = line.split("]", 1)[-1].strip()
+                if pattern in ("unable to open",):
+                    quoted = detail.split('"')
+                    where = f" ({quoted[1]})" if len(quoted) > 2 else ""
+                    cause = detail.rsplit(": ", 1)[-1]
+                    return f"{meaning}{where}: {cause}; Vault will not start without its audit trail"
+                return meaning
+    return None
+
+
+def _start_failed(paths: Paths, offset: int, fallback: NetvaultError) -> NetvaultError:
+    reason = _log_reason(paths, offset)
+    if reason is None:
+        return fallback
+    from netvault.errors import Sealed
+
+    err_type = Sealed if "unseal.key" in reason else (Conflict if "in use" in reason else NetvaultError)
+    return err_type(f"OpenBao did not start: {reason} (see {paths.log})")
+
+
+def _wait_for_api(address: str, proc: subprocess.Popen, paths: Paths, timeout: float, offset: int = 0) -> dict:
     client = _client(address)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = paths.log.read_text(errors="replace").strip().splitlines()[-3:] if paths.log.exists() else []
             detail = next((line for line in reversed(tail) if "rror" in line), tail[-1] if tail else "")
-            raise NetvaultError(f"OpenBao exited during start (see {paths.log}): {detail[:200]}")
+            raise _start_failed(paths, offset, NetvaultError(
+                f"OpenBao exited during start (see {paths.log}): {detail[:200]}"))
         try:
             return client.health()
         except Unreachable:
             time.sleep(0.1)
-    raise Unreachable(f"OpenBao did not answer on {address} within {timeout:.0f}s (see {paths.log})")
+    raise _start_failed(paths, offset, Unreachable(
+        f"OpenBao did not answer on {address} within {timeout:.0f}s (see {paths.log})"))
 
 
-def _wait_active(address: str, timeout: float) -> None:
+def _wait_active(address: str, timeout: float, paths: Paths | None = None, offset: int = 0) -> None:
     client = _client(address)
     deadline = time.monotonic() + timeout
+    next_look = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         try:
             h = client.health()
@@ -229,8 +340,14 @@ def _wait_active(address: str, timeout: float) -> None:
                 return
         except Unreachable:
             pass
+        if paths is not None and time.monotonic() > next_look:
+            # A cause that cannot pass (wrong key, audit file) ends the wait at once.
+            next_look = time.monotonic() + 1.0
+            if _log_reason(paths, offset) is not None:
+                break
         time.sleep(0.1)
-    raise Unreachable(f"OpenBao at {address} did not become active within {timeout:.0f}s")
+    fallback = Unreachable(f"OpenBao at {address} did not become active within {timeout:.0f}s")
+    raise fallback if paths is None else _start_failed(paths, offset, fallback)
 
 
 def _die_with_parent() -> None:
@@ -270,6 +387,11 @@ def up(
     """
     paths = Paths(data_dir)
     _check_writable(paths.root)
+    with _DirLock(paths):
+        return _up_locked(paths, port, timeout, die_with_parent)
+
+
+def _up_locked(paths: Paths, port: int | None, timeout: float, die_with_parent: bool) -> ServerInfo:
     current = status(paths.root)
     if current.running:
         current.already_running = True
@@ -295,6 +417,7 @@ def up(
     config.write_private(paths.config, render_config(paths, port).encode())
     address = f"http://127.0.0.1:{port}"
     bao = find_bao()
+    log_start = paths.log.stat().st_size if paths.log.exists() else 0
     fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(
@@ -307,11 +430,11 @@ def up(
     config.write_private(paths.pid, f"{proc.pid}\n".encode())
     config.write_private(paths.state, json.dumps({"address": address, "port": port}).encode())
     try:
-        health = _wait_for_api(address, proc, paths, timeout)
+        health = _wait_for_api(address, proc, paths, timeout, log_start)
         first = not health.get("initialized")
         if first:
             _initialise(address, paths)
-        _wait_active(address, timeout)
+        _wait_active(address, timeout, paths, log_start)
     except BaseException:
         _stop_pid(proc.pid, paths)
         raise
@@ -375,12 +498,15 @@ def _stop_pid(pid: int, paths: Paths, timeout: float = 15.0) -> None:
 
 def down(data_dir: Path) -> ServerInfo:
     paths = Paths(data_dir)
-    info = status(paths.root)
-    pid = _read_pid(paths)
-    if info.running and pid:
-        _stop_pid(pid, paths)
-    else:
-        paths.pid.unlink(missing_ok=True)
+    if not paths.root.is_dir():
+        return status(paths.root)
+    with _DirLock(paths):
+        info = status(paths.root)
+        pid = _read_pid(paths)
+        if info.running and pid:  # running = the pid is this data dir's bao server
+            _stop_pid(pid, paths)
+        else:
+            paths.pid.unlink(missing_ok=True)
     info.running = False
     info.pid = None
     return info

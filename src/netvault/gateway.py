@@ -190,10 +190,25 @@ class Vault:
             token_valid = False if path == "auth/token/lookup-self" else self.token_is_valid()
         if status == 403 and not self.token:
             return NotLoggedIn("not logged in; run `netvault login`")
+        if status == 500 and self._audit_blocked():
+            return Unreachable(
+                "Vault refuses every request: its audit device cannot write (disk full or permissions?). "
+                "It fails closed until it can; free space or fix the audit file, then send it SIGHUP "
+                "(embedded server: `netvault server status` names the cause)"
+            )
         err = map_http_error(status, errors, path, token_valid=token_valid)
         err.status = status  # type: ignore[attr-defined]
         err.vault_errors = errors  # type: ignore[attr-defined]
         return err
+
+    def _audit_blocked(self) -> bool:
+        """A 500 on any request may be an audit outage: then a token-less,
+        audited look-up fails the same way instead of being refused (403)."""
+        try:
+            status, _raw = self._send("GET", "auth/token/lookup-self", None, {"Accept": "application/json"})
+        except NetvaultError:
+            return False
+        return status == 500
 
     def token_is_valid(self) -> bool:
         try:

@@ -32,6 +32,10 @@ def _show(info_obj, as_json: bool) -> None:
         ("sealed", info_obj.sealed), ("data_dir", info_obj.data_dir),
         ("audit_file", info_obj.audit_file), ("init_file", info_obj.init_file),
     ])
+    if info_obj.audit_blocked:
+        warn("the audit device cannot write" + (f" ({info_obj.audit_problem})" if info_obj.audit_problem else "")
+             + ": Vault refuses every request until it can (it fails closed). Free disk space or fix the "
+             "audit file's permissions, then `kill -HUP` the server (pid above) or restart it")
 
 
 @app.command("up")
@@ -69,7 +73,8 @@ def up(
 def status(data_dir: DataDir = None, as_json: JsonOption = False) -> None:
     """Show whether the embedded server runs, where, and whether it is sealed.
 
-    Exits 5 when it is not running.
+    Exits 5 when it is not running, or when it runs but refuses every request
+    because its audit device cannot write (disk full, permissions).
 
     Example:  netvault server status --json
     """
@@ -80,6 +85,8 @@ def status(data_dir: DataDir = None, as_json: JsonOption = False) -> None:
     _show(result, as_json)
     if not result.running:
         raise Unreachable(f"the embedded server in {result.data_dir} is not running; `netvault server up`")
+    if result.audit_blocked:
+        raise Unreachable("the embedded server runs but refuses every request: its audit device cannot write")
 
 
 @app.command("down")
