@@ -46,6 +46,10 @@ JIT_ROLE = "nv-jit"
 JIT_CREATE_PATH = f"auth/token/create/{JIT_ROLE}"
 MAX_GRANT = timedelta(hours=168)  # = layout.JIT_MAX_TTL, the token role's cap
 GRANT_GROUP_PREFIX = "nv-grant:"
+#: a grant record older than this without its group or token is an unfinished
+#: grant (a crash between its writes) that a retry may take over; younger, it
+#: may be a grant still in progress
+UNFINISHED_AFTER = timedelta(seconds=30)
 MIN_PASSWORD = 12
 
 
@@ -237,14 +241,25 @@ def grant(
 
     cas = _kv_version(vault, p.grant_meta(customer, user))
     existing = _kv_data(vault, p.grant_data(customer, user)) if cas else None
-    if existing and _state(existing.get("kind", "standing"), existing.get("expires_at"), now) == "active":
-        until = f" until {existing['expires_at']}" if existing.get("expires_at") else ""
-        raise Conflict(
-            f"{names.shown(user)} already has {existing.get('kind', 'standing')} access to "
-            f"{names.shown(customer)}{until}; revoke it first"
-        )
     group_name = grant_group(customer, user)
-    if vault.read(f"identity/group/name/{group_name}") is not None:
+    group = vault.read(f"identity/group/name/{group_name}")
+    if existing and _state(existing.get("kind", "standing"), existing.get("expires_at"), now) == "active":
+        kind = existing.get("kind", "standing")
+        # A record whose group or token was never made is a grant that did not
+        # complete (a crash between the two writes): a retry takes it over.
+        half_done = (kind == "standing" and group is None) or (kind == "jit" and not existing.get("accessor"))
+        started = _parse_iso(existing.get("granted_at"))
+        if not half_done:
+            until = f" until {existing['expires_at']}" if existing.get("expires_at") else ""
+            raise Conflict(
+                f"{names.shown(user)} already has {kind} access to {names.shown(customer)}{until}; revoke it first"
+            )
+        if started is not None and now - started < UNFINISHED_AFTER:
+            raise Conflict(
+                f"{names.shown(user)} is being granted {names.shown(customer)} by someone else right now; "
+                "see `netvault access list` in a minute"
+            )
+    if group is not None:
         raise Conflict(f"{names.shown(user)} already has standing access to {names.shown(customer)} (group {group_name})")
 
     record = {

@@ -55,3 +55,25 @@ def fields(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max(len(k) for k, _ in pairs) if pairs else 0
     for key, value in pairs:
         sys.stdout.write(f"{key.ljust(width)}  {_cell(value)}\n")
+
+
+def progress_bar(label: str):
+    """progress(done, total) drawing ``label  42%`` on stderr when it is a
+    terminal (nothing when piped), and a ``finish()`` that clears the line."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    shown = {"pct": -1}
+
+    def progress(done: int, total: int) -> None:
+        pct = min(100, done * 100 // max(total, 1))
+        if pct != shown["pct"]:
+            shown["pct"] = pct
+            sys.stderr.write(f"\r{label} {pct:3d}%")
+            sys.stderr.flush()
+
+    def finish() -> None:
+        if shown["pct"] >= 0:
+            sys.stderr.write("\r" + " " * (len(label) + 6) + "\r")
+            sys.stderr.flush()
+
+    return progress, finish
