@@ -256,3 +256,27 @@ def test_audit_outage_is_named_not_called_unreachable(own_env, tmp_path):
         assert netvault(own_env, "server", "status").returncode == 0
     finally:
         netvault(own_env, "server", "down")
+
+
+def test_restart_keeps_the_identity_audit_setting_and_checks_setup(own_env, tmp_path):
+    """Issue 15: OpenBao forgets the identity mount's audit tune on a restart;
+    `server up` puts it back (group names stay readable in the trail) and
+    reports any other setup drift at once."""
+    data = tmp_path / "data"
+    port = str(embedded.free_port())
+    try:
+        assert netvault(own_env, "server", "up", "--port", port).returncode == 0
+        root = hvac.Client(f"http://127.0.0.1:{port}", token=embedded.root_token(data))
+        assert netvault(own_env, "server", "down").returncode == 0
+        again = netvault(own_env, "server", "up", "--port", port)
+        assert again.returncode == 0 and "drift" not in again.stderr, again.stderr
+        tuned = root.sys.read_mount_configuration("identity")["data"].get("audit_non_hmac_request_keys")
+        assert tuned == ["name"]
+        # drift of another kind is reported, not silently fixed
+        root.secrets.kv.v2.configure(max_versions=10, cas_required=True, mount_point="netvault")
+        assert netvault(own_env, "server", "down").returncode == 0
+        third = netvault(own_env, "server", "up", "--port", port)
+        assert third.returncode == 0
+        assert "setup drift: kv mount netvault/" in third.stderr
+    finally:
+        netvault(own_env, "server", "down")

@@ -66,6 +66,11 @@ def up(
             warn(boot["keyring_warning"])
     else:
         info(f"started at {result.address} (pid {result.pid})")
+        check = bootstrap.after_restart(result)
+        if not check["checked"]:
+            warn(f"setup not checked ({check['why']}); run `netvault setup --check` as an admin")
+        for item in check.get("drift", []):
+            warn(f"setup drift: {item}; run `netvault setup` as an admin")
     _show(result, as_json)
 
 
