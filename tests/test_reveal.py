@@ -86,10 +86,15 @@ def test_not_logged_in(setup, cli):
     assert r.returncode == 8
 
 
-def test_copy_without_clipboard_is_a_clear_error(setup, cli):
-    r = cli("reveal", f"{setup['c']}/fw", "--incident", "INC-1", "--copy", token=setup["eng_token"],
-            env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
-    assert r.returncode == 1 and "clipboard" in r.stderr and "fw-Pass-1" not in r.stdout + r.stderr
+def test_copy_without_clipboard_is_a_clear_error(server, setup, cli):
+    """Issue 15: with no clipboard nothing is decrypted, so no reveal lands in the trail."""
+    ref = f"INC-NOCLIP-{setup['c']}"
+    for no_fast in ("", "1"):  # the lean path and the typer path
+        r = cli("reveal", f"{setup['c']}/fw", "--incident", ref, "--copy", token=setup["eng_token"],
+                env={"DISPLAY": "", "WAYLAND_DISPLAY": "", "NETVAULT_NO_FAST": no_fast})
+        assert r.returncode == 1 and "clipboard" in r.stderr and "fw-Pass-1" not in r.stdout + r.stderr
+        assert "nothing revealed" in r.stderr
+    assert ref.encode() not in server.audit_file.read_bytes()
 
 
 def test_copy_puts_it_on_a_clipboard(setup, cli, tmp_path):

@@ -62,6 +62,10 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
     if incident is None:
         incident = ask_incident()
     lookup.check_reference(incident)
+    if copy:
+        from netvault import clipboard
+
+        clipboard.require()  # before the decrypt: no clipboard, no reveal in the trail
     settings, vault = _client()
     try:
         _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
