@@ -280,3 +280,36 @@ def test_restart_keeps_the_identity_audit_setting_and_checks_setup(own_env, tmp_
         assert "setup drift: kv mount netvault/" in third.stderr
     finally:
         netvault(own_env, "server", "down")
+
+
+def test_audit_rotate_closes_seals_and_compresses(own_env, tmp_path):
+    """Issue 9 item 11: `audit rotate` closes the live file (SIGHUP), seals and
+    gzips it; commands without --file read rotated files too; verify passes."""
+    import glob
+    import gzip
+
+    data = tmp_path / "data"
+    port = str(embedded.free_port())
+    try:
+        assert netvault(own_env, "server", "up", "--port", port).returncode == 0
+        assert netvault(own_env, "whoami").returncode == 0
+        before = (data / "audit.log").read_bytes()
+        rot = netvault(own_env, "audit", "rotate", "--json")
+        assert rot.returncode == 0, rot.stderr
+        out = json.loads(rot.stdout)
+        closed = out["closed"]
+        assert closed.endswith(".gz") and glob.glob(str(data / "audit.log.*.gz")) == [closed]
+        assert oct(os.stat(closed).st_mode & 0o777) == "0o600"
+        assert out["server_signalled"] is True and out["digests"]
+        assert gzip.open(closed).read().startswith(before)  # nothing lost, nothing reordered
+        assert netvault(own_env, "whoami").returncode == 0
+        assert (data / "audit.log").stat().st_size > 0  # the server writes a new file
+        log = netvault(own_env, "audit", "log", "--action", "login", "--json")
+        assert log.returncode == 0, log.stderr
+        sources = {json.loads(line)["source"] for line in log.stdout.splitlines()}
+        assert closed in sources  # the first start's login, now in the rotated file
+        assert netvault(own_env, "audit", "seal").returncode == 0
+        ver = netvault(own_env, "audit", "verify", "--json")
+        assert ver.returncode == 0, ver.stdout + ver.stderr
+    finally:
+        netvault(own_env, "server", "down")

@@ -49,9 +49,9 @@ def _now():
 def _files(files: list[Path] | None) -> list[str]:
     if files:
         return [str(f) for f in files]
-    from netvault.audit import default_audit_file
+    from netvault.audit import default_audit_files
 
-    return [str(default_audit_file())]
+    return [str(p) for p in default_audit_files()]
 
 
 def _bound(text: str | None, *, end: bool = False) -> str | None:
@@ -250,6 +250,57 @@ def seal_cmd(
         [{**d, "range": f"{d['start']}-{d['end']}", "times": f"{(d['first_time'] or '?')[:19]} .. {(d['last_time'] or '?')[:19]}"} for d in written],
         [("seq", "digest"), ("file_name", "file"), ("range", "bytes"), ("entries", "entries"), ("times", "events")],
     )
+
+
+@app.command("rotate")
+def rotate_cmd(
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="The embedded server's data dir (default: yours).")] = None,
+    no_seal: Annotated[bool, typer.Option("--no-seal", help="Do not seal the closed file now (a later `audit seal` does).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Close the embedded server's audit.log, seal it and keep it gzip'd.
+
+    Renames audit.log to audit.log.<UTC time>, makes the server reopen a new
+    one (SIGHUP), seals what of the closed file is not sealed yet (with your
+    login: an auditor's, or a token of token role nv-audit-sealer), and
+    compresses it (0600). Every audit command without --file reads the
+    rotated files too. For a server netvault does not run, use logrotate with
+    `postrotate kill -HUP` (see README).
+
+    Example:  netvault audit rotate
+    """
+    from pathlib import Path as _Path
+
+    from netvault import config, embedded
+    from netvault.audit import default_audit_file
+    from netvault.audit import rotate as rot
+    from netvault.audit import seal as sealmod
+
+    settings = _settings()
+    root = _Path(data_dir) if data_dir else _Path(settings.data_dir or config.default_data_dir())
+    live = root / "audit.log" if data_dir else default_audit_file(settings)
+    server = embedded.status(root)
+    sealer = None
+    if not no_seal:
+        vault = _vault(required=True)
+
+        def sealer(paths):
+            return sealmod.seal(vault, paths, now=_now_text(), kv_mount=settings.mounts.kv,
+                                transit_mount=settings.mounts.transit)
+
+    step, done = _progress([str(live)])
+    try:
+        result = rot.rotate(live, pid=server.pid if server.running else None,
+                            address=server.address if server.running else None, now=_now(),
+                            seal=sealer, progress=step)
+    finally:
+        done()
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    sealed = f"sealed (digest {', '.join(map(str, result.digests))})" if result.digests else (
+        "not sealed (run `netvault audit seal`)" if no_seal else "nothing new to seal")
+    info(f"rotated to {result.closed}: {result.plain_bytes} bytes, {result.compressed_bytes} compressed; {sealed}")
 
 
 @app.command("export-digests")
