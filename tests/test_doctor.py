@@ -212,3 +212,16 @@ def test_engineer_may_not_run_doctor(own_server):
 
     with pytest.raises(PermissionDenied):
         doctor.examine(Vault(own_server.address, eng.token()), now=_now())
+
+
+def test_setup_drift_is_reported_to_an_admin(own_server):
+    root = own_server.gateway()
+    import hvac
+
+    client = hvac.Client(own_server.address, token=own_server.root_token)
+    client.secrets.kv.v2.configure(max_versions=7, cas_required=True, mount_point="netvault")
+    try:
+        assert any(p[0] == "setup" and p[2].startswith("kv mount") for p in _problems(root))
+    finally:
+        client.secrets.kv.v2.configure(max_versions=100, cas_required=True, mount_point="netvault")
+    assert not [p for p in _problems(root) if p[0] == "setup"]

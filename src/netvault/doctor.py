@@ -14,6 +14,7 @@ What it checks:
   a time-limited record whose token was never minted or is gone;
 * **people**: a login with no role or no identity (an interrupted add:
   reported with what to do; the intended role cannot be guessed);
+* **setup**: drift from the netvault layout (admins; as `setup --check`);
 * **customers**: a transit key or policy without a profile (an interrupted
   ``customer add``: reported; running the same add again completes it), and
   names in storage that are not valid slugs (reported, never used).
@@ -275,6 +276,23 @@ def _customer_findings(vault, mounts: Mounts, listed: list[str]) -> list[Finding
     return out
 
 
+def _setup_findings(vault, mounts: Mounts) -> list[Finding]:
+    """Drift from the netvault layout, as `setup --check` sees it (admins only)."""
+    from netvault import layout
+    from netvault.gateway import admin_client
+
+    caps = vault.write("sys/capabilities-self", {"paths": ["sys/policies/acl/nv-admin"]}) or {}
+    have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
+    if not have & {"read", "root"}:
+        raise PermissionDenied("setup check needs an admin")
+    client = admin_client(vault.address, vault.token, namespace=vault.namespace)
+    return [Finding("setup", "drift", item.name, item.detail or "differs",
+                    "run `netvault setup` as an admin" if not item.manual else "fix by hand (see `netvault setup --check`)",
+                    False)
+            for item in layout.run_setup(client, mounts, check=True).drift
+            if not item.name.startswith("audit device")]
+
+
 # --------------------------------------------------------------------------
 def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool = False,
             progress: Progress | None = None) -> Report:
@@ -301,7 +319,8 @@ def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool 
     checked.update(counts)
     for label, fn in (("grants", lambda: _grant_findings(vault, m, now)),
                       ("people", lambda: _people_findings(vault, m, now)),
-                      ("customers", lambda: _customer_findings(vault, m, customers))):
+                      ("customers", lambda: _customer_findings(vault, m, customers)),
+                      ("setup", lambda: _setup_findings(vault, m))):
         try:
             got = fn()
             findings += got

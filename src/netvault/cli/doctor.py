@@ -44,7 +44,7 @@ def doctor(
                ("repair", "repair"), ("repaired", "repaired")], empty="no damage found")
     for note in report.skipped:
         warn(f"skipped {note}")
-    counts = ", ".join(f"{k} {v}" for k, v in report.checked.items() if k not in ("grants", "people", "customers"))
+    counts = ", ".join(f"{k} {v}" for k, v in report.checked.items() if k not in ("grants", "people", "customers", "setup"))
     info(f"checked: {counts}")
     left = [f for f in report.findings if not f.repaired]
     for f in report.findings:
