@@ -246,3 +246,19 @@ def test_refusal_says_why(setup, cli, make_user):
     assert r.returncode == 4  # not even the record can be read without a grant
     r = cli("reveal", f"{setup['c']}/fw", "--incident", "INC-1", token=setup["lead"])
     assert r.returncode == 4 and "no grant for customer" in r.stderr
+
+
+def test_mistyped_customer_says_so_with_a_suggestion(setup, cli):
+    """Issue 15: a mistyped customer read as "permission denied by Vault on ...";
+    now: no customer X (or no access to it), did you mean, for both roles."""
+    typo = setup["c"][:-1] + ("x" if setup["c"][-1] != "x" else "y")
+    for args in (["reveal", f"{typo}/fw", "--incident", "INC-1"], ["credential", "list", typo],
+                 ["credential", "show", f"{typo}/fw"]):
+        r = cli(*args, token=setup["eng_token"])
+        assert r.returncode == 4, (args, r.stderr)
+        assert f"no customer '{typo}' (or no access to it); did you mean '{setup['c']}'?" in r.stderr, r.stderr
+        r = cli(*args, token=setup["lead"])
+        if args[0] == "reveal":
+            continue  # a lead holds no grant: refused before any name is looked at
+        assert r.returncode == 3, (args, r.stderr)
+        assert f"no customer '{typo}'; did you mean '{setup['c']}'?" in r.stderr, r.stderr

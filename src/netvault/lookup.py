@@ -85,11 +85,42 @@ def check_reference(reference: str) -> str:
 def secret_record(vault, kv: str, customer: str, name: str, field: str | None):
     """The record holding a sealed field: credentials first, then licences."""
     kinds = ("licences", "credentials") if field == "licence_key" else SECRET_KINDS
-    for kind in kinds:
-        got = read_record(vault, kv, customer, kind, name)
-        if got is not None:
-            return kind, got[0]
-    raise NotFound(f"no credential or licence {customer}/{name}")
+    try:
+        for kind in kinds:
+            got = read_record(vault, kv, customer, kind, name)
+            if got is not None:
+                return kind, got[0]
+    except PermissionDenied:
+        raise unknown_customer(vault, kv, customer) or PermissionDenied(
+            f"Vault refused to read {customer}/{name}") from None
+    raise unknown_customer(vault, kv, customer) or NotFound(f"no credential or licence {customer}/{name}")
+
+
+def visible_customers(vault, kv: str, policies: list[str] | None = None) -> tuple[list[str], bool]:
+    """(customers the token may see, whether it sees all of them)."""
+    policies = token_policies(vault) if policies is None else policies
+    if any(p in ELEVATED_POLICIES for p in policies):
+        return sorted(k.rstrip("/") for k in vault.list(f"{kv}/metadata/customers")), True
+    return granted_customers(policies), False
+
+
+def unknown_customer(vault, kv: str, customer: str) -> NetvaultError | None:
+    """When ``customer`` is not one the caller can see: "no customer X (or no
+    access to it)", with a "did you mean" among those it may see; else None.
+    Only called after a failure, so the hot path pays nothing for it."""
+    import difflib
+
+    try:
+        visible, everything = visible_customers(vault, kv)
+    except NetvaultError:
+        return None
+    if customer in visible:
+        return None
+    close = difflib.get_close_matches(customer, visible, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if everything:
+        return NotFound(f"no customer {customer!r}{hint}")
+    return PermissionDenied(f"no customer {customer!r} (or no access to it){hint}")
 
 
 def pick_field(kind: str, record: dict, field: str | None) -> str:

@@ -306,10 +306,15 @@ class Store:
         kind = kind_dir(kind)
         names.slug(customer, "customer")
         names.slug(name, "record name")
-        got = self.read(record_path(customer, kind, name), version)
+        try:
+            got = self.read(record_path(customer, kind, name), version)
+        except PermissionDenied:
+            raise lookup.unknown_customer(self.vault, self.kv, customer) or PermissionDenied(
+                f"Vault refused to read {customer}/{name}") from None
         what = f"{KIND_WORDS[kind]} {customer}/{name}"
         if got is None:
-            raise NotFound(f"no {what}" + (f" version {version}" if version else ""))
+            raise lookup.unknown_customer(self.vault, self.kv, customer) or NotFound(
+                f"no {what}" + (f" version {version}" if version else ""))
         data, meta = got
         return self._public(kind, customer, name, data, meta)
 
@@ -328,7 +333,15 @@ class Store:
     def list(self, kind: str, customer: str) -> list[dict]:
         kind = kind_dir(kind)
         names.slug(customer, "customer")
-        record_names = self.list_names(f"customers/{customer}/{kind}")
+        try:
+            record_names = self.list_names(f"customers/{customer}/{kind}")
+        except PermissionDenied:
+            raise lookup.unknown_customer(self.vault, self.kv, customer) or PermissionDenied(
+                f"Vault refused to list the {kind} of {customer}") from None
+        if not record_names:
+            unknown = lookup.unknown_customer(self.vault, self.kv, customer)
+            if unknown is not None:
+                raise unknown
 
         def one(client, n):
             got = kv_read(client, self.kv, record_path(customer, kind, n))
