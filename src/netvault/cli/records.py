@@ -77,7 +77,7 @@ Contact = Annotated[Optional[str], typer.Option("--contact", help="Contact perso
 Phone = Annotated[Optional[str], typer.Option("--phone")]
 Email = Annotated[Optional[str], typer.Option("--email")]
 Kvk = Annotated[Optional[str], typer.Option("--kvk", help="KvK number (8 digits).")]
-Vat = Annotated[Optional[str], typer.Option("--vat", help="VAT number, e.g. NL123456789B01.")]
+Vat = Annotated[Optional[str], typer.Option("--vat", help="VAT number, e.g. NL004495445B01.")]
 Bank = Annotated[Optional[str], typer.Option("--bank", help="Bank account (IBAN).")]
 
 PROFILE_ORDER = ["customer", "company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat",
