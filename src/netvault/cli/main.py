@@ -137,13 +137,9 @@ def _register() -> None:
     app.command("login")(auth.login)
     app.command("logout")(auth.logout)
     app.command("whoami")(auth.whoami)
-    for module_name in ("records", "access", "audit", "doctor"):
-        try:
-            module = __import__(f"netvault.cli.{module_name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"netvault.cli.{module_name}":
-                raise
-            continue
+    from netvault.cli import access, audit, doctor, records
+
+    for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor)):
         part = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
         module.register(part)
         _PARTS[module_name] = part
@@ -166,10 +162,9 @@ def run(argv: list[str] | None = None) -> None:
     debug = os.environ.get("NETVAULT_DEBUG", "") not in ("", "0") or "--traceback" in argv
     from typer.main import get_command
 
-    try:  # typer >= 0.29 vendors click
-        from typer._click.exceptions import ClickException
-    except ImportError:  # pragma: no cover
-        from click.exceptions import ClickException
+    # click's usage errors (no such option, bad value) are ClickException;
+    # typer vendors click privately, so reach the class through a public one.
+    ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
     command = get_command(app)
     _show_warnings_as_lines()
