@@ -285,7 +285,7 @@ def verify_cmd(
     digests: Annotated[Optional[Path], typer.Option("--digests", help="Digest export from `audit export-digests` (offline; default: read them from Vault).")] = None,
     public_key: Annotated[Optional[str], typer.Option("--public-key", help="Trusted public key (base64, N:base64 or a file); default: the export's or Vault's.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Digests ending before this time need no file (older rotated files not handed over).")] = None,
-    only_given: Annotated[bool, typer.Option("--only-given", help="Check only the files given; do not require files for the other digests.")] = False,
+    only_given: Annotated[bool, typer.Option("--only-given", help="Check only the files given; other digests need no file unless their time overlaps a given file (then: tampered).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check the digest chain, every signature and every sealed byte range.
