@@ -282,6 +282,7 @@ def seal(
             signed = vault.write(
                 f"{transit}/sign/{KEY_NAME}",
                 {"input": base64.b64encode(canonical(digest)).decode()},
+                idempotent=True,
             )
             digest["signature"] = signed["data"]["signature"]
             try:
