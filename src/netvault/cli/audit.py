@@ -122,12 +122,21 @@ def _resolver(offline: bool):
 LOG_COLUMNS = [
     ("time", "time"), ("engineer", "engineer"), ("action", "action"), ("customer", "customer"),
     ("record", "record"), ("incident", "incident"), ("outcome", "outcome"), ("remote_address", "from"),
+    ("flags", "flags"),
 ]
 
 
+def _csv_event(d: dict) -> dict:
+    return {**d, "flags": " ".join(d.get("flags") or [])}
+
+
 def _row(ev) -> dict:
+    from netvault.text import shown_reference
+
     d = ev.to_dict()
     d["time"] = d["time"][:19].replace("T", " ")
+    d["incident"] = shown_reference(d["incident"])  # escaped, cut short (the full value: --json)
+    d["flags"] = " ".join(d.get("flags") or []) or None
     if not d["record"] and d["record_id"]:
         d["record"] = "#" + d["record_id"][:12]
     if d["subject"] and d["action"] in ("grant", "revoke"):
@@ -188,18 +197,14 @@ def log(
     stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step)
     out = sys.stdout
     if as_json:
-        import json
+        from netvault.text import json_text
 
-        dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
         for ev in stream:
-            out.write(dumps(ev.to_dict()) + "\n")
+            out.write(json_text(ev.to_dict(), sort_keys=True) + "\n")
     elif as_csv:
-        import csv
+        from netvault.cli.output import write_csv
 
-        writer = csv.DictWriter(out, fieldnames=list(FIELDS))
-        writer.writeheader()
-        for ev in stream:
-            writer.writerow(ev.to_dict())
+        write_csv((_csv_event(ev.to_dict()) for ev in stream), FIELDS, out)
     else:
         rows = [_row(ev) for ev in stream]
         done()
@@ -400,17 +405,16 @@ def exposure_cmd(
             emit_json(x.to_dict())
         return
     if as_csv:
-        import csv
+        from netvault.audit.exposure import Exposed
+        from netvault.cli.output import write_csv
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].to_dict()) if rows else ["customer"])
-        writer.writeheader()
-        for x in rows:
-            d = x.to_dict()
-            d["incidents"] = " ".join(d["incidents"])
-            writer.writerow(d)
+        write_csv(({**x.to_dict(), "incidents": " ".join(x.incidents)} for x in rows), Exposed.__dataclass_fields__)
         return
+    from netvault.text import shown_reference
+
     table(
-        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " ")} for x in rows],
+        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " "),
+          "incidents": [shown_reference(i) for i in x.incidents]} for x in rows],
         [("customer", "customer"), ("record", "record"), ("reveals", "reveals"), ("last_reveal", "last reveal"),
          ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at")],
         empty=f"({user} revealed nothing in these files)",
