@@ -381,11 +381,15 @@ def exposure_cmd(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Every credential USER revealed, the last reveal, and whether it was rotated since.
+    """Every credential USER revealed, the last reveal, and whether its value changed since.
 
-    The offboarding rotation worklist: status "rotate" means the record has no
-    version newer than USER's last reveal. Needs a login that may read KV
-    metadata (auditor, admin) to name records and check rotation.
+    The offboarding rotation worklist: "rotated" only with evidence that every
+    revealed value was replaced after USER's last reveal (a new value sealed
+    and stored, from the audit trail, or the record's change stamp confirmed by
+    the KV history); an unrelated edit or a rotate-key rewrap is not a
+    rotation. "rotate": a revealed value may still be current. "unknown": newer
+    versions that cannot be checked (the reason is shown). Needs a login that
+    may read KV metadata (auditor, admin, team lead).
 
     Example:  netvault audit exposure bob --since 90d
     """
@@ -416,12 +420,15 @@ def exposure_cmd(
         [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " "),
           "incidents": [shown_reference(i) for i in x.incidents]} for x in rows],
         [("customer", "customer"), ("record", "record"), ("reveals", "reveals"), ("last_reveal", "last reveal"),
-         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at")],
+         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at"), ("detail", "evidence")],
         empty=f"({user} revealed nothing in these files)",
     )
     todo = sum(1 for x in rows if x.status == "rotate")
     if todo:
         info(f"{todo} credential(s) to rotate")
+    unknown = sum(1 for x in rows if x.status == "unknown")
+    if unknown:
+        info(f"{unknown} credential(s) with unknown status: check them (see the evidence column)")
 
 
 @app.command("report")
