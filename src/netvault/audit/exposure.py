@@ -221,6 +221,8 @@ def _by_trail(x: Exposed, trail: Trail, path: str, newer: list[tuple[int, str]])
     fields_of = {ct: {f for _, _, s in writes for f, h in s.items() if h == ct} for ct, _ in revealed}
     all_fields = set(after[0][2])
     todo = set().union(*(fields_of[ct] or all_fields for ct, _ in revealed))
+    if not todo:
+        return None
     changed: dict[str, tuple[str, int | None]] = {}
     for t, version, stored in after:
         for f, h in stored.items():
@@ -256,6 +258,8 @@ def _by_stamp(x: Exposed, history: KVHistory, meta: dict, newer: list[tuple[int,
     if not isinstance(then, dict):
         return ("unknown", "the version current at the last reveal cannot be read", None)
     todo = set(fields) if fields else set((then.get("secrets") or {}))
+    if not todo:
+        return ("unknown", "no secret field at the version current at the last reveal", None)
     created = dict(newer)
     changed: dict[str, tuple[int, str]] = {}
     problems = []

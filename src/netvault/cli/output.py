@@ -46,6 +46,8 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, (list, tuple)):
         return ", ".join(_cell(v) for v in value) or "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{_cell(k)}={_cell(v)}" for k, v in value.items()) or "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     # Never let stored data move the cursor, ring the bell or reorder text on a terminal.
