@@ -203,3 +203,36 @@ def test_escaping_helpers():
     text = json_text(obj)
     assert text.isascii() and json.loads(text) == obj
     assert reference_flags(None) == [] and reference_flags("MAINT") == [] and reference_flags("") == ["ref-empty"]
+
+
+def test_reveal_escapes_a_planted_control_secret_on_a_terminal(server, cli_env, unique):
+    """A secret with control characters can only be planted with a raw write
+    (netvault refuses it): on a terminal it is shown escaped, to a pipe raw."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    root = server.root()
+    cust = Customer(root, unique("tty"))
+    cust.add_credential("fw", "pw\x1b[2J\x1b]0;x\x07")
+    env = {**cli_env, "VAULT_TOKEN": server.root_token}
+    argv = [sys.executable, "-m", "netvault", "reveal", f"{cust.slug}/fw", "--incident", "INC-1"]
+    piped = subprocess.run(argv, capture_output=True, env=env, timeout=60)
+    assert piped.returncode == 0 and piped.stdout == b"pw\x1b[2J\x1b]0;x\x07\n"
+    main, child = pty.openpty()
+    proc = subprocess.run(argv, stdout=child, stderr=subprocess.PIPE, env=env, timeout=60)
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.returncode == 0, proc.stderr
+    assert b"\x1b" not in out and b"\x07" not in out and b"pw\\x1b[2J" in out
+    assert b"shown escaped" in proc.stderr

@@ -7,7 +7,7 @@ reaches a terminal, a CSV file, JSON or HTML:
 - ``printable``: every character that is not printable (C0/C1 controls such
   as ESC, BEL, CR, LF, DEL; bidi overrides and isolates such as U+202E,
   U+2066-2069; invisible ones such as U+200B, U+FEFF; line separators;
-  surrogates, private-use and unassigned code points) becomes a visible
+  non-ASCII spaces, surrogates, private-use and unassigned code points) becomes a visible
   escape (``\\x1b``, ``\\u202e``, ``\\U000e0041``). Text stays on one line.
 - ``csv_cell``: ``printable`` plus formula neutralising (OWASP "CSV
   injection"): a cell that begins with ``=``, ``+``, ``-``, ``@``, tab or CR

@@ -104,6 +104,14 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         tool = clipboard.copy(value)
         sys.stderr.write(f"copied to the clipboard ({tool}); cleared in {clipboard.CLEAR_AFTER} s unless it changes\n")
         return
+    if not value.isprintable() and sys.stdout.isatty():
+        # netvault never stores such a value (validate.secret_value); one written
+        # around it must not drive the terminal: shown escaped, raw only to a pipe.
+        from netvault.text import printable
+
+        sys.stderr.write("warning: the secret holds control or invisible characters (not stored by netvault): "
+                         "shown escaped; pipe it or use --copy for the raw value\n")
+        value = printable(value)
     sys.stdout.write(value + "\n")
     sys.stdout.flush()
 
