@@ -34,6 +34,8 @@ reason in ``detail``.
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
@@ -391,3 +393,15 @@ def exposure(
         )
 
     return summarize(evs, user, history, ids, trail_reader)
+
+
+class _CallableModule(types.ModuleType):
+    """``netvault.audit.exposure`` is both this module and, in the package, the
+    function of the same name; importing the module rebinds the package's name
+    to it. Calling the module calls the function, whichever one a caller got."""
+
+    def __call__(self, *args, **kwargs):
+        return exposure(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
