@@ -37,6 +37,42 @@ _TRANSIENT_MARKERS = (
 )
 
 
+# Requests that may be sent again after a connection broke mid-request:
+# reads, and POSTs that only look something up (Vault API paths, whatever the
+# mounts are called). Anything else may already have been carried out: an
+# unwrap, a check-and-set write or a decrypt (a reveal in the trail) is never
+# sent twice. Callers mark other repeatable POSTs (transit encrypt, sign)
+# with ``idempotent=True``.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "LIST", "OPTIONS"})
+_LOOKUP_POSTS = frozenset({
+    "sys/wrapping/lookup", "sys/capabilities-self", "sys/capabilities", "sys/capabilities-accessor",
+    "auth/token/lookup", "auth/token/lookup-self", "auth/token/lookup-accessor",
+    "identity/lookup/entity", "identity/lookup/group",
+})
+_LOOKUP_PREFIXES = ("sys/audit-hash/",)
+
+
+def repeatable(method: str, path: str, idempotent: bool = False) -> bool:
+    """May this request be sent again when its answer was lost?"""
+    method = method.upper()
+    if idempotent or method in _SAFE_METHODS:
+        return True
+    p = path.partition("?")[0].strip("/")
+    return method in ("POST", "PUT") and (p in _LOOKUP_POSTS or p.startswith(_LOOKUP_PREFIXES))
+
+
+def _dropped(sock) -> bool:
+    """True when the peer closed this idle keep-alive connection (readable at EOF)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
 class VaultHTTPError(NetvaultError):
     """An HTTP error from Vault, before mapping. Carries status and Vault's errors."""
 
@@ -140,32 +176,56 @@ class Vault:
             headers.update(extra)
         return headers
 
-    def _send(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes]:
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict, *, idempotent: bool = False) -> tuple[int, bytes]:
+        """Send one request. A request whose answer was lost is sent again only
+        when that is safe: it never left (connect or send failed), or it is
+        ``repeatable`` (reads, look-ups, what the caller marks idempotent)."""
         path, _, query = path.partition("?")
         url = "/v1/" + quote(path.lstrip("/"), safe="/:@-._~") + (f"?{query}" if query else "")
+        again = repeatable(method, path, idempotent)
         last_exc: Exception | None = None
         for attempt in range(2):  # one silent reconnect for a dropped keep-alive
+            if self._conn is not None and self._conn.sock is not None and not again and _dropped(self._conn.sock):
+                self.close()  # the server closed the idle connection: start a new one before sending
             if self._conn is None:
                 self._conn = self._connect()
             try:
+                if self._conn.sock is None:
+                    self._conn.connect()  # nothing sent yet: safe to try again
                 self._conn.request(method, url, body=body, headers=headers)
+            except (ConnectionError, socket.timeout, OSError) as exc:
+                # Connect failed, or the request did not fully leave (one send of
+                # headers and body raised): Vault cannot have acted on it.
+                last_exc = exc
+                self.close()
+                if isinstance(exc, (ConnectionRefusedError, socket.timeout, ssl.SSLError)):
+                    break
+                continue
+            try:
                 resp = self._conn.getresponse()
                 return resp.status, resp.read()
             except (ConnectionError, socket.timeout, OSError) as exc:
                 last_exc = exc
                 self.close()
+                if not again:
+                    raise Unreachable(
+                        f"the connection to Vault at {self.address} broke after {method} {path} was sent; "
+                        "Vault may have carried it out, so it was not repeated: check before trying again"
+                    ) from None
                 if isinstance(exc, (ConnectionRefusedError, socket.timeout, ssl.SSLError)):
                     break
         reason = getattr(last_exc, "strerror", None) or type(last_exc).__name__
         raise Unreachable(f"cannot reach Vault at {self.address}: {reason}")
 
     def request(
-        self, method: str, path: str, data: Any = None, *, headers: dict | None = None
+        self, method: str, path: str, data: Any = None, *, headers: dict | None = None, idempotent: bool = False
     ) -> dict | None:
+        """``idempotent``: the caller vouches that sending this request twice is
+        harmless (e.g. transit encrypt); then a lost answer is retried."""
         body = None if data is None else json.dumps(data).encode()
         delay = 0.2
         for attempt in range(self._retries + 1):
-            status, raw = self._send(method, path, body, self._headers(headers))
+            status, raw = self._send(method, path, body, self._headers(headers), idempotent=idempotent)
             if status < 400:
                 return json.loads(raw) if raw.strip() else None
             try:
@@ -225,9 +285,10 @@ class Vault:
         except NotFound:
             return None
 
-    def write(self, path: str, data: dict | None = None, *, wrap_ttl: str | None = None) -> dict | None:
+    def write(self, path: str, data: dict | None = None, *, wrap_ttl: str | None = None,
+              idempotent: bool = False) -> dict | None:
         headers = {"X-Vault-Wrap-TTL": wrap_ttl} if wrap_ttl else None
-        return self.request("POST", path, data or {}, headers=headers)
+        return self.request("POST", path, data or {}, headers=headers, idempotent=idempotent)
 
     def list(self, path: str) -> list[str]:
         try:

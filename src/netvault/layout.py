@@ -49,12 +49,24 @@ class SetupResult:
 
 
 def validate_patterns(patterns: list[str]) -> list[str]:
+    """Incident reference patterns: ``PREFIX*``, ``*SUFFIX`` or exact, printable
+    ASCII, with at least 2 fixed characters (``*`` alone would accept anything;
+    the customer policy also refuses the bare prefix, see policies.denied_references)."""
     out = []
     for p in patterns:
-        if not p or len(p) > 64 or any(c in p for c in ' "\\\n\t,') or p.count("*") > 1:
+        if not p or len(p) > 64 or any(c in p for c in ' "\\,') or p.count("*") > 1 or not (p.isascii() and p.isprintable()):
             raise UsageError(f"incident pattern {p!r} is not valid (e.g. INC-*; one '*' at start or end)")
         if "*" in p and not (p.startswith("*") or p.endswith("*")):
             raise UsageError(f"incident pattern {p!r}: Vault globs only at the start or end")
+        if len(p.strip("*")) < 2:
+            raise UsageError(f"incident pattern {p!r} would accept (almost) any reference: "
+                             "give a prefix of at least 2 characters, e.g. INC-*")
+        if "*" not in p:
+            from netvault.text import reference_flags
+
+            if reference_flags(p):
+                raise UsageError(f"incident pattern {p!r} names no incident (nothing after the prefix); "
+                                 f"did you mean {p + '*'!r}?")
         out.append(p)
     if not out:
         raise UsageError("at least one incident pattern is needed")

@@ -58,8 +58,45 @@ def customer_policy_name(customer: str) -> str:
 def render_customer(customer: str, reference_patterns: list[str]) -> str:
     """The nv-customer-<slug> policy. ``customer`` must already be a valid slug."""
     return Template(read("customer.hcl.tmpl")).substitute(
-        customer=customer, reference_patterns=json.dumps(list(reference_patterns))
+        customer=customer, reference_patterns=json.dumps(list(reference_patterns)),
+        reference_denied=_hcl_list(denied_references(reference_patterns)),
     )
+
+
+def denied_references(reference_patterns: list[str]) -> list[str]:
+    """``denied_parameters`` globs for ``reference``: what an allowed pattern
+    would let through but names no incident (Vault globs: ``X*`` prefix,
+    ``*X`` suffix, ``*X*`` contains)."""
+    from netvault.text import policy_denied_chars
+
+    out: list[str] = []
+    for p in reference_patterns:
+        if p.endswith("*") and len(p) > 1:
+            out += [p[:-1], p[:-1] + " *"]
+        elif p.startswith("*") and len(p) > 1:
+            out += [p[1:], "* " + p[1:]]
+    out.append("***")  # contains "*"
+    out += [f"*{c}*" for c in policy_denied_chars()]
+    return list(dict.fromkeys(out))
+
+
+def _hcl_list(values: list[str]) -> str:
+    """A list of HCL strings; non-printable characters as \\u / \\U escapes."""
+    def one(v: str) -> str:
+        body = []
+        for ch in v:
+            cp = ord(ch)
+            if ch in '"\\':
+                body.append("\\" + ch)
+            elif 0x20 <= cp < 0x7F:
+                body.append(ch)
+            else:
+                body.append(f"\\u{cp:04x}" if cp < 0x10000 else f"\\U{cp:08x}")
+        return '"' + "".join(body) + '"'
+
+    items = [one(v) for v in values]
+    rows = [", ".join(items[i:i + 8]) for i in range(0, len(items), 8)]
+    return "[\n      " + ",\n      ".join(rows) + ",\n    ]"
 
 
 def render_auditor_no_reveal(customers: list[str]) -> str:

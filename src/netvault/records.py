@@ -35,6 +35,23 @@ DEVICE_KINDS = ("modem", "router", "firewall", "switch", "access-point", "server
 KIND_WORDS = {"credentials": "credential", "devices": "device", "licences": "licence", "customer": "customer"}
 SETTINGS_PATH = "_config/settings"
 INDEX_RETRIES = 20
+#: record key: secret field -> KV version whose write sealed a new value for it
+#: (set when a value is sealed from new input; kept on edits and rewraps).
+#: ``audit exposure`` confirms it against the KV history and the trail.
+SECRETS_CHANGED = "secrets_changed"
+
+
+def stamp_secrets(data: dict, fields, version: int) -> dict:
+    """Record that ``fields`` got new values in KV version ``version``; stamps of
+    fields no longer sealed are dropped, the others kept."""
+    sealed = data.get("secrets") or {}
+    old = data.get(SECRETS_CHANGED)
+    stamps = {k: v for k, v in (old.items() if isinstance(old, dict) else ())
+              if k in sealed and isinstance(v, int) and not isinstance(v, bool)}
+    for f in fields:
+        stamps[f] = int(version)
+    data[SECRETS_CHANGED] = stamps
+    return data
 
 
 def kind_dir(word: str) -> str:
@@ -94,8 +111,9 @@ class Store:
         resp = (vault or self.vault).write(f"{self.kv}/data/{path}", {"data": data, "options": {"cas": int(cas)}})
         return int(((resp or {}).get("data") or {}).get("version") or 0)
 
-    def create(self, path: str, data: dict, what: str) -> int:
-        """Write a new record; Conflict if a live one exists (a deleted one is superseded)."""
+    def create(self, path: str, data: dict, what: str, sealed=()) -> int:
+        """Write a new record; Conflict if a live one exists (a deleted one is superseded).
+        ``sealed``: secret fields sealed for it (stamped with the version written)."""
         meta = self.meta(path)
         cas = 0
         if meta:
@@ -103,6 +121,8 @@ class Store:
             current = (meta.get("versions") or {}).get(str(cas)) or {}
             if cas and not current.get("deletion_time") and not current.get("destroyed"):
                 raise Conflict(f"{what} already exists")
+        if sealed:
+            stamp_secrets(data, sealed, cas + 1)
         return self.put(path, data, cas)
 
     def current(self, path: str, what: str) -> tuple[dict, int]:
@@ -149,7 +169,7 @@ class Store:
         fields = list(secrets)
         context = lookup.context_for(record_id)
         batch = [{"plaintext": base64.b64encode(secrets[f].encode()).decode(), "context": context} for f in fields]
-        resp = self.vault.write(f"{self.transit}/encrypt/{transit_key(customer)}", {"batch_input": batch})
+        resp = self.vault.write(f"{self.transit}/encrypt/{transit_key(customer)}", {"batch_input": batch}, idempotent=True)
         results = ((resp or {}).get("data") or {}).get("batch_results") or []
         if len(results) != len(fields) or any(r.get("error") or not r.get("ciphertext") for r in results):
             raise NetvaultError(f"Vault did not seal the secret fields for customer {customer}")
@@ -445,7 +465,8 @@ class Store:
         if not sealed_input:
             raise UsageError("a credential needs at least one secret field")
         record_id, data = self._new_record("credentials", customer, name, fields, sealed_input)
-        version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}")
+        version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}",
+                              sealed=list(data["secrets"]))
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "secret_fields": sorted(data["secrets"])}
 
@@ -483,6 +504,7 @@ class Store:
         if kind == "credentials" and not sealed:
             raise UsageError("a credential needs at least one secret field")
         data["secrets"] = sealed
+        stamp_secrets(data, list(sealed_input), version + 1)
         new_version = self.put(path, data, version)
         return {"customer": customer, "name": name, "version": new_version,
                 "changed_fields": sorted(sealed_input), "removed_fields": sorted(remove or []),
@@ -651,7 +673,8 @@ class Store:
         fields = self._licence_fields(product, vendor, seats, expires, notes)
         secrets = {"licence_key": validate.secret_value(licence_key, "licence key")} if licence_key else {}
         record_id, data = self._new_record("licences", customer, name, fields, secrets)
-        version = self.create(record_path(customer, "licences", name), data, f"licence {customer}/{name}")
+        version = self.create(record_path(customer, "licences", name), data, f"licence {customer}/{name}",
+                              sealed=list(data.get("secrets") or {}))
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "secret_fields": sorted(data.get("secrets") or {})}
 

@@ -12,12 +12,13 @@ import base64
 import binascii
 import fnmatch
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
 from netvault.audit.reader import Entry, Progress, entries
 from netvault.config import Mounts
 from netvault.errors import UsageError
+from netvault.text import reference_flags
 
 ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup")
 HMAC_PREFIX = "hmac-sha256:"
@@ -44,6 +45,7 @@ class Event:
     request_id: str
     subject: str | None = None  # the user a grant/revoke is about
     source: str = ""
+    flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -356,6 +358,8 @@ def events(
         ev = classify(entry)
         if ev is None:
             continue
+        if ev.incident is not None:
+            ev.flags.extend(reference_flags(ev.incident))  # ref-empty, ref-glob, ref-long, ref-control
         if resolver is not None:
             if ev.action == "reveal" and ev.record_id and ev.customer:
                 hit = resolver(ev.customer, ev.record_id)

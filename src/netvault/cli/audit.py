@@ -122,12 +122,21 @@ def _resolver(offline: bool):
 LOG_COLUMNS = [
     ("time", "time"), ("engineer", "engineer"), ("action", "action"), ("customer", "customer"),
     ("record", "record"), ("incident", "incident"), ("outcome", "outcome"), ("remote_address", "from"),
+    ("flags", "flags"),
 ]
 
 
+def _csv_event(d: dict) -> dict:
+    return {**d, "flags": " ".join(d.get("flags") or [])}
+
+
 def _row(ev) -> dict:
+    from netvault.text import shown_reference
+
     d = ev.to_dict()
     d["time"] = d["time"][:19].replace("T", " ")
+    d["incident"] = shown_reference(d["incident"])  # escaped, cut short (the full value: --json)
+    d["flags"] = " ".join(d.get("flags") or []) or None
     if not d["record"] and d["record_id"]:
         d["record"] = "#" + d["record_id"][:12]
     if d["subject"] and d["action"] in ("grant", "revoke"):
@@ -188,18 +197,14 @@ def log(
     stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step)
     out = sys.stdout
     if as_json:
-        import json
+        from netvault.text import json_text
 
-        dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
         for ev in stream:
-            out.write(dumps(ev.to_dict()) + "\n")
+            out.write(json_text(ev.to_dict(), sort_keys=True) + "\n")
     elif as_csv:
-        import csv
+        from netvault.cli.output import write_csv
 
-        writer = csv.DictWriter(out, fieldnames=list(FIELDS))
-        writer.writeheader()
-        for ev in stream:
-            writer.writerow(ev.to_dict())
+        write_csv((_csv_event(ev.to_dict()) for ev in stream), FIELDS, out)
     else:
         rows = [_row(ev) for ev in stream]
         done()
@@ -336,7 +341,7 @@ def verify_cmd(
     digests: Annotated[Optional[Path], typer.Option("--digests", help="Digest export from `audit export-digests` (offline; default: read them from Vault).")] = None,
     public_key: Annotated[Optional[str], typer.Option("--public-key", help="Trusted public key (base64, N:base64 or a file); default: the export's or Vault's.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Digests ending before this time need no file (older rotated files not handed over).")] = None,
-    only_given: Annotated[bool, typer.Option("--only-given", help="Check only the files given; do not require files for the other digests.")] = False,
+    only_given: Annotated[bool, typer.Option("--only-given", help="Check only the files given; other digests need no file unless their time overlaps a given file (then: tampered).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check the digest chain, every signature and every sealed byte range.
@@ -427,11 +432,15 @@ def exposure_cmd(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Every credential USER revealed, the last reveal, and whether it was rotated since.
+    """Every credential USER revealed, the last reveal, and whether its value changed since.
 
-    The offboarding rotation worklist: status "rotate" means the record has no
-    version newer than USER's last reveal. Needs a login that may read KV
-    metadata (auditor, admin) to name records and check rotation.
+    The offboarding rotation worklist: "rotated" only with evidence that every
+    revealed value was replaced after USER's last reveal (a new value sealed
+    and stored, from the audit trail, or the record's change stamp confirmed by
+    the KV history); an unrelated edit or a rotate-key rewrap is not a
+    rotation. "rotate": a revealed value may still be current. "unknown": newer
+    versions that cannot be checked (the reason is shown). Needs a login that
+    may read KV metadata (auditor, admin, team lead).
 
     Example:  netvault audit exposure bob --since 90d
     """
@@ -451,24 +460,26 @@ def exposure_cmd(
             emit_json(x.to_dict())
         return
     if as_csv:
-        import csv
+        from netvault.audit.exposure import Exposed
+        from netvault.cli.output import write_csv
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].to_dict()) if rows else ["customer"])
-        writer.writeheader()
-        for x in rows:
-            d = x.to_dict()
-            d["incidents"] = " ".join(d["incidents"])
-            writer.writerow(d)
+        write_csv(({**x.to_dict(), "incidents": " ".join(x.incidents)} for x in rows), Exposed.__dataclass_fields__)
         return
+    from netvault.text import shown_reference
+
     table(
-        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " ")} for x in rows],
+        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " "),
+          "incidents": [shown_reference(i) for i in x.incidents]} for x in rows],
         [("customer", "customer"), ("record", "record"), ("reveals", "reveals"), ("last_reveal", "last reveal"),
-         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at")],
+         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at"), ("detail", "evidence")],
         empty=f"({user} revealed nothing in these files)",
     )
     todo = sum(1 for x in rows if x.status == "rotate")
     if todo:
         info(f"{todo} credential(s) to rotate")
+    unknown = sum(1 for x in rows if x.status == "unknown")
+    if unknown:
+        info(f"{unknown} credential(s) with unknown status: check them (see the evidence column)")
 
 
 @app.command("report")

@@ -182,9 +182,11 @@ def run(argv: list[str] | None = None) -> None:
     except NetvaultError as exc:
         if debug or _debug["on"]:
             raise
-        sys.stderr.write(f"error: {exc.message}\n")
+        from netvault.text import printable
+
+        sys.stderr.write(f"error: {printable(exc.message)}\n")
         if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
+            sys.stderr.write(f"hint: {printable(exc.hint)}\n")
         sys.exit(int(exc.exit_code))
     except SystemExit:
         raise
