@@ -163,6 +163,8 @@ class _Layout:
         out.append(self.jit_identity_item())
         out.append(self.settings_item())
         out.extend(self.customer_policy_items(existing))
+        if f"{self.m.kv}/" in mounts:
+            out.extend(self.customer_storage_items(set(pol.customers_of_policies(existing)[0])))
         out.append(self.audit_item())
         return out
 
@@ -291,7 +293,6 @@ class _Layout:
         patterns = self.patterns()
         for customer in customers:
             out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns), existing))
-        out.extend(self.customer_storage_items(set(customers)))
         return out
 
     def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
