@@ -168,7 +168,7 @@ def _op(op: str, w: World, role: str, which: str):
         raw(c, "POST", f"{KV}/data/customers/new-{n}/profile", {"options": {"cas": 0}, "data": {"id": n}})
         return lambda: raw(root, "DELETE", f"{KV}/metadata/customers/new-{n}/profile")
     elif op == "new customer key":
-        raw(c, "POST", f"{TRANSIT}/keys/customer-new-{n}", {"derived": True})
+        raw(c, "POST", f"{TRANSIT}/keys/customer-new-{n}")  # no parameters: what a lead could send
 
         def drop_key():
             raw(root, "POST", f"{TRANSIT}/keys/customer-new-{n}/config", {"deletion_allowed": True})
