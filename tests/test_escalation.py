@@ -541,3 +541,20 @@ def test_grant_refuses_auditors_admins_for_jit_and_people_without_role(s, server
     access.grant(lead, admin.name, c, now=now)
     assert decrypt(admin.login(), s.other.record()) == s.other.record().plaintext
     access.revoke(lead, admin.name, c)
+
+
+def test_adding_an_auditor_or_admin_locks_their_jit_identity_first(s, server):
+    """access.add_user by an admin: the jit:<user> entity exists and is
+    disabled before the person is in the role group."""
+    from netvault import access, users
+
+    admin = server.gateway(s.admin.login().token)
+    for role in ("auditor", "admin"):
+        name = f"{role}-{secrets.token_hex(3)}"
+        out = access.add_user(admin, name, role, "a-long-password-1")
+        jit = users.jit_entity(server.gateway(), name)
+        assert jit and jit["disabled"] is True and jit["id"] != out["entity_id"]
+        assert users.lock_jit_identity(admin, name) == jit["id"]  # idempotent
+    name = f"eng-{secrets.token_hex(3)}"
+    access.add_user(admin, name, "engineer", "a-long-password-1")
+    assert users.jit_entity(server.gateway(), name) is None  # engineers: created on their first JIT grant
