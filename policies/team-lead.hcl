@@ -10,6 +10,18 @@
 path "netvault/metadata/customers/*" {
   capabilities = ["read", "list"]
 }
+# Soft-delete / undelete of versions creates nothing, so it needs no
+# per-customer rule; "_ids" versions are never deleted (same first wildcard,
+# same number of "+", the longer path wins).
+path "netvault/delete/customers/+/*" {
+  capabilities = ["update"]
+}
+path "netvault/delete/customers/+/_ids/*" {
+  capabilities = ["deny"]
+}
+path "netvault/undelete/customers/+/*" {
+  capabilities = ["update"]
+}
 path "netvault/data/_index/*" {
   capabilities = ["create", "read", "update", "delete"]
 }

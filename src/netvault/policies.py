@@ -99,9 +99,6 @@ def render_team_lead_customers(customers: list[str]) -> str:
             f'\n# --- customer {c}\n'
             f'path "netvault/data/customers/{c}/*" {{\n  capabilities = ["create", "read", "update", "delete"]\n}}\n'
             f'path "netvault/data/customers/{c}/_ids/*" {{\n  capabilities = ["create", "read"]\n}}\n'
-            f'path "netvault/delete/customers/{c}/*" {{\n  capabilities = ["update"]\n}}\n'
-            f'path "netvault/delete/customers/{c}/_ids/*" {{\n  capabilities = ["deny"]\n}}\n'
-            f'path "netvault/undelete/customers/{c}/*" {{\n  capabilities = ["update"]\n}}\n'
             f'path "netvault-transit/keys/customer-{c}/rotate" {{\n  capabilities = ["update"]\n}}\n'
         )
     return Template(read("team-lead-customers.hcl.tmpl")).substitute(customer_blocks="".join(blocks))
