@@ -81,7 +81,7 @@ def parse_grant_group(name: str) -> tuple[str, str] | None:
 
 
 def jit_alias(user: str) -> str:
-    return f"jit:{user}"
+    return users.jit_alias(user)
 
 
 def grant_duration(text: str) -> timedelta:
@@ -174,14 +174,7 @@ def entity_of(vault: Vault, user: str, mounts: Mounts) -> dict:
 
 def jit_entity_of(vault: Vault, user: str) -> dict | None:
     """The entity behind the ``jit:<user>`` alias on the token mount, if any."""
-    try:
-        accessor = users.mount_accessor(vault, "token")
-    except NotFound:
-        return None
-    resp = vault.write(
-        "identity/lookup/entity", {"alias_name": jit_alias(user), "alias_mount_accessor": accessor}
-    )
-    return (resp or {}).get("data")
+    return users.jit_entity(vault, user)
 
 
 # --------------------------------------------------------------------------
@@ -237,6 +230,7 @@ def grant(
     entity = entity_of(vault, user, mounts)
     if entity.get("disabled"):
         raise UsageError(f"user {names.shown(user)} is disabled; a grant would have no effect")
+    _check_grantee_roles(vault, user, entity["id"], duration)
     granted_by = caller_name(vault)
 
     cas = _kv_version(vault, p.grant_meta(customer, user))
@@ -301,6 +295,23 @@ def grant(
         _delete_quietly(vault, p.grant_meta(customer, user))
         raise
     return Grant(state="active", **record)
+
+
+def _check_grantee_roles(vault: Vault, user: str, entity_id: str, duration: timedelta | None) -> None:
+    """Refuse, before anything is written, grants Vault would make useless or
+    that must not exist: auditors never reveal (any grant); an admin's
+    ``jit:<user>`` identity is disabled (no time-limited grant; a standing
+    grant is how an admin reveals, visible as a group); a person with no
+    netvault role (role withdrawn, or made outside netvault) gets nothing."""
+    roles = _roles_of(entity_id, _role_members(vault))
+    if "auditor" in roles:
+        raise PermissionDenied(f"{names.shown(user)} is an auditor: auditors never reveal, so no grant")
+    if "admin" in roles and duration is not None:
+        raise PermissionDenied(
+            f"{names.shown(user)} is an admin: no time-limited grants for admins (Vault refuses their "
+            "just-in-time tokens); grant without --for")
+    if not roles:
+        raise UsageError(f"{names.shown(user)} has no netvault role; give them one before granting")
 
 
 def _issue_jit(

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from netvault import names
 from netvault import policies as pol
 from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import NetvaultError, UsageError
@@ -22,6 +23,25 @@ JIT_MAX_TTL = "168h"  # a time-limited grant lasts a week at most
 AUDIT_SEAL_KEY = "audit-seal"
 NON_HMAC_KEYS = ["reference", "context"]
 SETTINGS_PATH = "_config/settings"
+CUSTOMER_KEY_PREFIX = "customer-"
+#: what every customer key must look like (setup --check reports the rest)
+CUSTOMER_KEY_FLAGS = {"derived": True, "exportable": False, "allow_plaintext_backup": False, "deletion_allowed": False}
+
+
+def _is_slug(name: str) -> bool:
+    try:
+        names.slug(name)
+    except UsageError:
+        return False
+    return True
+
+
+def _is_user(name: str) -> bool:
+    try:
+        names.username(name)
+    except UsageError:
+        return False
+    return True
 
 
 @dataclass
@@ -180,8 +200,11 @@ class _Layout:
         out.append(self.jit_role_item())
         out.append(self.sealer_role_item())
         out.append(self.audit_key_item())
+        out.append(self.jit_identity_item())
         out.append(self.settings_item())
         out.extend(self.customer_policy_items(existing))
+        if f"{self.m.kv}/" in mounts:
+            out.extend(self.customer_storage_items(set(pol.customers_of_policies(existing)[0])))
         out.append(self.audit_item())
         return out
 
@@ -264,11 +287,11 @@ class _Layout:
             if type(exc).__name__ not in ("InvalidPath", "InvalidRequest"):
                 raise
             key = None
-        ok = key is not None and key.get("type") == "ed25519" and not key.get("exportable")
+        ok = key is not None and key.get("type") == "ed25519" and not key.get("exportable") and not key.get("allow_plaintext_backup")
 
         def fix() -> None:
             if key is None:
-                self.c.secrets.transit.create_key(AUDIT_SEAL_KEY, key_type="ed25519", exportable=False, mount_point=self.m.transit)
+                self.c.secrets.transit.create_key(AUDIT_SEAL_KEY, key_type="ed25519", mount_point=self.m.transit)
             else:
                 raise NetvaultError(f"transit key {AUDIT_SEAL_KEY} exists but is not a non-exportable ed25519 key; fix by hand")
 
@@ -292,29 +315,124 @@ class _Layout:
                     "" if ok else "missing or different", fix)
 
     def customer_policy_items(self, existing: set[str]) -> list[Item]:
-        """Re-render every customer's policy (so a pattern change reaches all)."""
+        """Re-render every customer's policy (so a pattern change reaches all)
+        and the policies rendered from the list of customers.
+
+        The list is what Vault itself holds: the ``nv-customer-<slug>``
+        policies (only admins write policies), never the KV listing (team
+        leads write KV). A name that is not a slug, in policies, KV or transit
+        keys, is reported as drift to fix by hand and skipped, never rendered."""
         if f"{self.m.kv}/" not in self.secrets_mounts():
             return []
+        customers, bad = pol.customers_of_policies(existing)
+        out = [
+            Item(f"policy {pol.CUSTOMER_POLICY_PREFIX}{names.shown(b)}", False,
+                 "not a valid customer name: skipped; delete this policy by hand", manual=True)
+            for b in bad
+        ]
+        for name, text in pol.customer_list_policies(customers).items():
+            out.append(self._policy_item(name, text, existing))
+        patterns = self.patterns()
+        for customer in customers:
+            out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns), existing))
+        return out
+
+    def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
+        current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
+        detail = "missing" if current is None else ("" if current == text else "stale")
+        return Item(f"policy {name}", current == text, detail, lambda: self.c.sys.create_or_update_acl_policy(name, text))
+
+    def _list(self, call) -> list[str]:
         try:
-            listed = self.c.secrets.kv.v2.list_secrets(path="customers", mount_point=self.m.kv)["data"]["keys"]
+            return list(call()["data"]["keys"])
         except Exception as exc:
             if type(exc).__name__ != "InvalidPath":
                 raise
-            listed = []
-        patterns = self.patterns()
+            return []
+
+    def customer_storage_items(self, customers: set[str]) -> list[Item]:
+        """Customer trees in KV and ``customer-*`` transit keys: names that are
+        not slugs or have no customer policy (made outside `customer add`)
+        are drift; each customer key must be derived, not exportable, without
+        plaintext backup and not deletable."""
         out = []
-        customers = [entry.rstrip("/") for entry in listed]
-        deny_text = pol.render_auditor_no_reveal(customers)
-        deny_name = pol.AUDITOR_NO_REVEAL
-        current = self.c.sys.read_acl_policy(deny_name)["data"]["policy"] if deny_name in existing else None
-        out.append(Item(f"policy {deny_name}", current == deny_text, "missing" if current is None else ("" if current == deny_text else "stale"), lambda: self.c.sys.create_or_update_acl_policy(deny_name, deny_text)))
+        listed = self._list(lambda: self.c.secrets.kv.v2.list_secrets(path="customers", mount_point=self.m.kv))
         for entry in listed:
-            customer = entry.rstrip("/")
-            name = pol.customer_policy_name(customer)
-            text = pol.render_customer(customer, patterns)
-            current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
-            out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "stale"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
+            name = entry.rstrip("/")
+            if not _is_slug(name):
+                out.append(Item(f"records customers/{names.shown(name)}", False,
+                                "not a valid customer name: skipped; remove it by hand", manual=True))
+            elif name not in customers:
+                out.append(Item(f"records customers/{name}", False,
+                                f"no policy {pol.customer_policy_name(name)}: not made by `customer add`", manual=True))
+        if f"{self.m.transit}/" not in self.secrets_mounts():
+            return out
+        keys = self._list(lambda: self.c.secrets.transit.list_keys(mount_point=self.m.transit))
+        for key in keys:
+            if not key.startswith(CUSTOMER_KEY_PREFIX):
+                continue
+            name = key[len(CUSTOMER_KEY_PREFIX):]
+            if not _is_slug(name):
+                out.append(Item(f"transit key {CUSTOMER_KEY_PREFIX}{names.shown(name)}", False,
+                                "not a valid customer name: skipped; remove it by hand", manual=True))
+            elif name not in customers:
+                out.append(Item(f"transit key {key}", False,
+                                f"no policy {pol.customer_policy_name(name)}: not made by `customer add`", manual=True))
+            else:
+                out.append(self.customer_key_item(key))
         return out
+
+    def customer_key_item(self, key: str) -> Item:
+        data = self.c.secrets.transit.read_key(key, mount_point=self.m.transit)["data"]
+        wrong = [flag for flag, want in CUSTOMER_KEY_FLAGS.items() if bool(data.get(flag)) != want]
+        name = f"transit key {key}"
+        if not wrong:
+            return Item(name, True)
+        detail = ", ".join(f"{flag} is {not CUSTOMER_KEY_FLAGS[flag]}" for flag in wrong)
+        if wrong == ["deletion_allowed"]:
+            return Item(name, False, detail, lambda: self.c.write_data(
+                f"{self.m.transit}/keys/{key}/config", data={"deletion_allowed": False}))
+        # exportable / plaintext backup cannot be switched off again, derived
+        # cannot be changed: the key may have left Vault. A person decides.
+        return Item(name, False, detail + ": cannot be undone; move the customer to a new key by hand", manual=True)
+
+    def _gateway(self):
+        """The same server and token as the hvac client, for domain helpers
+        (users.py) that speak through ``gateway.Vault``."""
+        from netvault.gateway import Vault
+
+        verify = (getattr(self.c.adapter, "_kwargs", None) or {}).get("verify")
+        return Vault(self.c.adapter.base_uri, self.c.token, namespace=getattr(self.c.adapter, "namespace", None),
+                     cacert=verify if isinstance(verify, str) else None)
+
+    def jit_identity_item(self) -> Item:
+        """Every auditor and admin has a ``jit:<user>`` alias on the token
+        mount whose entity is disabled: Vault then refuses any just-in-time
+        token minted for them (at creation and at use)."""
+        from netvault import users
+
+        g = self._gateway()
+        pending = []
+        for role in pol.NO_JIT_ROLES:
+            group_name = pol.ROLES[role][0]
+            group = self.c.read(f"identity/group/name/{group_name}")
+            for entity_id in ((group or {}).get("data") or {}).get("member_entity_ids") or []:
+                entity = self.c.read(f"identity/entity/id/{entity_id}")
+                for alias in ((entity or {}).get("data") or {}).get("aliases") or []:
+                    user = alias.get("name") or ""
+                    if alias.get("mount_type") != "userpass" or not _is_user(user):
+                        continue
+                    jit = users.jit_entity(g, user)
+                    if not jit or not jit.get("disabled"):
+                        pending.append(user)
+        pending = sorted(set(pending))
+
+        def fix() -> None:
+            for user in pending:
+                users.lock_jit_identity(g, user)
+
+        detail = "" if not pending else "just-in-time identity not locked for " + ", ".join(pending[:10]) + (" …" if len(pending) > 10 else "")
+        return Item("jit identities of auditors and admins (disabled)", not pending, detail, fix)
 
     def audit_item(self) -> Item:
         try:

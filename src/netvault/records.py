@@ -210,21 +210,19 @@ class Store:
         try:
             existing = self.vault.read(f"{self.transit}/keys/{key}")
             if existing is None:
+                # never "exportable"/"allow_plaintext_backup", not even false: nv-admin denies them
                 self.vault.write(f"{self.transit}/keys/{key}", {"type": "aes256-gcm96", "derived": True})
                 existing = self.vault.read(f"{self.transit}/keys/{key}")
-            if not ((existing or {}).get("data") or {}).get("derived"):
-                raise NetvaultError(f"transit key {key} exists but is not derived; fix it by hand")
+            flags = (existing or {}).get("data") or {}
+            if not flags.get("derived") or flags.get("exportable") or flags.get("allow_plaintext_backup"):
+                raise NetvaultError(
+                    f"transit key {key} exists but is not derived or may leave Vault (exportable, "
+                    "plaintext backup); it was not made by `customer add`: fix it by hand")
             self.vault.write(
                 f"sys/policies/acl/{policies.customer_policy_name(customer)}",
                 {"policy": policies.render_customer(customer, patterns)},
             )
-            # Auditors must never reveal, even if someone grants them this customer:
-            # the deny list names every customer's exact decrypt path (DESIGN.md).
-            known = [k.rstrip("/") for k in self.vault.list(f"{self.kv}/metadata/customers")]
-            self.vault.write(
-                f"sys/policies/acl/{policies.AUDITOR_NO_REVEAL}",
-                {"policy": policies.render_auditor_no_reveal(known + [customer])},
-            )
+            skipped = self.sync_customer_list_policies(customer)
         except PermissionDenied:
             raise PermissionDenied(
                 "customer add is admin-only: it creates the customer's transit key and Vault policy"
@@ -234,7 +232,21 @@ class Store:
         self._write_id(customer, record_id, "customer", customer)
         version = self.create(profile_path(customer), data, what)
         return {"customer": customer, "id": record_id, "version": version, "transit_key": key,
-                "policy": policies.customer_policy_name(customer)}
+                "policy": policies.customer_policy_name(customer), "skipped": skipped}
+
+    def sync_customer_list_policies(self, customer: str | None = None) -> list[str]:
+        """Re-render the policies made from the list of customers
+        (nv-auditor-no-reveal, nv-team-lead-customers). The list is the
+        ``nv-customer-<slug>`` policies Vault holds (admin-written), never the
+        KV listing (team leads write KV). Returns the policy names skipped
+        because they are not slugs (``netvault setup --check`` reports them)."""
+        listed = self.vault.list("sys/policies/acl")
+        customers, bad = policies.customers_of_policies(listed)
+        if customer is not None and customer not in customers:
+            customers.append(customer)
+        for name, text in policies.customer_list_policies(customers).items():
+            self.vault.write(f"sys/policies/acl/{name}", {"policy": text})
+        return [policies.customer_policy_name(b) for b in bad]
 
     def customer_names(self) -> list[str]:
         """Every customer this token may list; engineers: their granted customers."""

@@ -20,7 +20,7 @@ from netvault.config import Mounts
 from netvault.errors import UsageError
 from netvault.text import reference_flags
 
-ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup")
+ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup", "key-export")
 HMAC_PREFIX = "hmac-sha256:"
 _ID = re.compile(r"[0-9a-zA-Z._-]{1,128}")
 _SAFE_NEEDLE = re.compile(r"[A-Za-z0-9._:@-]{2,128}")
@@ -95,6 +95,33 @@ def _record_id(context) -> str | None:
     return raw if _ID.fullmatch(raw) else None
 
 
+_EXPORT_FLAGS = ("exportable", "allow_plaintext_backup")
+
+
+def _key_export(rest: str, op: str, data: dict) -> str | None:
+    """For a transit request (path after the mount) that would let a key leave
+    Vault or replace one: the key name ("" when the path names none); else None.
+    Export, BYOK export, backup, restore, import, the import wrapping key, and a
+    key create/config carrying ``exportable`` or ``allow_plaintext_backup``
+    (values are HMAC'd or booleans, the keys are plain)."""
+    parts = rest.strip("/").split("/")
+    head = parts[0]
+    if head in ("export", "byok-export"):
+        return parts[2] if len(parts) > 2 else ""
+    if head == "backup":
+        return parts[1] if len(parts) > 1 else ""
+    if head == "restore":
+        return parts[1] if len(parts) > 1 else ""
+    if head == "wrapping_key":
+        return ""
+    if head == "keys" and len(parts) >= 3 and parts[2].startswith("import"):
+        return parts[1]
+    if head == "keys" and op in _WRITE_OPS and (len(parts) == 2 or (len(parts) == 3 and parts[2] == "config")):
+        if any(str(k).lower() in _EXPORT_FLAGS for k in data):
+            return parts[1]
+    return None
+
+
 _KV_OPS = {"read": "read", "list": "list", "create": "write", "update": "write", "patch": "write", "delete": "delete"}
 _WRITE_OPS = ("create", "update", "patch", "delete")
 
@@ -150,6 +177,11 @@ class Classifier:
                 customer = rest[len("decrypt/customer-"):]
                 return ("reveal", customer, None, None, _record_id(data.get("context")),
                         _plain(data.get("reference")), None)
+            exported = _key_export(rest, op, data)
+            if exported is not None:  # high risk: a key leaving Vault or being replaced
+                key = exported or None
+                customer = key[len("customer-"):] if key and key.startswith("customer-") else None
+                return ("key-export", customer, "transit-key", key, None, None, None)
             if rest.startswith("keys/customer-") and op in _WRITE_OPS:
                 customer = rest[len("keys/customer-"):].split("/", 1)[0]
                 return ("setup", customer, "transit-key", None, None, None, None)

@@ -155,7 +155,7 @@ def log(
     engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this user name (or entity id).")] = None,
     record: Annotated[Optional[str], typer.Option("--record", help="Only this record (current name, CUSTOMER/NAME or stable id).")] = None,
     incident: Annotated[Optional[str], typer.Option("--incident", help="Only this incident reference (glob allowed: INC-12*).")] = None,
-    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup (repeatable).")] = None,
+    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup, key-export (repeatable).")] = None,
     denied: Annotated[bool, typer.Option("--denied", help="Only denied attempts.")] = False,
     since: SinceOpt = None,
     until: UntilOpt = None,

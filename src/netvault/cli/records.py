@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from netvault.cli.output import JsonOption, emit_json, fields, info, table
+from netvault.cli.output import JsonOption, emit_json, fields, info, table, warn
 
 customer_app = typer.Typer(help="Customers: profile, transit key, Vault policy.", no_args_is_help=True, rich_markup_mode=None)
 credential_app = typer.Typer(help="Credentials: username, URL, sealed password/TOTP/extra secrets.", no_args_is_help=True, rich_markup_mode=None)
@@ -95,6 +95,10 @@ def customer_add(customer: CustomerArg, company: Company = None, address: Addres
     result = _store().add_customer(customer, dict(
         company=company, address=address, postcode=postcode, city=city, contact=contact, phone=phone,
         email=email, kvk=kvk, vat=vat, bank=bank, notes=notes))
+    from netvault.names import shown
+
+    for name in result.get("skipped") or []:
+        warn(f"skipped policy {shown(name)}: not a valid customer name (see `netvault setup --check`)")
     _done(result, as_json, f"added customer {customer} (transit key {result['transit_key']}, policy {result['policy']})")
 
 
