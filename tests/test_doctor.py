@@ -45,13 +45,13 @@ class DyingVault(Vault):
         twin.count, twin.death = self.count, self.death
         return twin
 
-    def request(self, method, path, data=None, *, headers=None):
+    def request(self, method, path, data=None, *, headers=None, idempotent=False):
         self.count[0] += 1
         if self.count[0] == self.at:
             self.death[0] = f"died before request {self.at}: {method} {path}"
         if self.count[0] >= self.at:  # dead: no clean-up request gets out either
             raise Crash(self.death[0])
-        return super().request(method, path, data, headers=headers)
+        return super().request(method, path, data, headers=headers, idempotent=idempotent)
 
 
 @pytest.fixture(scope="module")

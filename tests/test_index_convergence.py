@@ -39,7 +39,7 @@ class PausingVault(Vault):
         twin._armed, twin._lock = self._armed, self._lock
         return twin
 
-    def request(self, method, path, data=None, *, headers=None):
+    def request(self, method, path, data=None, *, headers=None, idempotent=False):
         with self._lock:
             stop = self._armed[0] and self.when(method, path)
             if stop:
@@ -47,7 +47,7 @@ class PausingVault(Vault):
         if stop:
             self.paused.set()
             assert self.resume.wait(60), "the test never resumed the paused writer"
-        return super().request(method, path, data, headers=headers)
+        return super().request(method, path, data, headers=headers, idempotent=idempotent)
 
 
 def _mac() -> str:
