@@ -3,6 +3,13 @@
 The offboarding worklist: for each record USER revealed (Vault allowed the
 transit decrypt), the last reveal time and whether the record has a KV
 version newer than that reveal (rotated since).
+
+A reveal counts for USER when the trail attributes it to them
+(``events``/``attribution``: their login token, or a JIT token they obtained).
+A reveal whose record cannot be named (``record-unresolved``, ``id-mismatch``)
+becomes one row per customer with status ``rotate-all``: rotate everything of
+that customer. A reveal made with a token bound to USER's ``jit:`` entity that
+cannot be traced to a person is listed too, flagged (it may have been USER).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ class Exposed:
     incidents: list[str] = field(default_factory=list)
     rotated_since: bool | None = None  # None: unknown (record gone, or no access to metadata)
     rotated_at: str | None = None  # first version written after the last reveal
-    status: str = "unknown"  # rotate | rotated | deleted | unknown
+    status: str = "unknown"  # rotate | rotated | deleted | unknown | rotate-all
+    flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,24 +67,36 @@ def summarize(evs: Iterable[Event], user: str, lookup: MetadataLookup | None = N
     for e in evs:
         if e.action != "reveal" or e.outcome != "allowed":
             continue
-        if user not in (e.engineer, e.entity_id) and (e.entity_id is None or e.entity_id not in entity_ids):
+        mine = user in (e.engineer, e.entity_id) or (e.entity_id is not None and e.entity_id in entity_ids)
+        # no person traced: it may have been the token's grantee or its minter
+        maybe = e.engineer is None and (
+            (e.token_entity_id is not None and (e.token_entity_id in entity_ids or e.token_entity_id == user))
+            or (e.minted_by is not None and e.minted_by == user))
+        if not (mine or maybe):
             continue
-        key = (e.customer or "", e.record_id or f"name:{e.record}")
+        unresolved = not e.record_id or "id-mismatch" in e.flags
+        key = (e.customer or "", "*" if unresolved else e.record_id)
         x = by_record.get(key)
         if x is None:
-            x = by_record[key] = Exposed(e.customer or "", e.record, e.kind, e.record_id, 0, e.time, e.time)
+            x = by_record[key] = Exposed(e.customer or "", None if unresolved else e.record, None if unresolved else e.kind,
+                                         None if unresolved else e.record_id, 0, e.time, e.time)
+            if unresolved:
+                x.status = "rotate-all"
+        for flag in e.flags:
+            if flag not in x.flags:
+                x.flags.append(flag)
         x.reveals += 1
         if time_key(e.time) > time_key(x.last_reveal):
             x.last_reveal = e.time
         if time_key(e.time) < time_key(x.first_reveal):
             x.first_reveal = e.time
-        if e.record and not x.record:
+        if e.record and not x.record and not unresolved:
             x.record, x.kind = e.record, e.kind
         if e.incident and e.incident not in x.incidents:
             x.incidents.append(e.incident)
     out = sorted(by_record.values(), key=lambda x: (x.customer, x.record or "", x.record_id or ""))
     for x in out:
-        if lookup is None or not x.record or not x.kind:
+        if x.status == "rotate-all" or lookup is None or not x.record or not x.kind:
             continue
         meta = lookup(x.customer, x.kind, x.record)
         if meta is None:
@@ -111,9 +131,10 @@ def exposure(
     from netvault.audit.events import user_entities
 
     m = mounts or Mounts()
-    resolver = Resolver(vault, m.kv) if vault is not None else None
+    resolver = Resolver(vault, m.kv, m.userpass) if vault is not None else None
     ids = user_entities(vault, user, m.userpass) if vault is not None else ()
-    evs = events(paths, filters=Filters(engineer=user, actions=("reveal",), since=since, entity_ids=ids), mounts=m,
+    # summarize picks USER's reveals (and the untraced ones that may be theirs)
+    evs = events(paths, filters=Filters(actions=("reveal",), since=since), mounts=m,
                  resolver=resolver, progress=progress)
     lookup = kv_metadata_lookup(vault, m.kv) if vault is not None else None
     return summarize(evs, user, lookup, ids)

@@ -116,12 +116,14 @@ def _resolver(offline: bool):
     vault = _vault(required=False)
     if vault is None:
         return None
-    return Resolver(vault, _settings().mounts.kv)
+    m = _settings().mounts
+    return Resolver(vault, m.kv, m.userpass)
 
 
 LOG_COLUMNS = [
     ("time", "time"), ("engineer", "engineer"), ("action", "action"), ("customer", "customer"),
     ("record", "record"), ("incident", "incident"), ("outcome", "outcome"), ("remote_address", "from"),
+    ("flags", "flags"),
 ]
 
 
@@ -134,6 +136,9 @@ def _row(ev) -> dict:
         d["record"] = f"{d['record'] or ''} (for {d['subject']})".strip()
     if d["outcome"] == "denied" and d["error"]:
         d["outcome"] = f"denied: {d['error']}"
+    if not d["engineer"]:
+        d["engineer"] = "?"  # no person could be traced: see flags
+    d["flags"] = ",".join(d["flags"]) or None
     return d
 
 
@@ -199,7 +204,9 @@ def log(
         writer = csv.DictWriter(out, fieldnames=list(FIELDS))
         writer.writeheader()
         for ev in stream:
-            writer.writerow(ev.to_dict())
+            row = ev.to_dict()
+            row["flags"] = " ".join(row["flags"])
+            writer.writerow(row)
     else:
         rows = [_row(ev) for ev in stream]
         done()
@@ -407,17 +414,22 @@ def exposure_cmd(
         for x in rows:
             d = x.to_dict()
             d["incidents"] = " ".join(d["incidents"])
+            d["flags"] = " ".join(d["flags"])
             writer.writerow(d)
         return
     table(
-        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " ")} for x in rows],
+        [{**x.to_dict(), "record": x.record or ("(every record)" if x.status == "rotate-all" else "#" + (x.record_id or "?")[:12]),
+          "last_reveal": x.last_reveal[:19].replace("T", " "), "flags": ",".join(x.flags) or None} for x in rows],
         [("customer", "customer"), ("record", "record"), ("reveals", "reveals"), ("last_reveal", "last reveal"),
-         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at")],
+         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at"), ("flags", "flags")],
         empty=f"({user} revealed nothing in these files)",
     )
     todo = sum(1 for x in rows if x.status == "rotate")
     if todo:
         info(f"{todo} credential(s) to rotate")
+    everything = sorted({x.customer for x in rows if x.status == "rotate-all"})
+    if everything:
+        warn(f"a reveal whose record cannot be named: rotate every credential of {', '.join(everything)}")
 
 
 @app.command("report")
