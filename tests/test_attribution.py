@@ -251,3 +251,25 @@ def test_classifier_never_trusts_a_tokens_metadata_or_display_name():
             "data": {"context": b64("abc123"), "reference": "INC-1"}}}
         ev = Classifier()(Entry(doc["time"], doc, True, "x"))
         assert ev.engineer is None and ev.entity_id is None and ev.flags and ev.flags[0].startswith("untraced")
+
+
+def test_context_decoder_accepts_exactly_what_transit_accepts(world, server):
+    """For each spelling of a record's context: Vault decrypts it  <=>  the reader decodes it to the id."""
+    from netvault.audit.events import _record_id
+
+    cust, lead, bob, auditor, admin = world
+    raw_grant(server.root(), cust.name, bob)
+    bc = bob.login()
+    rec = cust.record()
+    ctx = rec.context  # 32 hex chars -> 44 base64 chars ending in "="
+    forms = [ctx, ctx[:5] + "\r\n" + ctx[5:], ctx + "\n", "\r" + ctx, ctx[:-1] + "\n=", ctx.rstrip("="),
+             " " + ctx, ctx[:5] + " " + ctx[5:], ctx[:5] + "\t" + ctx[5:], ctx + "==", ctx[:4] + "=" + ctx[4:],
+             ctx.replace("=", "%3D")]
+    for form in forms:
+        try:
+            raw(bc, "POST", f"{TRANSIT}/decrypt/customer-{cust.name}",
+                {"ciphertext": rec.ciphertext, "context": form, "reference": "INC-11"})
+            accepted = True
+        except hx.InvalidRequest:
+            accepted = False
+        assert accepted == (_record_id(form) == rec.id), repr(form)
