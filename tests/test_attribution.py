@@ -273,3 +273,34 @@ def test_context_decoder_accepts_exactly_what_transit_accepts(world, server):
         except hx.InvalidRequest:
             accepted = False
         assert accepted == (_record_id(form) == rec.id), repr(form)
+
+
+def test_a_team_lead_sweeps_what_grant_records_name_and_says_what_it_cannot(world, server):
+    """Least privilege: a team lead matches minted tokens only through grant records
+    (sys/audit-hash/netvault); a token minted without one needs an admin, and it says so."""
+    from datetime import datetime, timedelta, timezone
+
+    from netvault import access
+    from netvault.audit.attribution import Trace
+
+    cust, lead, bob, auditor, admin = world
+    now = datetime.now(timezone.utc)
+    lv = server.gateway(lead.login().token)
+    access.grant(lv, bob.name, cust.name, now=now, duration=timedelta(minutes=10))  # with a grant record
+    stray = _mint(lead.login(), cust.name, bob.name, wrap=False)["auth"]["client_token"]  # without one
+    recorded = access.list_grants(server.gateway(), now=now, customer=cust.name, user=bob.name)[0].accessor
+
+    def minted(ids):
+        return [acc for acc, m in Trace([server.audit_file]).minted_by_entity(ids) if m.path == access.JIT_CREATE_PATH]
+
+    other_lead = server.gateway(new_person(server, "team-lead").login().token)
+    result = access.offboard(other_lead, lead.name, now=now, minted=minted)
+    assert result.minted == 2 and [r["via"] for r in result.minted_revoked] == [f"grant record {cust.name}/{bob.name}"]
+    assert result.minted_unmatched == 1 and "admin" in result.minted_note
+    with pytest.raises(hx.InvalidRequest):  # the recorded one is gone
+        raw(server.root(), "POST", "auth/token/lookup-accessor", {"accessor": recorded})
+    assert decrypt(server.client(stray), cust.record(), "INC-12") == cust.record().plaintext  # needs an admin
+    result = access.offboard(server.gateway(admin.login().token), lead.name, now=now, minted=minted)
+    assert len(result.minted_revoked) == 1 and result.minted_note is None
+    with pytest.raises(hx.Forbidden):
+        decrypt(server.client(stray), cust.record(), "INC-13")

@@ -669,9 +669,16 @@ def sweep_minted(vault: Vault, hmacs: Iterable[str], *, now: datetime, mounts: M
         return out
     audit_hash = _hasher(vault, audit_device)
 
+    def alive(accessor: str) -> bool:
+        try:
+            vault.write("auth/token/lookup-accessor", {"accessor": accessor})
+            return True
+        except (NotFound, UsageError):  # "invalid accessor": expired or revoked already
+            return False
+
     def try_one(accessor: str, where: str) -> None:
         h = audit_hash(accessor)
-        if h in remaining and _revoke_accessor(vault, accessor):
+        if h in remaining and alive(accessor) and _revoke_accessor(vault, accessor):
             out["revoked"].append({"via": where, "accessor_hmac": h})
         remaining.discard(h)
 
