@@ -151,7 +151,7 @@ def log(
     engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this user name (or entity id).")] = None,
     record: Annotated[Optional[str], typer.Option("--record", help="Only this record (current name, CUSTOMER/NAME or stable id).")] = None,
     incident: Annotated[Optional[str], typer.Option("--incident", help="Only this incident reference (glob allowed: INC-12*).")] = None,
-    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup (repeatable).")] = None,
+    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup, tamper (repeatable).")] = None,
     denied: Annotated[bool, typer.Option("--denied", help="Only denied attempts.")] = False,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -159,11 +159,14 @@ def log(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """List access events: time, engineer, action, customer, record, incident, outcome.
+    """List access events: time, engineer, action, customer, record, incident, outcome, flags.
 
     Reads Vault's own audit log (a reveal made with curl is there too). Record
     names are the current ones, resolved from the stable id in the transit
-    context when you are logged in (else the id is shown).
+    context when you are logged in (else the id is shown). The engineer is the
+    person Vault binds to the token (for a just-in-time token: whoever
+    unwrapped it, or its creator); FLAGS mark what cannot be traced or does
+    not add up (see the README).
 
     Example:  netvault audit log --customer acme --action reveal --since 7d
     """
