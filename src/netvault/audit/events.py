@@ -356,10 +356,6 @@ class Resolver:
         """The user a JIT entity (alias ``jit:<user>``) stands for."""
         return self._entity(entity_id)[1]
 
-    def entity_name(self, entity_id: str) -> str | None:  # kept for callers of the old name
-        person, jit = self._entity(entity_id)
-        return person or jit
-
     def audit_hash(self, value: str) -> str | None:
         """The audit device's HMAC of ``value`` (None when the caller may not ask)."""
         if value in self.hashes:
