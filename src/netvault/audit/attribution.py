@@ -32,7 +32,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from netvault import names
 from netvault.audit.reader import iter_lines_multi, open_binary
+from netvault.errors import UsageError
 
 HMAC_PREFIX = "hmac-sha256:"
 #: path of netvault's audit device (``sys/audit-hash/<path>`` HMACs as it does)
@@ -97,6 +99,15 @@ def direct(auth: dict, userpass_prefix: str) -> tuple[str | None, str | None] | 
     if dn == "root" and list(policies) == ["root"] and not entity:
         return "root", None
     return None
+
+
+def _valid(value: str, check) -> bool:
+    """A path segment a writer chose is used only when it is a valid name."""
+    try:
+        check(value)
+        return True
+    except UsageError:
+        return False
 
 
 def _hm(value) -> str | None:
@@ -188,7 +199,7 @@ class Trace:
                 return
             body = (req.get("data") or {}).get("data") or {}
             acc = _hm(body.get("accessor")) if isinstance(body, dict) else None
-            if acc:
+            if acc and _valid(parts[3], names.slug) and _valid(parts[4], names.username):
                 self.grants.setdefault(acc, []).append((parts[3], parts[4]))
 
     # -- asking -----------------------------------------------------------
