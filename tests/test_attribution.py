@@ -84,6 +84,9 @@ def test_lead_mints_a_token_in_bobs_name_and_uses_it(world, server, cli):
     assert out["minted"] == 1 and len(out["minted_revoked"]) == 1
     with pytest.raises(hx.Forbidden):
         decrypt(server.client(token), rec, "INC-2")
+    # the lead's worklist holds what they revealed, though no grant covered it
+    assert {(w["customer"], w["name"], w["revealed"]) for w in out["worklist"]} == {
+        (cust.name, "router", True), (cust.name, "switch", False)}
 
 
 def test_lead_unwraps_a_wrapped_delivery_before_bob(world, server, cli):

@@ -633,7 +633,8 @@ class OffboardResult:
 
 
 #: exposure(user, entity_ids, records) -> set of revealed record ids, or None if unknown;
-#: an item "*:<customer>" means a reveal in that customer whose record is unknown (all of it)
+#: an item "*:<customer>" means a reveal in that customer whose record is unknown (all of it),
+#: "+:<customer>" a reveal in that customer (listed even when no grant covered it)
 Exposure = Callable[[str, list[str], list[dict]], "Iterable[str] | None"]
 #: minted(entity_ids) -> audit HMACs of the accessors of tokens these entities created
 #: (auth/token/create*, from the audit trail), or None when there is no trail to read
@@ -813,8 +814,9 @@ def offboard(
             result.audit_checked = True
     if revealed:
         result.unresolved_customers = sorted(x[2:] for x in revealed if x.startswith("*:"))
-        for c in result.unresolved_customers:
-            if c not in customers:  # revealed there (e.g. through a token minted by someone else)
+        for c in sorted({x[2:] for x in revealed if x[:2] in ("*:", "+:")}):
+            if c not in customers:  # revealed there without a grant (e.g. a token they minted)
+                customers.add(c)
                 try:
                     records.extend(credentials_of(vault, c, mounts))
                 except (NotFound, PermissionDenied):

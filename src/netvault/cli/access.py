@@ -190,8 +190,10 @@ def _exposure(settings, audit_files=None):
                     rid = getattr(x, "record_id", None) or (x.get("record_id") if isinstance(x, dict) else None)
                     if rid:
                         revealed.add(rid)
-                    if getattr(x, "status", None) == "rotate-all" and getattr(x, "customer", None):
-                        revealed.add(f"*:{x.customer}")  # record unknown: every record of the customer
+                    if getattr(x, "customer", None):
+                        revealed.add(f"+:{x.customer}")  # revealed there (granted or not)
+                        if getattr(x, "status", None) == "rotate-all":
+                            revealed.add(f"*:{x.customer}")  # record unknown: every record of the customer
         except (TypeError, AttributeError):  # a different interface: say unknown rather than guess
             return None
         return revealed
