@@ -300,6 +300,8 @@ class Resolver:
     #: _ids/<id> is written just before the record; a version of the record
     #: created this long after it still counts as "written together"
     WRITTEN_TOGETHER_S = 600
+    #: ... and this long before it (a client that writes the record first)
+    WRITTEN_BEFORE_S = 60
 
     def __init__(self, vault, kv_mount: str = "netvault", userpass_mount: str = "userpass",
                  audit_device: str = AUDIT_DEVICE) -> None:
@@ -486,7 +488,7 @@ class Resolver:
             return False
         for info in versions.values():
             t = at((info or {}).get("created_time") or "")
-            if t is not None and start <= t <= start + self.WRITTEN_TOGETHER_S:
+            if t is not None and start - self.WRITTEN_BEFORE_S <= t <= start + self.WRITTEN_TOGETHER_S:
                 return True
         return False
 
