@@ -185,3 +185,13 @@ path "netvault/metadata/_inbox/{{identity.entity.id}}" {
 path "sys/auth" {
   capabilities = ["read"]
 }
+
+# --- offboarding sweep of minted tokens (issue 8, attribution) ---
+# Offboarding revokes the just-in-time tokens the person MINTED. The audit
+# trail holds only HMACs of their accessors; the live accessors a team lead
+# can see are those in grant records, compared through the audit device's
+# HMAC. Only netvault's device, only hashing: nothing else is added (listing
+# all token accessors needs sudo and stays with admins).
+path "sys/audit-hash/netvault" {
+  capabilities = ["update"]
+}

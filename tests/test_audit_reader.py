@@ -135,6 +135,10 @@ def _entry(path, op, data=None, *, error=None, auth=None):
     ("netvault/destroy/customers/acme/credentials/fw", "update", None, ("delete", "acme", "fw", None, None)),
     ("netvault/metadata/customers/acme/devices/", "list", None, ("list", "acme", None, None, None)),
     ("netvault/data/customers/acme/_ids/abc", "read", None, None),
+    ("netvault/data/customers/acme/_ids/abc", "create", None, None),  # the one write netvault makes
+    ("netvault/data/customers/acme/_ids/abc", "update", None, ("tamper", "acme", "_ids/abc", "abc", None)),
+    ("netvault/metadata/customers/acme/_ids/abc", "delete", None, ("tamper", "acme", "_ids/abc", "abc", None)),
+    ("netvault/undelete/customers/acme/_ids/abc", "update", None, ("tamper", "acme", "_ids/abc", "abc", None)),
     ("netvault/data/customers/acme/_index/mac/001122334455", "update", None, None),
     ("netvault/data/_grants/acme/bob", "create", None, ("grant", "acme", "_grants/bob", None, None)),
     ("netvault/metadata/_grants/acme/bob", "delete", None, ("revoke", "acme", "_grants/bob", None, None)),

@@ -63,7 +63,7 @@ jit token (customer)   N N       Y Y        N N      Y Y    N N          N N    
 token with nv-admin    N N       N N        N N      Y Y    N N          N N           N N         N N
 sys/auth read          N N       Y Y        Y Y      Y Y    N N          N N           N N         N N
 sys policies list      N N       N N        N N      Y Y    N N          N N           N N         N N
-sys audit-hash         N N       N N        Y Y      Y Y    N N          N N           N N         N N
+sys audit-hash         N N       Y Y        Y Y      Y Y    N N          N N           N N         N N
 sys mount enable       N N       N N        N N      Y Y    N N          N N           N N         N N
 identity groups list   N N       Y Y        Y Y      Y Y    N N          N N           N N         N N
 incident patterns edit N N       N N        N N      Y Y    N N          N N           N N         N N

@@ -30,6 +30,13 @@ revealed value was replaced, with evidence), ``deleted`` (the record is gone),
 ``unknown`` (newer versions whose content cannot be checked: not in the files,
 no stamp because the record predates them, or no read access), with the
 reason in ``detail``.
+
+A reveal counts for USER when the trail attributes it to them
+(``events``/``attribution``: their login token, or a JIT token they obtained).
+A reveal whose record cannot be named (``record-unresolved``, ``id-mismatch``)
+becomes one row per customer with status ``rotate-all``: rotate everything of
+that customer. A reveal made with a token bound to USER's ``jit:`` entity that
+cannot be traced to a person is listed too, flagged (it may have been USER).
 """
 
 from __future__ import annotations
@@ -58,8 +65,9 @@ class Exposed:
     incidents: list[str] = field(default_factory=list)
     rotated_since: bool | None = None  # None: unknown
     rotated_at: str | None = None  # when the last revealed value was replaced (evidence)
-    status: str = "unknown"  # rotate | rotated | deleted | unknown
+    status: str = "unknown"  # rotate | rotated | deleted | unknown | rotate-all
     detail: str | None = None  # why (evidence or what is missing)
+    flags: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
@@ -303,19 +311,31 @@ def summarize(evs: Iterable[Event], user: str, lookup: KVHistory | MetadataLooku
     for e in evs:
         if e.action != "reveal" or e.outcome != "allowed":
             continue
-        if user not in (e.engineer, e.entity_id) and (e.entity_id is None or e.entity_id not in entity_ids):
+        mine = user in (e.engineer, e.entity_id) or (e.entity_id is not None and e.entity_id in entity_ids)
+        # no person traced: it may have been the token's grantee or its minter
+        maybe = e.engineer is None and (
+            (e.token_entity_id is not None and (e.token_entity_id in entity_ids or e.token_entity_id == user))
+            or (e.minted_by is not None and e.minted_by == user))
+        if not (mine or maybe):
             continue
-        key = (e.customer or "", e.record_id or f"name:{e.record}")
+        unresolved = not e.record_id or "id-mismatch" in e.flags
+        key = (e.customer or "", "*" if unresolved else e.record_id)
         x = by_record.get(key)
         if x is None:
-            x = by_record[key] = Exposed(e.customer or "", e.record, e.kind, e.record_id, 0, e.time, e.time)
+            x = by_record[key] = Exposed(e.customer or "", None if unresolved else e.record, None if unresolved else e.kind,
+                                         None if unresolved else e.record_id, 0, e.time, e.time)
+            if unresolved:
+                x.status = "rotate-all"
+        for flag in e.flags:
+            if flag not in x.flags:
+                x.flags.append(flag)
         x.reveals += 1
         x.request_ids.append(e.request_id)
         if time_key(e.time) > time_key(x.last_reveal):
             x.last_reveal = e.time
         if time_key(e.time) < time_key(x.first_reveal):
             x.first_reveal = e.time
-        if e.record and not x.record:
+        if e.record and not x.record and not unresolved:
             x.record, x.kind = e.record, e.kind
         if e.incident and e.incident not in x.incidents:
             x.incidents.append(e.incident)
@@ -325,6 +345,9 @@ def summarize(evs: Iterable[Event], user: str, lookup: KVHistory | MetadataLooku
     history = lookup if isinstance(lookup, KVHistory) else None
     pending: list[tuple[Exposed, dict, list]] = []
     for x in out:
+        if x.status == "rotate-all":
+            x.detail = "a reveal whose record cannot be named: rotate every secret of this customer"
+            continue
         if not x.record or not x.kind:
             x.detail = "record name unknown (its id is not in _ids)"
             continue
@@ -378,9 +401,10 @@ def exposure(
 
     m = mounts or Mounts()
     paths = [str(p) for p in paths]
-    resolver = Resolver(vault, m.kv) if vault is not None else None
+    resolver = Resolver(vault, m.kv, m.userpass) if vault is not None else None
     ids = user_entities(vault, user, m.userpass) if vault is not None else ()
-    evs = events(paths, filters=Filters(engineer=user, actions=("reveal",), since=since, entity_ids=ids), mounts=m,
+    # summarize picks USER's reveals (and the untraced ones that may be theirs)
+    evs = events(paths, filters=Filters(actions=("reveal",), since=since), mounts=m,
                  resolver=resolver, progress=progress)
     history = KVHistory(vault, m.kv) if vault is not None else None
 

@@ -71,16 +71,26 @@ def file_size(path: str | os.PathLike) -> int:
 
 
 def iter_lines(fh, needle: bytes | None = None, progress: Progress | None = None,
-               name: str = "audit file") -> Iterator[tuple[int, bytes]]:
+               name: str = "audit file", limit: int | None = None) -> Iterator[tuple[int, bytes]]:
     """(byte offset, line) for every complete line, or only lines holding ``needle``.
 
     A last line without a newline (an entry being written) is skipped.
+    ``limit``: read at most this many bytes (the file's size when reading began,
+    so entries Vault appends meanwhile, e.g. for the reader's own look-ups,
+    are not read).
     """
     tail = b""
     base = 0  # offset of buf[0] in the (decompressed) stream
+    left = limit
     while True:
         try:
-            chunk = fh.read(CHUNK)
+            if left is not None:
+                if left <= 0:
+                    break
+                chunk = fh.read(min(CHUNK, left))
+                left -= len(chunk)
+            else:
+                chunk = fh.read(CHUNK)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise UsageError(f"{name}: cannot read ({type(exc).__name__}: corrupt or truncated file)") from None
         if not chunk:
@@ -108,6 +118,43 @@ def iter_lines(fh, needle: bytes | None = None, progress: Progress | None = None
                 e = find(b"\n", i, last_nl + 1)
                 yield base + s, buf[s:e]
                 pos = e + 1
+        tail = buf[last_nl + 1:]
+        base += last_nl + 1
+
+
+def iter_lines_multi(fh, needles: tuple[bytes, ...], progress: Progress | None = None,
+                     name: str = "audit file") -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line) of every complete line holding any of ``needles``, in file order."""
+    tail = b""
+    base = 0
+    while True:
+        try:
+            chunk = fh.read(CHUNK)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise UsageError(f"{name}: cannot read ({type(exc).__name__}: corrupt or truncated file)") from None
+        if not chunk:
+            break
+        if progress is not None:
+            progress(len(chunk))
+        buf = tail + chunk if tail else chunk
+        last_nl = buf.rfind(b"\n")
+        if last_nl < 0:
+            tail = buf
+            continue
+        found: dict[int, int] = {}
+        find = buf.find
+        for needle in needles:
+            pos = 0
+            while True:
+                i = find(needle, pos, last_nl)
+                if i < 0:
+                    break
+                s = buf.rfind(b"\n", 0, i) + 1
+                e = find(b"\n", i, last_nl + 1)
+                found[s] = e
+                pos = e + 1
+        for s in sorted(found):
+            yield base + s, buf[s:found[s]]
         tail = buf[last_nl + 1:]
         base += last_nl + 1
 
@@ -197,8 +244,9 @@ def _file_stream(path: str, needle: bytes | None, progress: Progress | None,
     """(time key, type, request id, line, offset, path) for the lines of one file."""
     fh = open_binary(path)
     good = 0  # whole entries read so far: a bad first line means "not an audit log"
+    limit = None if isinstance(fh, gzip.GzipFile) else file_size(path)
     try:
-        for offset, line in iter_lines(fh, needle, progress, str(path)):
+        for offset, line in iter_lines(fh, needle, progress, str(path), limit):
             if not line:
                 continue
             # A write cut short (full disk) leaves a partial entry with no

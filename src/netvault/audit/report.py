@@ -48,6 +48,8 @@ class Aggregate:
     self_granted: list = field(default_factory=list)
     incidents: dict = field(default_factory=lambda: defaultdict(set))  # incident -> customers
     incident_events: dict = field(default_factory=lambda: defaultdict(list))
+    flagged: list = field(default_factory=list)  # events with flags (attribution, tampering)
+    flagged_total: int = 0
     first: str | None = None
     last: str | None = None
     total: int = 0
@@ -72,6 +74,10 @@ def aggregate(evs: Iterable[Event], opts: ReportOptions) -> Aggregate:
             a.engineers.add(e.engineer)
         if e.customer:
             a.customers.add(e.customer)
+        if e.flags:
+            a.flagged_total += 1
+            if len(a.flagged) < MAX_ROWS:
+                a.flagged.append(e)
         if e.outcome == "denied":
             a.denied_total += 1
             if len(a.denied) < MAX_ROWS:
@@ -182,7 +188,7 @@ def _table(rows: list[Event], columns: list[tuple[str, str]], table_id: str, tot
             d["record"] = "#" + d["record_id"][:12]
         d["time"] = d["time"][:19].replace("T", " ")
         d["incident"] = shown_reference(d.get("incident"))
-        d["flags"] = " ".join(d.get("flags") or []) or None
+        d["flags"] = ", ".join(d.get("flags") or ()) or None
         body.append("<tr>" + "".join(f"<td>{escape(str(d.get(k) if d.get(k) is not None else '-'))}</td>" for k, _ in columns) + "</tr>")
     more = f'<p class="more">showing {len(rows)} of {total}</p>' if total and total > len(rows) else ""
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
@@ -217,13 +223,13 @@ def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sou
                  f"<tbody>{wide_rows}</tbody></table>") if wide else '<p class="empty" id="same-incident">none</p>'
     cards = [
         ("events", a.total), ("reveals", a.actions.get("reveal", 0)), ("denied", a.denied_total),
-        ("engineers", len(a.engineers)), ("customers", len(a.customers)),
+        ("flagged", a.flagged_total), ("engineers", len(a.engineers)), ("customers", len(a.customers)),
         ("outside office hours", a.after_hours_total), ("self-granted", len(a.self_granted)),
         ("incidents across ≥%d customers" % opts.incident_customers, len(wide)),
         ("useless references", a.bad_reference_total),
     ]
     card_html = "".join(
-        f'<div class="card{" warn" if name in ("denied", "self-granted", "useless references") and n else ""}"><b>{n}</b>{escape(name)}</div>'
+        f'<div class="card{" warn" if name in ("denied", "self-granted", "useless references", "flagged") and n else ""}"><b>{n}</b>{escape(name)}</div>'
         for name, n in cards
     )
     action_rows = "".join(f"<tr><td>{a_}</td><td>{a.actions.get(a_, 0)}</td></tr>" for a_ in ACTIONS)
@@ -243,6 +249,13 @@ Period covered: {escape((a.first or '-')[:19])} – {escape((a.last or '-')[:19]
 {svg_chart(a.by_engineer, days, label="Reveals per engineer per day", chart_id="chart-engineers")}
 <h2>Reveals per customer over time</h2>
 {svg_chart(a.by_customer, days, label="Reveals per customer per day", chart_id="chart-customers")}
+<h2>Flagged events</h2>
+<p>Events the trail cannot attribute or that do not add up: a just-in-time token used by someone other
+than its grantee or without a grant record, a token that cannot be traced to a person, a reveal whose record
+cannot be named, a rewrite of the id book-keeping (see the README's list of flags).</p>
+{_table(a.flagged, [("time", "time (UTC)"), ("engineer", "person"), ("action", "action"), ("customer", "customer"),
+                    ("record", "record"), ("incident", "incident"), ("grantee", "minted for"), ("minted_by", "minted by"),
+                    ("flags", "flags")], "flagged", a.flagged_total)}
 <h2>Denied attempts</h2>
 {_table(a.denied, cols, "denied", a.denied_total)}
 <h2>Reveals outside office hours ({escape(hours)})</h2>

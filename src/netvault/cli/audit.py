@@ -116,7 +116,8 @@ def _resolver(offline: bool):
     vault = _vault(required=False)
     if vault is None:
         return None
-    return Resolver(vault, _settings().mounts.kv)
+    m = _settings().mounts
+    return Resolver(vault, m.kv, m.userpass)
 
 
 LOG_COLUMNS = [
@@ -143,6 +144,9 @@ def _row(ev) -> dict:
         d["record"] = f"{d['record'] or ''} (for {d['subject']})".strip()
     if d["outcome"] == "denied" and d["error"]:
         d["outcome"] = f"denied: {d['error']}"
+    if not d["engineer"]:
+        d["engineer"] = "?"  # no person could be traced: see flags
+    d["flags"] = ",".join(d["flags"]) or None
     return d
 
 
@@ -155,7 +159,7 @@ def log(
     engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this user name (or entity id).")] = None,
     record: Annotated[Optional[str], typer.Option("--record", help="Only this record (current name, CUSTOMER/NAME or stable id).")] = None,
     incident: Annotated[Optional[str], typer.Option("--incident", help="Only this incident reference (glob allowed: INC-12*).")] = None,
-    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup, key-export (repeatable).")] = None,
+    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup, key-export, tamper (repeatable).")] = None,
     denied: Annotated[bool, typer.Option("--denied", help="Only denied attempts.")] = False,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -163,11 +167,14 @@ def log(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """List access events: time, engineer, action, customer, record, incident, outcome.
+    """List access events: time, engineer, action, customer, record, incident, outcome, flags.
 
     Reads Vault's own audit log (a reveal made with curl is there too). Record
     names are the current ones, resolved from the stable id in the transit
-    context when you are logged in (else the id is shown).
+    context when you are logged in (else the id is shown). The engineer is the
+    person Vault binds to the token (for a just-in-time token: whoever
+    unwrapped it, or its creator); FLAGS mark what cannot be traced or does
+    not add up (see the README).
 
     Example:  netvault audit log --customer acme --action reveal --since 7d
     """
@@ -463,15 +470,18 @@ def exposure_cmd(
         from netvault.audit.exposure import Exposed
         from netvault.cli.output import write_csv
 
-        write_csv(({**x.to_dict(), "incidents": " ".join(x.incidents)} for x in rows), Exposed.__dataclass_fields__)
+        write_csv(({**x.to_dict(), "incidents": " ".join(x.incidents), "flags": " ".join(x.flags)} for x in rows),
+                  Exposed.__dataclass_fields__)
         return
     from netvault.text import shown_reference
 
     table(
-        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " "),
-          "incidents": [shown_reference(i) for i in x.incidents]} for x in rows],
+        [{**x.to_dict(), "record": x.record or ("(every record)" if x.status == "rotate-all" else "#" + (x.record_id or "?")[:12]),
+          "last_reveal": x.last_reveal[:19].replace("T", " "),
+          "incidents": [shown_reference(i) for i in x.incidents], "flags": ",".join(x.flags) or None} for x in rows],
         [("customer", "customer"), ("record", "record"), ("reveals", "reveals"), ("last_reveal", "last reveal"),
-         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at"), ("detail", "evidence")],
+         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at"), ("detail", "evidence"),
+         ("flags", "flags")],
         empty=f"({user} revealed nothing in these files)",
     )
     todo = sum(1 for x in rows if x.status == "rotate")
@@ -480,6 +490,9 @@ def exposure_cmd(
     unknown = sum(1 for x in rows if x.status == "unknown")
     if unknown:
         info(f"{unknown} credential(s) with unknown status: check them (see the evidence column)")
+    everything = sorted({x.customer for x in rows if x.status == "rotate-all"})
+    if everything:
+        warn(f"a reveal whose record cannot be named: rotate every credential of {', '.join(everything)}")
 
 
 @app.command("report")
