@@ -137,7 +137,6 @@ def _row(ev) -> dict:
     d = ev.to_dict()
     d["time"] = d["time"][:19].replace("T", " ")
     d["incident"] = shown_reference(d["incident"])  # escaped, cut short (the full value: --json)
-    d["flags"] = " ".join(d.get("flags") or []) or None
     if not d["record"] and d["record_id"]:
         d["record"] = "#" + d["record_id"][:12]
     if d["subject"] and d["action"] in ("grant", "revoke"):
