@@ -197,7 +197,7 @@ def test_reveal_is_in_the_audit_log_with_reference_and_context(server, setup, cl
     c = setup["c"]
     rec = kv_get(server, f"customers/{c}/credentials/fw")
     assert cli("reveal", f"{c}/fw", "--incident", "INC-777", token=setup["eng_token"]).returncode == 0
-    entries = [json.loads(line) for line in server.audit_file.read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in server.audit_file.read_text().split("\n") if line.strip()]  # split on \n only: a planted reference may hold U+0085
     hits = [e for e in entries if e.get("type") == "request"
             and e["request"].get("path") == f"netvault-transit/decrypt/customer-{c}"
             and (e["request"].get("data") or {}).get("reference") == "INC-777"]
