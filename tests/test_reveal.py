@@ -204,7 +204,8 @@ def test_reveal_is_in_the_audit_log_with_reference_and_context(server, setup, cl
     assert cli("reveal", f"{c}/fw", "--incident", "INC-777", token=setup["eng_token"]).returncode == 0
     text = server.audit_file.read_text()
     whole = text[: text.rfind("\n") + 1]  # Vault may be writing the next entry right now
-    entries = [json.loads(line) for line in whole.splitlines() if line.strip()]
+    # split on \n only: a planted reference may hold U+0085
+    entries = [json.loads(line) for line in whole.split("\n") if line.strip()]
     hits = [e for e in entries if e.get("type") == "request"
             and e["request"].get("path") == f"netvault-transit/decrypt/customer-{c}"
             and (e["request"].get("data") or {}).get("reference") == "INC-777"]
