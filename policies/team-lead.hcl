@@ -178,3 +178,10 @@ path "netvault/metadata/_inbox/{{identity.entity.id}}" {
 path "sys/auth" {
   capabilities = ["read"]
 }
+
+# --- imports: keyed fingerprints of imported secrets (netvault import) ---
+# transit hmac with the customer's key, so a re-import can tell a sealed
+# value is unchanged without decrypting it. Never decrypt.
+path "netvault-transit/hmac/customer-*" {
+  capabilities = ["update"]
+}

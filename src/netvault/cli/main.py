@@ -137,7 +137,7 @@ def _register() -> None:
     app.command("login")(auth.login)
     app.command("logout")(auth.logout)
     app.command("whoami")(auth.whoami)
-    for module_name in ("records", "access", "audit"):
+    for module_name in ("records", "access", "audit", "imports"):
         try:
             module = __import__(f"netvault.cli.{module_name}", fromlist=["register"])
         except ModuleNotFoundError as exc:
