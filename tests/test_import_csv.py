@@ -57,7 +57,7 @@ def test_thousand_devices_one_bad_row_then_all_then_unchanged(server, world, cli
             what, key, hits = lookup.find(vault, "netvault", mac)
             assert [(h["customer"], h["device"]) for h in hits] == [(c, f"sw-{i:04d}")], (i, hits)
     r = cli("find", "10.1.3.7", "--json", token=lead)
-    assert r.returncode == 0 and r.json()[0]["device"] == "sw-0756", r.stdout
+    assert r.returncode == 0 and r.json()["results"][0]["device"] == "sw-0756", r.stdout
     record = kv_get(server, f"customers/{c}/devices/sw-0042")
     assert record["macs"] == ["0a1b0000002a"] and record["ips"] == ["10.1.0.43"] and record["kind"] == "switch"
     assert kv_get(server, f"customers/{c}/_ids/{record['id']}") == {"kind": "device", "name": "sw-0042", "customer": c}
