@@ -202,6 +202,8 @@ def build_entry(plan: Plan, source: str, kind: str, customer: str, name: str, va
             key = {"mac": "macs", "ip": "ips"}.get(column, column) if kind == "devices" else column
             fields[key] = [] if key in ("macs", "ips", "tags") else ""
             continue
+        if column == "notes":
+            raw = raw.replace("\r\n", "\n")
         try:
             key, value = _validate(kind, column, raw)
             fields[key] = value
@@ -226,3 +228,60 @@ def build_entry(plan: Plan, source: str, kind: str, customer: str, name: str, va
     entry = Entry(source, customer, kind, name, fields, sealed, note)
     plan.entries.append(entry)
     return entry
+
+
+class Namer:
+    """Record names for password-manager entries, deterministic per file.
+
+    The title's slug (``names.slugify``); an empty or not fully Latin title,
+    or one a previous entry of the same customer already took, gets the first
+    8 hex digits of the entry's own UUID appended, so the same file always
+    gives the same names. Each such case returns a note saying so."""
+
+    SLUG_ROOM = names.MAX_SLUG - 9
+
+    def __init__(self) -> None:
+        self.taken: dict[str, dict[str, str]] = {}
+
+    def name(self, customer: str, title: str, uid: str, source: str) -> tuple[str, str]:
+        slug, lossless = names.slugify(title or "", self.SLUG_ROOM)
+        short = uid.replace("-", "").lower()[:8] or "0"
+        taken = self.taken.setdefault(customer, {})
+        note = ""
+        if not slug or not lossless:
+            name = f"{slug or 'entry'}-{short}"
+            note = (f"no title: named {name}" if not (title or "").strip()
+                    else f"title not fully Latin: named {name}")
+        elif slug in taken:
+            name = f"{slug}-{short}"
+            note = f"name {slug} already taken by {taken[slug]}: named {name}"
+        else:
+            name = slug
+        if name in taken:  # same UUID prefix twice: fall back to the whole UUID
+            name = f"{(slug or 'entry')[:names.MAX_SLUG - 33]}-{uid.replace('-', '').lower()[:32]}"
+            note = f"name collision: named {name}"
+        taken[name] = source
+        return name, note
+
+
+def field_name(label: str, used: set[str]) -> str:
+    """A secret field name (slug) for a password manager's custom field label."""
+    base, _ = names.slugify(label or "", 48)
+    base = base or "field"
+    name, n = base, 2
+    while name in used:
+        name, n = f"{base}-{n}", n + 1
+    used.add(name)
+    return name
+
+
+def tags_from(parts: list[str]) -> list[str]:
+    """Tags from group/folder names: slugs of at most 32 characters, at most 20."""
+    from netvault import validate
+
+    out: list[str] = []
+    for part in parts:
+        tag, _ = names.slugify(part or "", 32)
+        if tag and tag not in out:
+            out.append(tag)
+    return out[:validate.MAX_TAGS]
