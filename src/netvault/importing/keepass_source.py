@@ -15,6 +15,9 @@ from netvault import names
 from netvault.errors import UsageError
 from netvault.importing import plan as planmod
 
+KDBX_MAGIC = bytes.fromhex("03d9a29a67fb4bb5")
+KDB1_MAGIC = bytes.fromhex("03d9a29a65fb4bb5")
+
 
 def open_database(path: str, password: str | None, keyfile: str | None):
     """PyKeePass, or one clear UsageError line (never the password)."""
@@ -22,6 +25,12 @@ def open_database(path: str, password: str | None, keyfile: str | None):
     planmod.check_file(path, "KeePass file")
     if keyfile is not None:
         planmod.check_file(keyfile, "key file")
+    with open(path, "rb") as fh:
+        magic = fh.read(8)
+    if magic == KDB1_MAGIC:
+        raise UsageError(f"{label} is a KeePass 1 (.kdb) database; open it in KeePass 2 and save it as .kdbx")
+    if magic != KDBX_MAGIC:
+        raise UsageError(f"{label} is not a KeePass database")
     from pykeepass import PyKeePass
     from pykeepass.exceptions import CredentialsError, HeaderChecksumError, PayloadChecksumError
 
