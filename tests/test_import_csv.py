@@ -227,3 +227,75 @@ def test_engineer_cannot_import_and_dry_run_writes_nothing(server, world, cli, t
     r = cli("import", "csv", str(path), "--kind", "device", "--customer", c, token=world["eng"])
     assert r.returncode == 4, r.stderr
     assert not kv_exists(server, f"customers/{c}/devices/sw-x")
+
+
+def test_interrupted_import_rerun_completes_without_duplicates(server, world, cli, cli_env, tmp_path):
+    """Ctrl-C (a real SIGINT) in the middle of an import; the rerun creates the
+    rest, reports the done ones unchanged, and leaves one record and one index
+    entry per device."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    c, lead = world["c"], world["lead"]
+    path = tmp_path / "devices.csv"
+    path.write_text(_devices_csv(c, 600))
+    env = {**cli_env, "VAULT_TOKEN": lead}
+    proc = subprocess.Popen([sys.executable, "-m", "netvault", "import", "csv", str(path), "--kind", "device", "--threads", "4"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = server.root()
+    listed = []
+    while proc.poll() is None and len(listed) < 40:
+        try:
+            listed = root.secrets.kv.v2.list_secrets(path=f"customers/{c}/devices", mount_point="netvault")["data"]["keys"]
+        except Exception:  # not there yet
+            listed = []
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode in (130, 0), err
+    if proc.returncode == 130:
+        assert "interrupted" in err and "Traceback" not in err
+    before = len(root.secrets.kv.v2.list_secrets(path=f"customers/{c}/devices", mount_point="netvault")["data"]["keys"])
+    r = cli("import", "csv", str(path), "--kind", "device", "--json", token=lead)
+    assert r.returncode == 0, r.stderr
+    acts = [o["action"] for o in lines(r)]
+    assert len(acts) == 600 and set(acts) <= {"created", "unchanged"}
+    assert acts.count("unchanged") >= before - 16  # at most the in-flight ones were cut short before their record
+    assert len(root.secrets.kv.v2.list_secrets(path=f"customers/{c}/devices", mount_point="netvault")["data"]["keys"]) == 600
+    for i in (0, 299, 599):
+        mac = _mac(i).replace(":", "")
+        assert kv_get(server, f"customers/{c}/_index/mac/{mac}") == {"devices": [f"sw-{i:04d}"]}
+        assert kv_get(server, f"_index/mac/{mac}") == {"entries": [{"customer": c, "device": f"sw-{i:04d}"}]}
+        assert kv_get(server, f"_index/name/sw-{i:04d}")["entries"].count({"customer": c, "device": f"sw-{i:04d}"}) == 1
+
+
+def test_progress_bar_only_on_a_terminal(server, world, cli, cli_env, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    c, lead = world["c"], world["lead"]
+    path = tmp_path / "d.csv"
+    path.write_text(_devices_csv(c, 30))
+    r = cli("import", "csv", str(path), "--kind", "device", "--dry-run", token=lead)
+    assert r.returncode == 0 and "importing [" not in r.stderr and "dry run: created 30" in r.stderr
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "netvault", "import", "csv", str(path), "--kind", "device"],
+                            env={**cli_env, "VAULT_TOKEN": lead}, stdout=subprocess.PIPE, stderr=slave, text=True)
+    out, _ = proc.communicate(timeout=120)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"importing [" in seen and b"30/30" in seen
+    assert "importing [" not in out and len(out.splitlines()) == 30

@@ -165,6 +165,8 @@ def run(argv: list[str] | None = None) -> None:
     command = get_command(app)
     try:
         result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
+        if result == int(ExitCode.INTERRUPTED):  # typer turns Ctrl-C into a silent return of 130
+            sys.stderr.write("\ninterrupted\n")
         sys.exit(result if isinstance(result, int) else 0)
     except ClickException as exc:  # usage errors: click's own message, exit 2
         exc.show()
