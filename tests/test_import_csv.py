@@ -299,3 +299,32 @@ def test_progress_bar_only_on_a_terminal(server, world, cli, cli_env, tmp_path):
     assert proc.returncode == 0
     assert b"importing [" in seen and b"30/30" in seen
     assert "importing [" not in out and len(out.splitlines()) == 30
+
+
+@pytest.mark.parametrize("kind", ["credentials", "devices", "licences"])
+def test_shipped_samples_are_valid(kind):
+    from pathlib import Path
+
+    import netvault.importing
+    from netvault.importing import csv_source
+
+    sample = Path(netvault.importing.__file__).parent / "samples" / f"{kind}.csv"
+    plan = csv_source.read(str(sample), kind)
+    assert plan.problems == [] and len(plan.entries) >= 2 and {e.customer for e in plan.entries} == {"acme"}
+
+
+def test_samples_import_into_a_customer(server, world, cli, tmp_path):
+    from pathlib import Path
+
+    import netvault.importing
+
+    c, lead = world["c"], world["lead"]
+    for kind in ("credentials", "licences", "devices"):
+        text = (Path(netvault.importing.__file__).parent / "samples" / f"{kind}.csv").read_text()
+        path = tmp_path / f"{kind}.csv"
+        path.write_text(text.replace("acme", c))
+        r = cli("import", "csv", str(path), "--kind", kind, "--json", token=lead)
+        assert r.returncode == 0, r.stderr
+        assert {o["action"] for o in lines(r)} == {"created"}
+    assert kv_get(server, f"customers/{c}/devices/fw-main")["credential"] == "fw-admin"
+    assert reveal(cli, world["eng"], f"{c}/av-endpoint", "licence_key") == "AAAA-BBBB-CCCC-DDDD"
