@@ -109,7 +109,7 @@ def _import(ctx, env, path) -> float:
 
 def run(ctx) -> list[dict]:
     n = 1000 if ctx.quick else 10_000
-    rounds = 1 if ctx.quick else 3
+    rounds = 1 if ctx.quick else 2
     per_round = 10
     lead = ctx.user("team-lead")
     store = Store(ctx.gateway(), ctx.mounts)
