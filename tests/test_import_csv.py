@@ -184,6 +184,17 @@ def test_credentials_and_licences_sealed_revealable_idempotent(server, world, cl
     assert [o["action"] for o in out] == ["unchanged", "updated"], r.stderr
     assert out[1]["reason"] == "changed: url, password"
     assert reveal(cli, eng, f"{c}/m365") == "Welkom02!" and reveal(cli, eng, f"{c}/m365", "totp") == seed
+    # rotating the key keeps the fingerprints usable: still unchanged
+    assert cli("customer", "rotate-key", c, token=lead).returncode == 0
+    r = cli("import", "csv", str(creds), "--kind", "credential", "--customer", c, "--json", token=lead)
+    assert [o["action"] for o in lines(r)] == ["unchanged", "unchanged"], r.stdout + r.stderr
+    # a password rotated by hand is not reverted by re-importing the old file
+    r = cli("credential", "rotate", f"{c}/fw-admin", "--stdin", token=lead, input="rotated-by-hand\n")
+    assert r.returncode == 0, r.stderr
+    r = cli("import", "csv", str(creds), "--kind", "credential", "--customer", c, "--json", token=lead)
+    out = lines(r)
+    assert out[0]["action"] == "unchanged" and out[0]["reason"] == "kept the stored password (set outside an import)"
+    assert reveal(cli, eng, f"{c}/fw-admin") == "rotated-by-hand"
     # audit: the import decrypted nothing
     assert "netvault-transit/decrypt" not in "".join(
         line for line in server.audit_file.read_text().splitlines() if lead in line)
@@ -199,7 +210,8 @@ def test_export_reimports_unchanged(server, world, cli, tmp_path):
     out = tmp_path / "out.csv"
     r = cli("export", "csv", c, "--kind", "device", "-o", str(out), token=lead)
     assert r.returncode == 0, r.stderr
-    rows = list(csv.reader(io.StringIO(out.read_text())))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # a BOM, so Excel reads UTF-8
+    rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert rows[0] == ["customer", "name", "kind", "mac", "ip", "serial", "model", "location", "credential", "notes"]
     core = rows[1]
     assert core[3] == "aa:bb:cc:dd:ee:01 aa:bb:cc:dd:ee:02" and core[7] == "'=HYPERLINK(\"x\")" and core[9] == "'@risky"

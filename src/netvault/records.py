@@ -709,7 +709,8 @@ class Store:
         ``_credential_fields`` / ``_licence_fields`` output); a key with ``""``
         or ``[]`` clears that field, a key that is absent keeps it. ``secrets``:
         validated plaintexts (``_secret_fields``); fields not given keep their
-        sealed value. Nothing is decrypted: a secret counts as unchanged when
+        sealed value, and so does a sealed field set outside an import (no
+        fingerprint: ``add``, ``credential rotate``). Nothing is decrypted: a secret counts as unchanged when
         its keyed fingerprint (``fingerprints``) matches the one stored at the
         previous import. Same write order and check-and-set as ``add_*`` /
         ``edit_*``, on ``vault`` (one client per thread). ``known_new``: the
@@ -748,11 +749,16 @@ class Store:
             version = int(meta.get("version") or 0)
             new = _merge(data, fields)
             changed = sorted(k for k in set(new) | set(data) if new.get(k) != data.get(k))
-            same = self._unchanged_secrets(customer, data, secrets, vault) if secrets else set()
-            resealed = {f: v for f, v in secrets.items() if f not in same}
+            # a sealed value with no fingerprint was set outside an import
+            # (add, credential rotate): the file must not silently revert it
+            kept = sorted(f for f in secrets if f in (data.get("secrets") or {}) and f not in (data.get("fingerprints") or {}))
+            candidates = {f: v for f, v in secrets.items() if f not in kept}
+            same = self._unchanged_secrets(customer, data, candidates, vault) if candidates else set()
+            resealed = {f: v for f, v in candidates.items() if f not in same}
+            kept_note = f"kept the stored {', '.join(kept)} (set outside an import)" if kept else ""
             if not changed and not resealed:
-                return "unchanged", ""
-            reason = "changed: " + ", ".join(changed + sorted(resealed))
+                return "unchanged", kept_note
+            reason = "; ".join(r for r in ("changed: " + ", ".join(changed + sorted(resealed)), kept_note) if r)
             if dry_run:
                 return "updated", reason
             if resealed:

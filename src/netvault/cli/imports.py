@@ -218,7 +218,7 @@ def export_csv(customer: Annotated[str, typer.Argument(help="Customer slug.", sh
     if output:
         from pathlib import Path
 
-        Path(output).write_text(text, encoding="utf-8", newline="")
+        Path(output).write_text(text, encoding="utf-8-sig", newline="")  # the BOM tells Excel it is UTF-8
         info(f"wrote {count} record(s) to {names.shown(output)}")
     else:
         sys.stdout.write(text)
