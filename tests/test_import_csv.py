@@ -245,7 +245,6 @@ def test_interrupted_import_rerun_completes_without_duplicates(server, world, cl
     """Ctrl-C (a real SIGINT) in the middle of an import; the rerun creates the
     rest, reports the done ones unchanged, and leaves one record and one index
     entry per device."""
-    import os
     import signal
     import subprocess
     import sys
