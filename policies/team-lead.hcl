@@ -195,3 +195,10 @@ path "sys/auth" {
 path "sys/audit-hash/netvault" {
   capabilities = ["update"]
 }
+
+# --- imports: keyed fingerprints of imported secrets (netvault import) ---
+# transit hmac with the customer's key, so a re-import can tell a sealed
+# value is unchanged without decrypting it. Never decrypt.
+path "netvault-transit/hmac/customer-*" {
+  capabilities = ["update"]
+}

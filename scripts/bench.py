@@ -257,7 +257,7 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print_table(rows)
     print(f"\nwritten to {args.out}")
-    return 0 if all(r.get("ok") for r in rows) else 1
+    return 0 if all(r.get("ok") is not False for r in rows) else 1  # ok None: an informational row
 
 
 if __name__ == "__main__":

@@ -51,3 +51,33 @@ def record_ref(value: str) -> tuple[str, str]:
         raise UsageError(f"expected CUSTOMER/NAME, got {shown(str(value))}")
     customer, name = value.split("/")
     return slug(customer, "customer"), slug(name, "record name")
+
+
+# Latin letters NFKD does not decompose.
+_LATIN_EXTRA = str.maketrans({"æ": "ae", "Æ": "ae", "ø": "o", "Ø": "o", "ß": "ss", "đ": "d", "Đ": "d", "ł": "l",
+                              "Ł": "l", "þ": "th", "Þ": "th", "œ": "oe", "Œ": "oe", "ð": "d", "Ð": "d", "ı": "i"})
+
+
+def slugify(text: str, limit: int = MAX_SLUG) -> tuple[str, bool]:
+    """A slug derived from free text (import titles): NFKD-transliterated to
+    ASCII, lower case, other characters become '-'. Returns (slug, lossless):
+    ``lossless`` is False when a letter or digit had no ASCII form (non-Latin
+    text) -- the caller then adds something unique. The slug may be empty."""
+    import unicodedata
+
+    out: list[str] = []
+    lossless = True
+    text = (text or "").translate(_LATIN_EXTRA)
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(ch):
+            continue
+        if ch.isascii():
+            out.append(ch.lower() if ch.isalnum() or ch in "._" else "-")
+        else:
+            if ch.isalnum():
+                lossless = False
+            out.append("-")
+    value = re.sub(r"-{2,}", "-", "".join(out))
+    value = re.sub(r"\.{2,}", ".", value)
+    value = value.strip("-._")[:limit].rstrip("-._")
+    return value, lossless

@@ -162,14 +162,15 @@ class Store:
         return sorted(k.rstrip("/") for k in self.vault.list(f"{self.kv}/metadata/{path}") if not k.endswith("/"))
 
     # -- transit -----------------------------------------------------------
-    def seal(self, customer: str, record_id: str, secrets: dict[str, str]) -> dict[str, str]:
+    def seal(self, customer: str, record_id: str, secrets: dict[str, str], vault=None) -> dict[str, str]:
         """Encrypt secret fields for one record (one batch request)."""
         if not secrets:
             return {}
         fields = list(secrets)
         context = lookup.context_for(record_id)
         batch = [{"plaintext": base64.b64encode(secrets[f].encode()).decode(), "context": context} for f in fields]
-        resp = self.vault.write(f"{self.transit}/encrypt/{transit_key(customer)}", {"batch_input": batch}, idempotent=True)
+        resp = (vault or self.vault).write(f"{self.transit}/encrypt/{transit_key(customer)}", {"batch_input": batch},
+                                           idempotent=True)
         results = ((resp or {}).get("data") or {}).get("batch_results") or []
         if len(results) != len(fields) or any(r.get("error") or not r.get("ciphertext") for r in results):
             raise NetvaultError(f"Vault did not seal the secret fields for customer {customer}")
@@ -187,8 +188,49 @@ class Store:
             raise NetvaultError(f"Vault did not rewrap the secret fields of a record in {customer}")
         return {f: r["ciphertext"] for f, r in zip(fields, results)}
 
-    def _write_id(self, customer: str, record_id: str, kind: str, name: str) -> None:
-        self.put(ids_path(customer, record_id), {"kind": kind, "name": name, "customer": customer}, 0)
+    def _write_id(self, customer: str, record_id: str, kind: str, name: str, vault=None) -> None:
+        self.put(ids_path(customer, record_id), {"kind": kind, "name": name, "customer": customer}, 0, vault)
+
+    def fingerprints(self, customer: str, record_id: str, secrets: dict[str, str], vault=None,
+                     key_version: int | None = None) -> dict[str, str]:
+        """Keyed fingerprints of secret plaintexts: transit ``hmac/customer-<c>``
+        over (record id, field, value), one batch request. Stored beside the
+        sealed fields so an import can tell a value is unchanged without
+        decrypting anything; bound to the record, so equal passwords in two
+        records do not show as equal fingerprints."""
+        if not secrets:
+            return {}
+        fields = list(secrets)
+        batch = [{"input": base64.b64encode(f"netvault-fp\0{record_id}\0{f}\0".encode() + secrets[f].encode()).decode()}
+                 for f in fields]
+        body: dict = {"batch_input": batch}
+        if key_version:
+            body["key_version"] = int(key_version)
+        resp = (vault or self.vault).write(f"{self.transit}/hmac/{transit_key(customer)}", body)
+        results = ((resp or {}).get("data") or {}).get("batch_results") or []
+        if len(results) != len(fields) or any(r.get("error") or not r.get("hmac") for r in results):
+            raise NetvaultError(f"Vault did not fingerprint the secret fields for customer {customer}")
+        return {f: r["hmac"] for f, r in zip(fields, results)}
+
+    def _unchanged_secrets(self, customer: str, record: dict, secrets: dict[str, str], vault=None) -> set[str]:
+        """Fields of ``secrets`` whose stored fingerprint matches the given value."""
+        stored = record.get("fingerprints") or {}
+        sealed = record.get("secrets") or {}
+        by_version: dict[int, dict[str, str]] = {}
+        for field, value in secrets.items():
+            fp = stored.get(field)
+            if field in sealed and isinstance(fp, str) and fp.startswith("vault:v") and fp.count(":") >= 2:
+                version = fp.split(":")[1][1:]
+                if version.isdigit():
+                    by_version.setdefault(int(version), {})[field] = value
+        same = set()
+        for version, values in by_version.items():
+            try:
+                fresh = self.fingerprints(customer, record["id"], values, vault, key_version=version)
+            except UsageError:  # e.g. that key version was trimmed: cannot tell, so not "same"
+                continue
+            same |= {f for f, fp in fresh.items() if fp == stored.get(f)}
+        return same
 
     # -- customers ---------------------------------------------------------
     def incident_patterns(self) -> list[str]:
@@ -356,6 +398,8 @@ class Store:
             if key == "secrets":
                 out["secret_fields"] = sorted((value or {}).keys())
                 out["key_versions"] = sorted({str(ct).split(":")[1] for ct in (value or {}).values() if str(ct).count(":") >= 2})
+            elif key == "fingerprints":
+                continue
             else:
                 out[key] = value
         out["version"] = meta.get("version")
@@ -516,6 +560,10 @@ class Store:
         if kind == "credentials" and not sealed:
             raise UsageError("a credential needs at least one secret field")
         data["secrets"] = sealed
+        # an import's fingerprint of a replaced value no longer describes it
+        stale = set(sealed_input) | set(remove or [])
+        if data.get("fingerprints"):
+            data["fingerprints"] = {f: v for f, v in data["fingerprints"].items() if f not in stale}
         stamp_secrets(data, list(sealed_input), version + 1)
         new_version = self.put(path, data, version)
         return {"customer": customer, "name": name, "version": new_version,
@@ -525,6 +573,17 @@ class Store:
     # -- devices -----------------------------------------------------------
     def _device_fields(self, customer: str, *, kind=None, macs=None, ips=None, serial=None, model=None,
                        location=None, credential=None, notes=None) -> dict:
+        out = self.device_values(kind=kind, macs=macs, ips=ips, serial=serial, model=model, location=location,
+                                 credential=credential, notes=notes)
+        if credential not in (None, ""):
+            if self.read(record_path(customer, "credentials", credential)) is None:
+                raise NotFound(f"no credential {customer}/{credential} to link")
+        return out
+
+    @staticmethod
+    def device_values(*, kind=None, macs=None, ips=None, serial=None, model=None, location=None,
+                      credential=None, notes=None) -> dict:
+        """A device's fields, validated (no Vault access; the link is checked by the caller)."""
         from netvault.macs import canonical_ip, canonical_mac
 
         if kind not in (None, "") and kind not in DEVICE_KINDS:
@@ -540,8 +599,6 @@ class Store:
         out["notes"] = validate.notes(notes)
         if credential not in (None, ""):
             names.slug(credential, "credential name")
-            if self.read(record_path(customer, "credentials", credential)) is None:
-                raise NotFound(f"no credential {customer}/{credential} to link")
         out["credential"] = credential
         return out
 
@@ -727,3 +784,100 @@ class Store:
             out.append(r)
         out.sort(key=lambda r: (r["days_left"] if r["days_left"] is not None else 10**9, r["customer"], r["name"]))
         return out
+
+    # -- bulk writes (import) ----------------------------------------------
+    def existing_names(self, customer: str, kind: str, vault=None) -> set[str]:
+        """Names under customers/<c>/<kind>/ (live or soft-deleted): one LIST."""
+        kind = kind_dir(kind)
+        listed = (vault or self.vault).list(f"{self.kv}/metadata/customers/{customer}/{kind}")
+        return {k for k in listed if not k.endswith("/")}
+
+    def _index_put(self, path: str, list_key: str, entry, vault, fresh: bool) -> None:
+        """Add one index entry; ``fresh``: try a create (cas=0) first, which is
+        one request when the key is new, and fall back to read-modify-write."""
+        if fresh:
+            try:
+                self.put(path, {list_key: [entry]}, 0, vault)
+                return
+            except Conflict:
+                pass
+        self._index_edit(path, list_key, entry, True, vault)
+
+    def write_record(self, kind: str, customer: str, name: str, fields: dict, secrets: dict[str, str], *,
+                     vault=None, known_new: bool = False, dry_run: bool = False) -> tuple[str, str]:
+        """Bring one record to the given state, for imports: ``created``,
+        ``unchanged`` or ``updated`` (with the names of the changed fields).
+
+        ``fields``: validated non-secret fields (``device_values`` /
+        ``_credential_fields`` / ``_licence_fields`` output); a key with ``""``
+        or ``[]`` clears that field, a key that is absent keeps it. ``secrets``:
+        validated plaintexts (``_secret_fields``); fields not given keep their
+        sealed value, and so does a sealed field set outside an import (no
+        fingerprint: ``add``, ``credential rotate``). Nothing is decrypted: a secret counts as unchanged when
+        its keyed fingerprint (``fingerprints``) matches the one stored at the
+        previous import. Same write order and check-and-set as ``add_*`` /
+        ``edit_*``, on ``vault`` (one client per thread). ``known_new``: the
+        caller listed the names and this one is not there (skips two reads;
+        a concurrent create still ends in the check-and-set and a retry).
+        ``customer`` must exist (the caller checks, once per customer)."""
+        kind = kind_dir(kind)
+        vault = vault or self.vault
+        path = record_path(customer, kind, name)
+        what = f"{KIND_WORDS[kind]} {customer}/{name}"
+        for _ in range(INDEX_RETRIES):
+            got = None if known_new else kv_read(vault, self.kv, path)
+            if got is None:
+                if dry_run:
+                    return "created", ""
+                cas = 0 if known_new else int((self.meta(path, vault) or {}).get("current_version") or 0)
+                record_id = uuid.uuid4().hex
+                data = {"id": record_id, **{k: v for k, v in fields.items() if v not in (None, "", [])}}
+                if kind in lookup.SECRET_KINDS:
+                    if kind == "credentials" and not secrets:
+                        raise UsageError(f"{what}: a new credential needs at least one secret field")
+                    data["secrets"] = self.seal(customer, record_id, secrets, vault)
+                    if secrets:
+                        data["fingerprints"] = self.fingerprints(customer, record_id, secrets, vault)
+                self._write_id(customer, record_id, KIND_WORDS[kind], name, vault)
+                if kind == "devices":
+                    for job in self._index_jobs(customer, name, self._index_keys(name, data)):
+                        self._index_put(*job, vault, fresh=True)
+                try:
+                    self.put(path, data, cas, vault)
+                    return "created", ""
+                except Conflict:  # someone wrote it meanwhile: compare with theirs
+                    known_new = False
+                    continue
+            data, meta = got
+            version = int(meta.get("version") or 0)
+            new = _merge(data, fields)
+            changed = sorted(k for k in set(new) | set(data) if new.get(k) != data.get(k))
+            # a sealed value with no fingerprint was set outside an import
+            # (add, credential rotate): the file must not silently revert it
+            kept = sorted(f for f in secrets if f in (data.get("secrets") or {}) and f not in (data.get("fingerprints") or {}))
+            candidates = {f: v for f, v in secrets.items() if f not in kept}
+            same = self._unchanged_secrets(customer, data, candidates, vault) if candidates else set()
+            resealed = {f: v for f, v in candidates.items() if f not in same}
+            kept_note = f"kept the stored {', '.join(kept)} (set outside an import)" if kept else ""
+            if not changed and not resealed:
+                return "unchanged", kept_note
+            reason = "; ".join(r for r in ("changed: " + ", ".join(changed + sorted(resealed)), kept_note) if r)
+            if dry_run:
+                return "updated", reason
+            if resealed:
+                new["secrets"] = {**(data.get("secrets") or {}), **self.seal(customer, data["id"], resealed, vault)}
+                new["fingerprints"] = {**(data.get("fingerprints") or {}),
+                                       **self.fingerprints(customer, data["id"], resealed, vault)}
+            old_keys = new_keys = set()
+            if kind == "devices":
+                old_keys, new_keys = self._index_keys(name, data), self._index_keys(name, new)
+                for job in self._index_jobs(customer, name, new_keys - old_keys):
+                    self._index_put(*job, vault, fresh=False)
+            try:
+                self.put(path, new, version, vault)
+            except Conflict:
+                continue
+            for job in self._index_jobs(customer, name, old_keys - new_keys):
+                self._index_edit(*job, False, vault)
+            return "updated", reason
+        raise Conflict(f"{what} kept changing during the import; run it again")

@@ -137,9 +137,10 @@ def _register() -> None:
     app.command("login")(auth.login)
     app.command("logout")(auth.logout)
     app.command("whoami")(auth.whoami)
-    from netvault.cli import access, audit, doctor, records
+    from netvault.cli import access, audit, doctor, imports, records
 
-    for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor)):
+    for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor),
+                                ("imports", imports)):
         part = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
         module.register(part)
         _PARTS[module_name] = part
@@ -170,6 +171,8 @@ def run(argv: list[str] | None = None) -> None:
     _show_warnings_as_lines()
     try:
         result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
+        if result == int(ExitCode.INTERRUPTED):  # typer turns Ctrl-C into a silent return of 130
+            sys.stderr.write("\ninterrupted\n")
         sys.exit(result if isinstance(result, int) else 0)
     except ClickException as exc:  # usage errors: click's own message, exit 2
         exc.show()
