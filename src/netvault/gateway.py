@@ -78,6 +78,72 @@ def map_http_error(status: int, errors: list[str], path: str, *, token_valid=Non
     return NetvaultError(f"Vault error {status} on {path}: {detail}")
 
 
+# -- several addresses (a cluster) -------------------------------------------
+#: Answers of a node that did not carry the request out (so any request may go
+#: to another node): a standby or sealed node, or a cluster in election.
+_NOT_SERVING_MARKERS = (
+    "local node not active",
+    "active cluster node not found",
+    "vault is sealed",
+    "standby",
+)
+
+
+def split_addresses(address: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``"https://a:8200, https://b:8200"`` (or a list) -> validated addresses."""
+    items = address.split(",") if isinstance(address, str) else list(address)
+    out = []
+    for item in items:
+        item = item.strip().rstrip("/")
+        if not item:
+            continue
+        parts = urlsplit(item)
+        try:
+            parts.port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"invalid Vault address {item!r}; expected http(s)://host:port")
+        if item not in out:
+            out.append(item)
+    if not out:
+        raise UsageError("no Vault address given; expected http(s)://host:port")
+    return out
+
+
+def failover_safe(method: str, path: str, idempotent: bool = False) -> bool:
+    """May a request whose answer was lost go again (to this or another node)?
+    Reads always; reveals (transit decrypt: the retry is audited like the
+    first); what the caller marks idempotent. A kv-v2 check-and-set write is
+    resolved separately (``Vault._exchange``)."""
+    method = method.upper()
+    if idempotent or method in ("GET", "HEAD", "LIST"):
+        return True
+    p = path.partition("?")[0].strip("/").split("/")
+    return method == "POST" and len(p) == 3 and p[1] == "decrypt"
+
+
+def _cas_of(method: str, path: str, body: bytes | None) -> int | None:
+    """The check-and-set version of a kv-v2 data write, else None."""
+    if method != "POST" or "/data/" not in path or not body:
+        return None
+    try:
+        cas = (json.loads(body).get("options") or {}).get("cas")
+    except (ValueError, AttributeError):
+        return None
+    return cas if isinstance(cas, int) and not isinstance(cas, bool) else None
+
+
+def _verbose_sink():
+    """Where "answered by" notes go: stderr when NETVAULT_VERBOSE is set."""
+    import os
+    import sys
+
+    if os.environ.get("NETVAULT_VERBOSE", "") in ("", "0"):
+        return None
+    return lambda text: sys.stderr.write(text + "\n")
+
+
 class Vault:
     """Minimal Vault API client: read/write/list/delete with one keep-alive connection."""
 
@@ -90,27 +156,28 @@ class Vault:
         cacert: str | None = None,
         timeout: float = 10.0,
         retries: int = 4,
+        failover_seconds: float = 30.0,
     ) -> None:
-        parts = urlsplit(address)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"invalid Vault address {address!r}; expected http(s)://host:port")
-        self.address = address.rstrip("/")
+        self._nodes = split_addresses(address)
+        #: the configured address(es), comma-separated: what tokens are stored under
+        self.address = ",".join(self._nodes)
         self.token = token
         self.namespace = namespace
-        self._scheme = parts.scheme
-        self._host = parts.hostname
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._cacert = cacert
         self._timeout = timeout
         self._retries = retries
         self._conn = None
+        self._failover_seconds = failover_seconds
+        self._current = 0
+        self._answered_by: str | None = None
+        self._use_node(0)
 
     # -- plumbing ---------------------------------------------------------
     def clone(self) -> "Vault":
         """A client with its own connection (one per thread)."""
         return Vault(
             self.address, self.token, namespace=self.namespace, cacert=self._cacert,
-            timeout=self._timeout, retries=self._retries,
+            timeout=self._timeout, retries=self._retries, failover_seconds=self._failover_seconds,
         )
 
     def _connect(self):
@@ -140,6 +207,107 @@ class Vault:
             headers.update(extra)
         return headers
 
+    # -- address failover ---------------------------------------------------
+    # Around ``_send`` (one request on one connection): pick a node, and on a
+    # node that is down, standby, sealed or electing, go to the next with
+    # backoff, bounded by ``failover_seconds``. A request whose answer was lost
+    # goes again only when ``failover_safe`` (or it is a kv-v2 check-and-set
+    # write: then a "version mismatch" answer to the retry is checked against
+    # what is stored). With one address nothing here changes ``_send``.
+    @property
+    def node(self) -> str:
+        """The address currently used."""
+        return self._nodes[self._current]
+
+    def _use_node(self, index: int) -> None:
+        self.close()
+        self._current = index % len(self._nodes)
+        parts = urlsplit(self._nodes[self._current])
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+
+    def _open(self) -> None:
+        """Connect before sending: a connect that fails proves nothing was sent."""
+        if self._conn is None:
+            self._conn = self._connect()
+        if self._conn.sock is None:
+            try:
+                self._conn.connect()
+            except (ConnectionError, socket.timeout, OSError) as exc:
+                self.close()
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise Unreachable(f"cannot reach Vault at {self.node}: {reason}") from None
+
+    def _answered(self) -> None:
+        if self._answered_by != self.node:
+            self._answered_by = self.node
+            sink = _verbose_sink()
+            if sink:
+                sink(f"netvault: answered by {self.node}")
+
+    @staticmethod
+    def _not_serving(status: int, raw: bytes) -> bool:
+        if status == 307:
+            return True
+        if status not in (429, 500, 502, 503):
+            return False
+        text = raw[:500].decode("utf-8", "replace").lower()
+        return any(m in text for m in _NOT_SERVING_MARKERS)
+
+    def _exchange(self, method: str, path: str, body: bytes | None, headers: dict, *,
+                  idempotent: bool = False) -> tuple[int, bytes]:
+        if len(self._nodes) == 1:
+            return self._send(method, path, body, headers)
+        safe = failover_safe(method, path, idempotent)
+        cas = None if safe else _cas_of(method, path, body)
+        deadline = time.monotonic() + self._failover_seconds
+        delay, tried, lost = 0.05, 0, False
+        while True:
+            try:
+                self._open()
+            except Unreachable as exc:
+                failure: Exception = exc  # nothing sent: any request may go elsewhere
+            else:
+                try:
+                    status, raw = self._send(method, path, body, headers)
+                except Unreachable as exc:
+                    if not (safe or cas is not None):
+                        raise
+                    failure, lost = exc, True
+                else:
+                    if not self._not_serving(status, raw):
+                        if lost and cas is not None and status == 400:
+                            status, raw = self._resolve_cas(path, body, cas, status, raw)
+                        self._answered()
+                        return status, raw
+                    failure = Unreachable(f"Vault at {self.node} is not serving (HTTP {status})")
+            tried += 1
+            if time.monotonic() + delay > deadline:
+                raise failure
+            if tried % len(self._nodes) == 0:  # a full round without an answer: back off
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+            self._use_node(self._current + 1)
+
+    def _resolve_cas(self, path: str, body: bytes, cas: int, status: int, raw: bytes) -> tuple[int, bytes]:
+        """A check-and-set write was sent again after its answer was lost and
+        the retry met "version mismatch": the first one may have been carried
+        out. If the stored version is cas+1 with exactly our data, it was."""
+        if "check-and-set" not in raw.decode("utf-8", "replace"):
+            return status, raw
+        try:
+            got_status, got = self._send("GET", path, None, self._headers(None))
+            if got_status != 200:
+                return status, raw
+            stored = json.loads(got).get("data") or {}
+            meta = stored.get("metadata") or {}
+            if meta.get("version") == cas + 1 and stored.get("data") == json.loads(body).get("data"):
+                return 200, json.dumps({"data": meta}).encode()
+        except (Unreachable, ValueError, AttributeError):
+            pass
+        return status, raw
+
     def _send(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes]:
         path, _, query = path.partition("?")
         url = "/v1/" + quote(path.lstrip("/"), safe="/:@-._~") + (f"?{query}" if query else "")
@@ -160,12 +328,14 @@ class Vault:
         raise Unreachable(f"cannot reach Vault at {self.address}: {reason}")
 
     def request(
-        self, method: str, path: str, data: Any = None, *, headers: dict | None = None
+        self, method: str, path: str, data: Any = None, *, headers: dict | None = None, idempotent: bool = False
     ) -> dict | None:
+        """``idempotent``: the caller vouches that sending this request twice is
+        harmless (e.g. transit encrypt); then a lost answer is retried."""
         body = None if data is None else json.dumps(data).encode()
         delay = 0.2
         for attempt in range(self._retries + 1):
-            status, raw = self._send(method, path, body, self._headers(headers))
+            status, raw = self._exchange(method, path, body, self._headers(headers), idempotent=idempotent)
             if status < 400:
                 return json.loads(raw) if raw.strip() else None
             try:
@@ -210,9 +380,10 @@ class Vault:
         except NotFound:
             return None
 
-    def write(self, path: str, data: dict | None = None, *, wrap_ttl: str | None = None) -> dict | None:
+    def write(self, path: str, data: dict | None = None, *, wrap_ttl: str | None = None,
+              idempotent: bool = False) -> dict | None:
         headers = {"X-Vault-Wrap-TTL": wrap_ttl} if wrap_ttl else None
-        return self.request("POST", path, data or {}, headers=headers)
+        return self.request("POST", path, data or {}, headers=headers, idempotent=idempotent)
 
     def list(self, path: str) -> list[str]:
         try:
@@ -226,7 +397,7 @@ class Vault:
 
     def health(self) -> dict:
         """sys/health without raising on sealed/standby codes."""
-        status, raw = self._send(
+        status, raw = self._exchange(
             "GET", "sys/health?standbyok=true&sealedcode=200&uninitcode=200", None, self._headers(None)
         )
         try:
@@ -247,6 +418,10 @@ def admin_client(address: str, token: str | None, *, namespace=None, cacert=None
     """An hvac client for the set-up plane (lazy import: it costs ~110 ms)."""
     import hvac
 
+    if "," in address:  # a cluster: the first node that answers (standbys forward)
+        probe = Vault(address, None, namespace=namespace, cacert=cacert, timeout=5, retries=0)
+        probe.health()
+        address = probe.node
     return hvac.Client(url=address, token=token, namespace=namespace, verify=cacert or True, timeout=30)
 
 

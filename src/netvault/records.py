@@ -149,7 +149,7 @@ class Store:
         fields = list(secrets)
         context = lookup.context_for(record_id)
         batch = [{"plaintext": base64.b64encode(secrets[f].encode()).decode(), "context": context} for f in fields]
-        resp = self.vault.write(f"{self.transit}/encrypt/{transit_key(customer)}", {"batch_input": batch})
+        resp = self.vault.write(f"{self.transit}/encrypt/{transit_key(customer)}", {"batch_input": batch}, idempotent=True)
         results = ((resp or {}).get("data") or {}).get("batch_results") or []
         if len(results) != len(fields) or any(r.get("error") or not r.get("ciphertext") for r in results):
             raise NetvaultError(f"Vault did not seal the secret fields for customer {customer}")
