@@ -293,7 +293,7 @@ def raft_peers(address: str, token: str, cacert: str | None = None) -> list[dict
     servers = state.get("servers") or {}
     return [{
         "node_id": s.get("id") or name, "address": s.get("address"),
-        "leader": s.get("status") == "leader", "voter": s.get("node_type", s.get("status")) == "voter" or s.get("status") == "leader",
+        "leader": s.get("status") == "leader", "voter": s.get("status") in ("voter", "leader"),  # node_type is the intent, status the fact
         "healthy": bool(s.get("healthy")), "status": s.get("status"), "node_status": s.get("node_status"),
         "last_contact": s.get("last_contact"),
     } for name, s in sorted(servers.items())]

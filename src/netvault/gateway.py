@@ -170,6 +170,7 @@ class Vault:
         self._failover_seconds = failover_seconds
         self._current = 0
         self._answered_by: str | None = None
+        self._picked = False
         self._use_node(0)
 
     # -- plumbing ---------------------------------------------------------
@@ -262,7 +263,9 @@ class Vault:
         safe = failover_safe(method, path, idempotent)
         cas = None if safe else _cas_of(method, path, body)
         deadline = time.monotonic() + self._failover_seconds
-        delay, tried, lost = 0.05, 0, False
+        lost = False
+        if not self._picked:
+            self._pick(deadline)
         while True:
             try:
                 self._open()
@@ -282,13 +285,43 @@ class Vault:
                         self._answered()
                         return status, raw
                     failure = Unreachable(f"Vault at {self.node} is not serving (HTTP {status})")
-            tried += 1
-            if time.monotonic() + delay > deadline:
+            if time.monotonic() > deadline:
                 raise failure
-            if tried % len(self._nodes) == 0:  # a full round without an answer: back off
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-            self._use_node(self._current + 1)
+            self._pick(deadline, after=failure)
+
+    def _pick(self, deadline: float, after: Exception | None = None) -> None:
+        """Go to the active node, waiting (with backoff) while the cluster
+        elects one. Standbys would forward, but OpenBao's standbys answer
+        reads (and check-and-set checks) from their own copy, which can lag
+        the active node's: after a failover that means stale answers."""
+        delay = 0.05
+        first = self._current
+        n = len(self._nodes)
+        while True:
+            states = []
+            for k in range(n):
+                i = (first + k) % n
+                self._use_node(i)
+                try:
+                    self._open()
+                    status, _ = self._send("GET", "sys/health", None, self._headers(None))
+                except Unreachable:
+                    status = None
+                if status == 200:  # initialised, unsealed and active
+                    self._picked = True
+                    return
+                states.append((i, status))
+            answering = [i for i, st in states if st is not None]
+            electing = any(st in (429, 472, 473) for _, st in states)  # standbys without an active node
+            if (answering and not electing) or time.monotonic() > deadline:
+                if not answering:
+                    raise after or Unreachable(f"cannot reach Vault at any of {self.address}")
+                # sealed or uninitialised everywhere: the request's answer says so
+                self._use_node(answering[0])
+                self._picked = True
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     def _resolve_cas(self, path: str, body: bytes, cas: int, status: int, raw: bytes) -> tuple[int, bytes]:
         """A check-and-set write was sent again after its answer was lost and
@@ -297,7 +330,7 @@ class Vault:
         if "check-and-set" not in raw.decode("utf-8", "replace"):
             return status, raw
         try:
-            got_status, got = self._send("GET", path, None, self._headers(None))
+            got_status, got = self._exchange("GET", path, None, self._headers(None))  # fails over too
             if got_status != 200:
                 return status, raw
             stored = json.loads(got).get("data") or {}
