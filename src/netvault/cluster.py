@@ -288,7 +288,10 @@ def raft_peers(address: str, token: str, cacert: str | None = None) -> list[dict
     (``sys/storage/raft/autopilot/state``; needs a token that may read it)."""
     from netvault.gateway import Vault
 
-    vault = Vault(address, token, cacert=cacert, retries=0, failover_seconds=10)
+    return peers_of(Vault(address, token, cacert=cacert, retries=0, failover_seconds=10))
+
+
+def peers_of(vault) -> list[dict]:
     state = ((vault.request("GET", "sys/storage/raft/autopilot/state") or {}).get("data") or {})
     servers = state.get("servers") or {}
     return [{

@@ -134,6 +134,13 @@ def _cas_of(method: str, path: str, body: bytes | None) -> int | None:
     return cas if isinstance(cas, int) and not isinstance(cas, bool) else None
 
 
+def _errors_of(raw: bytes) -> list[str]:
+    try:
+        return [str(e) for e in (json.loads(raw).get("errors") or [])]
+    except (ValueError, AttributeError):
+        return [raw[:200].decode("utf-8", "replace")]
+
+
 def _verbose_sink():
     """Where "answered by" notes go: stderr when NETVAULT_VERBOSE is set."""
     import os
@@ -427,6 +434,20 @@ class Vault:
 
     def delete(self, path: str) -> None:
         self.request("DELETE", path)
+
+    def download(self, path: str) -> bytes:
+        """GET a binary body (a raft snapshot)."""
+        status, raw = self._exchange("GET", path, None, self._headers(None))
+        if status >= 400:
+            raise self._error(status, _errors_of(raw), path)
+        return raw
+
+    def upload(self, path: str, data: bytes) -> None:
+        """POST a binary body (a raft snapshot restore); never sent twice."""
+        headers = self._headers({"Content-Type": "application/octet-stream"})
+        status, raw = self._exchange("POST", path, data, headers)
+        if status >= 400:
+            raise self._error(status, _errors_of(raw), path)
 
     def health(self) -> dict:
         """sys/health without raising on sealed/standby codes."""
