@@ -29,7 +29,7 @@ def _show(info_obj, as_json: bool) -> None:
         return
     fields([
         ("address", info_obj.address), ("running", info_obj.running), ("pid", info_obj.pid),
-        ("sealed", info_obj.sealed), ("data_dir", info_obj.data_dir),
+        ("sealed", info_obj.sealed), ("data_dir", info_obj.data_dir), ("cacert", info_obj.cacert),
         ("audit_file", info_obj.audit_file), ("init_file", info_obj.init_file),
     ])
 
@@ -38,6 +38,11 @@ def _show(info_obj, as_json: bool) -> None:
 def up(
     data_dir: DataDir = None,
     port: Annotated[Optional[int], typer.Option("--port", help="Loopback port (default 18200; the next one is used for cluster traffic).")] = None,
+    listen: Annotated[Optional[str], typer.Option("--listen", help="HOST:PORT to serve on; beyond loopback only with TLS (a team server).")] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option("--tls-cert", help="Server certificate (PEM, with chain) for --listen.")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option("--tls-key", help="Its private key (PEM).")] = None,
+    tls_generate: Annotated[bool, typer.Option("--tls-generate", help="Make a private CA and server certificate in DATA_DIR/tls (a first try).")] = False,
+    tls_san: Annotated[Optional[list[str]], typer.Option("--tls-san", help="Extra name or IP for the generated certificate (repeatable).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start the embedded server in the background; the first start also sets it up.
@@ -47,11 +52,25 @@ def up(
     offline), runs `netvault setup` and logs you in as that admin. Later
     starts keep the data. Running it twice is harmless.
 
+    A team server: --listen 0.0.0.0:8200 with --tls-cert/--tls-key, or
+    --tls-generate (its CA file is printed: engineers set VAULT_CACERT or
+    `cacert` in their config to it). Plain HTTP beyond loopback is refused.
+
     Example:  netvault server up --data-dir ~/nv-demo --port 18200
+              netvault server up --listen 0.0.0.0:8200 --tls-generate --tls-san vault.example.net
     """
     from netvault import bootstrap, embedded
+    from netvault.errors import UsageError
 
-    result = embedded.up(_dir(data_dir), port)
+    host = None
+    if listen:
+        if port:
+            raise UsageError("give --listen HOST:PORT or --port, not both")
+        host, port = embedded.parse_listen(listen)
+    result = embedded.up(
+        _dir(data_dir), port, host=host, tls_cert=str(tls_cert) if tls_cert else None,
+        tls_key=str(tls_key) if tls_key else None, tls_generate=tls_generate, tls_sans=tls_san,
+    )
     if result.already_running:
         info(f"already running at {result.address} (pid {result.pid})")
     elif result.first_start:
@@ -62,6 +81,8 @@ def up(
             warn(boot["keyring_warning"])
     else:
         info(f"started at {result.address} (pid {result.pid})")
+    if result.cacert:
+        info(f"TLS with a private CA: engineers trust {result.cacert} (VAULT_CACERT, or cacert in their config)")
     _show(result, as_json)
 
 
@@ -94,7 +115,8 @@ def status(
         raise Unreachable(f"the embedded server in {local.data_dir} is not running; `netvault server up`")
     address = local.address if local.running else settings.address
     token = session.current_token(config.Settings(**{**settings.__dict__, "address": address}))
-    vault = Vault(address, token, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+    cacert = (local.cacert if local.running else None) or settings.cacert
+    vault = Vault(address, token, namespace=settings.namespace, cacert=cacert, retries=0)
     where = backup_dir or config.read_file().get("backup_dir")
     over = serverinfo.overview(vault, now=datetime.now(timezone.utc), backup_dir=str(where) if where else None)
     if as_json:
