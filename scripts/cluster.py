@@ -48,6 +48,8 @@ def main(argv: list[str]) -> int:
             say(f"warning: {info.init_file} holds the recovery keys, root token and the first admin's password: move it offline")
         else:
             say(f"cluster running in {info.base} (leader {info.leader})")
+        say("waiting until every node is a healthy raft voter (~10 s after joining) ...")
+        cluster.wait_voters(base, timeout=90)
         say(f"use it:  export VAULT_ADDR={info.address}   # then: netvault login admin")
     elif command == "down":
         info = cluster.down(base)
