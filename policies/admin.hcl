@@ -17,6 +17,39 @@ path "netvault-transit/decrypt/*" {
   capabilities = ["deny"]
 }
 
+# Keys never leave Vault and are never replaced (issue 8). Not even an
+# admin may export a key, make it exportable or back it up in plain text,
+# restore or import key material, or fetch the import wrapping key: any of
+# these would let someone read every secret offline, with no decrypt in the
+# trail. (An admin can still rewrite this policy: that is a policy write,
+# visible in the trail and reported by `netvault setup --check`.)
 path "netvault-transit/export/*" {
   capabilities = ["deny"]
+}
+path "netvault-transit/byok-export/*" {
+  capabilities = ["deny"]
+}
+path "netvault-transit/backup/*" {
+  capabilities = ["deny"]
+}
+path "netvault-transit/restore*" {
+  capabilities = ["deny"]
+}
+path "netvault-transit/keys/+/import*" {
+  capabilities = ["deny"]
+}
+path "netvault-transit/wrapping_key" {
+  capabilities = ["deny"]
+}
+# Key creation and key config: everything but the two flags that let a key
+# leave Vault. deletion_allowed stays possible (erasing a customer = deleting
+# its key). Vault refuses a denied parameter whatever its value, so netvault
+# never sends them (not even "false").
+path "netvault-transit/keys/+" {
+  capabilities      = ["create", "read", "update", "delete", "list"]
+  denied_parameters = { "exportable" = [], "allow_plaintext_backup" = [] }
+}
+path "netvault-transit/keys/+/config" {
+  capabilities      = ["create", "read", "update"]
+  denied_parameters = { "exportable" = [], "allow_plaintext_backup" = [] }
 }

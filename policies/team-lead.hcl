@@ -4,16 +4,22 @@
 # lead reveals only through a grant to themselves, which is in the trail).
 
 # --- records (check-and-set is enforced by the mount: cas_required) ---
-path "netvault/data/customers/*" {
-  capabilities = ["create", "read", "update", "delete"]
-}
+# Writes inside each EXISTING customer come from the rendered policy
+# nv-team-lead-customers (one block per customer, `_ids` create-only), so a
+# lead cannot create a new customer tree. Metadata: read and list only.
 path "netvault/metadata/customers/*" {
   capabilities = ["read", "list"]
 }
-path "netvault/delete/customers/*" {
+# Soft-delete / undelete of versions creates nothing, so it needs no
+# per-customer rule; "_ids" versions are never deleted (same first wildcard,
+# same number of "+", the longer path wins).
+path "netvault/delete/customers/+/*" {
   capabilities = ["update"]
 }
-path "netvault/undelete/customers/*" {
+path "netvault/delete/customers/+/_ids/*" {
+  capabilities = ["deny"]
+}
+path "netvault/undelete/customers/+/*" {
   capabilities = ["update"]
 }
 path "netvault/data/_index/*" {
@@ -33,12 +39,13 @@ path "netvault-transit/encrypt/customer-*" {
 path "netvault-transit/rewrap/customer-*" {
   capabilities = ["update"]
 }
-# read key versions; update only without parameters = rotate (keys/<k>/rotate).
-# Any parameter is refused, so keys/<k>/config (exportable, deletion) and
-# keys/<k>/trim stay out of reach; creating a key (create) is the admin's.
+# Read key versions only. Creating a key is an "update" of keys/<k> in
+# transit (checked), so a glob update here would let a lead create
+# customer-<new> before the admin's `customer add`. Rotation is granted per
+# existing customer (keys/customer-<slug>/rotate, nv-team-lead-customers);
+# config (exportable, deletion), trim, export and backup stay out of reach.
 path "netvault-transit/keys/customer-*" {
-  capabilities       = ["read", "update"]
-  allowed_parameters = { "-" = [] }
+  capabilities = ["read"]
 }
 
 # --- grants: one identity group per (customer, engineer) ---
@@ -177,4 +184,14 @@ path "netvault/metadata/_inbox/{{identity.entity.id}}" {
 # Mount lookups the CLI needs (accessors of userpass and token mounts).
 path "sys/auth" {
   capabilities = ["read"]
+}
+
+# --- offboarding sweep of minted tokens (issue 8, attribution) ---
+# Offboarding revokes the just-in-time tokens the person MINTED. The audit
+# trail holds only HMACs of their accessors; the live accessors a team lead
+# can see are those in grant records, compared through the audit device's
+# HMAC. Only netvault's device, only hashing: nothing else is added (listing
+# all token accessors needs sudo and stays with admins).
+path "sys/audit-hash/netvault" {
+  capabilities = ["update"]
 }

@@ -135,6 +135,10 @@ def _entry(path, op, data=None, *, error=None, auth=None):
     ("netvault/destroy/customers/acme/credentials/fw", "update", None, ("delete", "acme", "fw", None, None)),
     ("netvault/metadata/customers/acme/devices/", "list", None, ("list", "acme", None, None, None)),
     ("netvault/data/customers/acme/_ids/abc", "read", None, None),
+    ("netvault/data/customers/acme/_ids/abc", "create", None, None),  # the one write netvault makes
+    ("netvault/data/customers/acme/_ids/abc", "update", None, ("tamper", "acme", "_ids/abc", "abc", None)),
+    ("netvault/metadata/customers/acme/_ids/abc", "delete", None, ("tamper", "acme", "_ids/abc", "abc", None)),
+    ("netvault/undelete/customers/acme/_ids/abc", "update", None, ("tamper", "acme", "_ids/abc", "abc", None)),
     ("netvault/data/customers/acme/_index/mac/001122334455", "update", None, None),
     ("netvault/data/_grants/acme/bob", "create", None, ("grant", "acme", "_grants/bob", None, None)),
     ("netvault/metadata/_grants/acme/bob", "delete", None, ("revoke", "acme", "_grants/bob", None, None)),
@@ -162,3 +166,27 @@ def test_failed_login_names_the_user_from_the_path():
     del doc["auth"]
     ev = Classifier()(Entry(doc["time"], doc, True, "x"))
     assert (ev.action, ev.engineer, ev.outcome, ev.error) == ("login", "mallory", "denied", "invalid username or password")
+
+
+@pytest.mark.parametrize("path, op, data, want", [
+    ("netvault-transit/keys/customer-acme/config", "update", {"exportable": True}, ("key-export", "acme", "customer-acme")),
+    ("netvault-transit/keys/customer-acme/config", "update", {"Allow_Plaintext_Backup": True}, ("key-export", "acme", "customer-acme")),
+    ("netvault-transit/keys/customer-acme/config", "update", {"deletion_allowed": True}, ("setup", "acme", None)),
+    ("netvault-transit/keys/customer-new", "update", {"exportable": False, "derived": True}, ("key-export", "new", "customer-new")),
+    ("netvault-transit/keys/customer-new", "update", {"derived": True}, ("setup", "new", None)),
+    ("netvault-transit/export/encryption-key/customer-acme/2", "read", None, ("key-export", "acme", "customer-acme")),
+    ("netvault-transit/byok-export/mine/customer-acme", "read", None, ("key-export", "acme", "customer-acme")),
+    ("netvault-transit/backup/audit-seal", "read", None, ("key-export", None, "audit-seal")),
+    ("netvault-transit/restore", "update", {"backup": "hmac-sha256:00"}, ("key-export", None, None)),
+    ("netvault-transit/restore/customer-acme", "update", {"backup": "hmac-sha256:00"}, ("key-export", "acme", "customer-acme")),
+    ("netvault-transit/keys/customer-acme/import", "update", {"ciphertext": "hmac-sha256:00"}, ("key-export", "acme", "customer-acme")),
+    ("netvault-transit/keys/customer-acme/import_version", "update", {}, ("key-export", "acme", "customer-acme")),
+    ("netvault-transit/wrapping_key", "read", None, ("key-export", None, None)),
+    ("netvault-transit/keys/customer-acme/rotate", "update", None, ("setup", "acme", None)),
+])
+def test_key_export_classification(path, op, data, want):
+    """Requests that would let a key leave Vault (or replace one) are the
+    high-risk action `key-export`, refused or not; other key changes stay setup."""
+    ev = Classifier()(_entry(path, op, data, error="permission denied"))
+    assert (ev.action, ev.customer, ev.record) == want
+    assert ev.outcome == "denied"

@@ -214,3 +214,89 @@ def test_private_key_not_exportable_and_digests_append_only(server, make_user, u
     eng = make_user("engineer").login()
     with pytest.raises(hvac.exceptions.Forbidden):
         eng.write("netvault-transit/sign/audit-seal", input="aGVsbG8=")
+
+
+# -- issue 8 item 7: --only-given never excuses a file that overlaps the given ones --
+
+def test_rewritten_log_is_tampered_even_with_only_given(sealed_log, cli, server, tmp_path):
+    """An editor rewrites the file from its first line on (drops the first lines):
+    its identity changes, so it matches no digest; its time still overlaps them."""
+    log, digests, keys, (d1, d2) = sealed_log
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[3:]))
+    result = _verify(log, digests, keys)
+    bad = _bad(result)
+    assert bad, [f.detail for f in result.findings]
+    replaced = [f for f in bad if f.kind == "file-replaced"]
+    assert replaced and {d1["seq"], d2["seq"]} <= set(replaced[0].digests), [f.detail for f in bad]
+    assert log.name in replaced[0].detail
+    # the same through the CLI, offline, from an export: exit 9
+    bundle = tmp_path / "digests.json"
+    assert cli("audit", "export-digests", "--out", str(bundle), token=server.root_token).returncode == 0
+    r = cli("audit", "verify", "--file", str(log), "--digests", str(bundle), "--only-given", "--json")
+    assert r.returncode == 9, r.stdout + r.stderr
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert any(x["kind"] == "file-replaced" and x["status"] == "TAMPERED" for x in rows)
+
+
+def test_whole_file_substituted_is_tampered_with_only_given(sealed_log, server, unique, tmp_path):
+    """A different file of the same time (here: the later part of the trail only,
+    as if written from scratch) handed over in place of the sealed one."""
+    log, digests, keys, (d1, d2) = sealed_log
+    lines = log.read_bytes().splitlines(keepends=True)
+    forged = tmp_path / "audit-forged.log"
+    forged.write_bytes(b"".join(lines[len(lines) // 2:]))  # a subset: the first entries are gone
+    bad = _bad(sealmod.verify(digests, keys, [str(forged)], only_given=True))
+    assert any(f.kind == "file-replaced" and d2["seq"] in f.digests for f in bad), [f.detail for f in bad]
+
+
+def _two_nodes(server, tmp_path, unique):
+    """Two files written over the same time (like two cluster nodes), each sealed."""
+    start = log_size(server.audit_file)
+    noise(server.root(), 10, unique("nodes"))
+    whole = slice_log(server.audit_file, start, tmp_path / "whole.log").read_bytes().splitlines(keepends=True)
+    a, b = tmp_path / "node-a.log", tmp_path / "node-b.log"
+    a.write_bytes(b"".join(whole[0::2]))
+    b.write_bytes(b"".join(whole[1::2]))
+    vault = server.gateway()
+    da = sealmod.seal(vault, [str(a)], now="2026-01-01T00:00:00Z")
+    db = sealmod.seal(vault, [str(b)], now="2026-01-01T00:00:00Z")
+    assert len(da) == 1 and len(db) == 1
+    return a, b, da[0], db[0]
+
+
+def test_dropped_file_of_the_same_time_is_tampered_with_only_given(server, tmp_path, unique):
+    a, b, da, db = _two_nodes(server, tmp_path, unique)
+    vault = server.gateway()
+    digests, keys = sealmod.load_digests(vault), sealmod.public_keys(vault)
+    # both given: intact
+    result = sealmod.verify(digests, keys, [str(a), str(b)], only_given=True)
+    assert not result.tampered, [f.detail for f in _bad(result)]
+    # one left out: its digest covers the time of the given file
+    result = sealmod.verify(digests, keys, [str(a)], only_given=True)
+    bad = _bad(result)
+    assert [(f.kind, f.digests) for f in bad] == [("file-missing", [db["seq"]])], [f.detail for f in bad]
+    assert "node-a.log" in bad[0].detail and "left out" in bad[0].detail
+    # --since does not excuse it either
+    bad = _bad(sealmod.verify(digests, keys, [str(a)], since="2999-01-01T00:00:00"))
+    assert [f.digests for f in bad if f.kind == "file-missing"] == [[db["seq"]]]
+
+
+def test_only_given_still_skips_files_of_other_times(server, tmp_path, unique):
+    """A rotated-away older file need not be handed over: its time is before the given one's."""
+    vault = server.gateway()
+    start = log_size(server.audit_file)
+    noise(server.root(), 4, unique("old"))
+    old = slice_log(server.audit_file, start, tmp_path / "audit.log.1")
+    assert sealmod.seal(vault, [str(old)], now="2026-01-01T00:00:00Z")
+    start = log_size(server.audit_file)
+    noise(server.root(), 4, unique("new"))
+    new = slice_log(server.audit_file, start, tmp_path / "audit.log")
+    assert sealmod.seal(vault, [str(new)], now="2026-01-01T01:00:00Z")
+    digests, keys = sealmod.load_digests(vault), sealmod.public_keys(vault)
+    result = sealmod.verify(digests, keys, [str(new)], only_given=True)
+    assert not result.tampered, [f.detail for f in _bad(result)]
+    assert [f.kind for f in result.findings if f.file == str(new)] == ["ok"]
+    # without the flag the old file is missing (as before)
+    result = sealmod.verify(digests, keys, [str(new)])
+    assert any(f.kind == "file-missing" for f in _bad(result))

@@ -140,3 +140,23 @@ def test_fast_argv_parser():
     assert _parse(["reveal", "a/b", "--bogus"]) is None
     assert _parse(["find", "aa:bb:cc:dd:ee:ff", "--json"]) == ("find", {"term": "aa:bb:cc:dd:ee:ff", "as_json": True})
     assert _parse(["find"]) is None
+
+
+@pytest.mark.parametrize("term, says", [
+    ("00:11:22:33:44", "looks like a MAC address with 5 bytes; a MAC has 6"),
+    ("00-11-22-33-44-55-66", "looks like a MAC address with 7 bytes"),
+    ("0011.2233", "looks like a Cisco-style MAC with 2 groups"),
+    ("10.0.0", "looks like an IPv4 address with 3 parts"),
+    ("10.0.0.300", "300 is not 0-255"),
+    ("fe80:::1", "looks like an IPv6 address but is not a valid one"),
+    ("Bad Name", "is not a MAC address, an IP address or a device name"),
+])
+def test_find_says_what_a_bad_term_looks_like(term, says):
+    """Issue 15: `find 00:11:22:33:44` said "not a valid IP address"; now it says
+    what the term looks like and what find accepts."""
+    from netvault.errors import UsageError
+    from netvault.lookup import classify
+
+    with pytest.raises(UsageError) as err:
+        classify(term)
+    assert says in err.value.message and "find takes a MAC" in err.value.message

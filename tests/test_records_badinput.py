@@ -122,7 +122,15 @@ def test_validators_unit():
     assert validate.url_or_host("192.0.2.1:8443") == "192.0.2.1:8443"
     assert validate.url_or_host("ssh://fw.example.net:22") == "ssh://fw.example.net:22"
     assert validate.url_or_host("2001:db8::1") == "2001:db8::1"
-    assert validate.vat("nl123456789b01") == "NL123456789B01"
+    assert validate.vat("nl 0044 95445 b01") == "NL004495445B01"
+    # issue 10: format-only checks let these through; the countries' own rules do not
+    for bad_vat in ("NL123456789B01", "XX12", "DE12345678"):
+        with pytest.raises(UsageError):
+            validate.vat(bad_vat)
+    for bad_iban in ("NL91ABNA041716430", "NL91ABNA04171643001", "XX12ABCD12345678"):
+        with pytest.raises(UsageError):
+            validate.iban(bad_iban)
+    assert validate.iban("DE89 3704 0044 0532 0130 00") == "DE89370400440532013000"
     assert validate.notes("line1\nline2") == "line1\nline2"
     with pytest.raises(UsageError):
         validate.text("a\nb", "company")

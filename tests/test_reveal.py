@@ -86,10 +86,15 @@ def test_not_logged_in(setup, cli):
     assert r.returncode == 8
 
 
-def test_copy_without_clipboard_is_a_clear_error(setup, cli):
-    r = cli("reveal", f"{setup['c']}/fw", "--incident", "INC-1", "--copy", token=setup["eng_token"],
-            env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
-    assert r.returncode == 1 and "clipboard" in r.stderr and "fw-Pass-1" not in r.stdout + r.stderr
+def test_copy_without_clipboard_is_a_clear_error(server, setup, cli):
+    """Issue 15: with no clipboard nothing is decrypted, so no reveal lands in the trail."""
+    ref = f"INC-NOCLIP-{setup['c']}"
+    for no_fast in ("", "1"):  # the lean path and the typer path
+        r = cli("reveal", f"{setup['c']}/fw", "--incident", ref, "--copy", token=setup["eng_token"],
+                env={"DISPLAY": "", "WAYLAND_DISPLAY": "", "NETVAULT_NO_FAST": no_fast})
+        assert r.returncode == 1 and "clipboard" in r.stderr and "fw-Pass-1" not in r.stdout + r.stderr
+        assert "nothing revealed" in r.stderr
+    assert ref.encode() not in server.audit_file.read_bytes()
 
 
 def test_copy_puts_it_on_a_clipboard(setup, cli, tmp_path):
@@ -241,3 +246,19 @@ def test_refusal_says_why(setup, cli, make_user):
     assert r.returncode == 4  # not even the record can be read without a grant
     r = cli("reveal", f"{setup['c']}/fw", "--incident", "INC-1", token=setup["lead"])
     assert r.returncode == 4 and "no grant for customer" in r.stderr
+
+
+def test_mistyped_customer_says_so_with_a_suggestion(setup, cli):
+    """Issue 15: a mistyped customer read as "permission denied by Vault on ...";
+    now: no customer X (or no access to it), did you mean, for both roles."""
+    typo = setup["c"][:-1] + ("x" if setup["c"][-1] != "x" else "y")
+    for args in (["reveal", f"{typo}/fw", "--incident", "INC-1"], ["credential", "list", typo],
+                 ["credential", "show", f"{typo}/fw"]):
+        r = cli(*args, token=setup["eng_token"])
+        assert r.returncode == 4, (args, r.stderr)
+        assert f"no customer '{typo}' (or no access to it); did you mean '{setup['c']}'?" in r.stderr, r.stderr
+        r = cli(*args, token=setup["lead"])
+        if args[0] == "reveal":
+            continue  # a lead holds no grant: refused before any name is looked at
+        assert r.returncode == 3, (args, r.stderr)
+        assert f"no customer '{typo}'; did you mean '{setup['c']}'?" in r.stderr, r.stderr

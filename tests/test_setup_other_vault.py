@@ -81,3 +81,36 @@ def test_tls_server_with_vault_cacert(cli, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_history_depth_is_deliberate(cli, dev_server):
+    """Issue 9 item 3: KV keeps 100 versions unless `setup --history N` says
+    otherwise (Vault's own default of 10 trimmed history after the 10th edit);
+    setup --check reports a depth that drifted."""
+    env = {"VAULT_ADDR": dev_server}
+    assert cli("setup", token="dev-root", env=env).returncode == 0
+    root = hvac.Client(dev_server, token="dev-root")
+    assert root.secrets.kv.v2.read_configuration(mount_point="netvault")["data"]["max_versions"] == 100
+    for version in range(12):  # more changes than Vault's default keeps
+        root.secrets.kv.v2.create_or_update_secret(
+            path="customers/h/profile", secret={"n": version}, cas=version, mount_point="netvault")
+    first = root.secrets.kv.v2.read_secret_version(path="customers/h/profile", version=1, mount_point="netvault",
+                                                   raise_on_deleted_version=True)
+    assert first["data"]["data"] == {"n": 0}
+
+    res = cli("setup", "--history", "500", "--json", token="dev-root", env=env)
+    assert res.returncode == 0, res.stderr
+    assert root.secrets.kv.v2.read_configuration(mount_point="netvault")["data"]["max_versions"] == 500
+    check = cli("setup", "--check", "--json", token="dev-root", env=env).json()
+    assert not [d for d in check["drift"] if d.startswith(("kv mount", "settings"))]
+    # changed by hand on the mount: drift, and setup puts the kept depth back
+    root.secrets.kv.v2.configure(max_versions=10, cas_required=True, mount_point="netvault")
+    check = cli("setup", "--check", "--json", token="dev-root", env=env).json()
+    item = next(i for i in check["items"] if i["item"].startswith("kv mount"))
+    assert item["in_sync"] is False and "keeps 10 versions, not 500" in item["detail"]
+    assert cli("setup", token="dev-root", env=env).returncode == 0
+    assert root.secrets.kv.v2.read_configuration(mount_point="netvault")["data"]["max_versions"] == 500
+    for bad in ("0", "-1", "abc", "100001"):
+        res = cli("setup", "--history", bad, token="dev-root", env=env)
+        assert res.returncode == 2, (bad, res.stderr)
+        assert "Traceback" not in res.stderr

@@ -123,6 +123,23 @@ def _server(tmp: Path):
     return data, info.address, token
 
 
+def _shift_day(path: Path, old: bytes, new: bytes) -> None:
+    """Replace ``old`` by ``new`` (same length) in place, a line-aligned chunk at a time."""
+    assert len(old) == len(new)
+    with open(path, "r+b") as fh:
+        pos = 0
+        while True:
+            fh.seek(pos)
+            chunk = fh.read(8 << 20)
+            if not chunk:
+                break
+            nl = chunk.rfind(b"\n")
+            part = chunk[: nl + 1] if nl >= 0 else chunk
+            fh.seek(pos)
+            fh.write(part.replace(old, new))
+            pos += len(part)
+
+
 def bench_seal(tmp: Path, source: Path, size: int, runs: int) -> list[dict]:
     from netvault import embedded
 
@@ -151,11 +168,15 @@ def bench_seal(tmp: Path, source: Path, size: int, runs: int) -> list[dict]:
         env.update({"VAULT_ADDR": address, "VAULT_TOKEN": token})
         seal_t, verify_t, sha_t = [], [], []
         bundle = tmp / "digests.json"
+        day = b"2026-11-01T"
         for i in range(runs):
-            # each run seals a fresh file identity: rewrite the first line's time
-            with open(big, "r+b") as fh:
-                fh.seek(9)
-                fh.write(b"2026-11-01T08:00:%02d" % i)
+            # Each run seals a fresh file identity covering its own day: the
+            # earlier runs' digests seal the same file at other times, and
+            # verify --only-given rightly refuses digests overlapping a given
+            # file's time (untimed, before the measurement).
+            new_day = b"2026-11-%02dT" % (i + 2)
+            _shift_day(big, b'{"time":"' + day, b'{"time":"' + new_day)
+            day = new_day
             w, _m, rc = _measure([sys.executable, "-m", "netvault", "audit", "seal", "--file", str(big)], env)
             assert rc == 0, "seal failed"
             seal_t.append(w)

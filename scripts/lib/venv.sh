@@ -1,5 +1,5 @@
 # Sourced by scripts/*: make sure .venv exists and holds netvault + its deps.
-# Reinstalls only when pyproject.toml changed since the last install.
+# Reinstalls only when pyproject.toml or constraints.txt changed since the last install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${NETVAULT_VENV:-$ROOT/.venv}"
@@ -16,12 +16,12 @@ pick_python() {
 }
 
 ensure_venv() {
-  # One environment for demo, test and bench: always with the test extras,
-  # so running one script after another never reinstalls.
-  local extras="test"
+  # One environment for demo, test and bench: always with the server and test
+  # extras, so running one script after another never reinstalls.
+  local extras="server,test"
   local stamp="$VENV/.netvault-installed"
   local want
-  want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras}"
+  want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)-${extras}"
   if [ ! -x "$VENV/bin/python" ]; then
     "$(pick_python)" -m venv "$VENV"
   fi
@@ -30,7 +30,9 @@ ensure_venv() {
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
     local spec="$ROOT"
     [ -n "$extras" ] && spec="$ROOT[$extras]"
-    "$VENV/bin/python" -m pip install -q -e "$spec" >&2
+    # constraints.txt pins every package an install gets: a new release of a
+    # dependency cannot change speed or behaviour unseen.
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$spec" >&2
     echo "$want" > "$stamp"
   fi
   # Byte-compile netvault's own sources: an editable install does not, and

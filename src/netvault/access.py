@@ -46,6 +46,10 @@ JIT_ROLE = "nv-jit"
 JIT_CREATE_PATH = f"auth/token/create/{JIT_ROLE}"
 MAX_GRANT = timedelta(hours=168)  # = layout.JIT_MAX_TTL, the token role's cap
 GRANT_GROUP_PREFIX = "nv-grant:"
+#: a grant record older than this without its group or token is an unfinished
+#: grant (a crash between its writes) that a retry may take over; younger, it
+#: may be a grant still in progress
+UNFINISHED_AFTER = timedelta(seconds=30)
 MIN_PASSWORD = 12
 
 
@@ -77,7 +81,7 @@ def parse_grant_group(name: str) -> tuple[str, str] | None:
 
 
 def jit_alias(user: str) -> str:
-    return f"jit:{user}"
+    return users.jit_alias(user)
 
 
 def grant_duration(text: str) -> timedelta:
@@ -170,14 +174,7 @@ def entity_of(vault: Vault, user: str, mounts: Mounts) -> dict:
 
 def jit_entity_of(vault: Vault, user: str) -> dict | None:
     """The entity behind the ``jit:<user>`` alias on the token mount, if any."""
-    try:
-        accessor = users.mount_accessor(vault, "token")
-    except NotFound:
-        return None
-    resp = vault.write(
-        "identity/lookup/entity", {"alias_name": jit_alias(user), "alias_mount_accessor": accessor}
-    )
-    return (resp or {}).get("data")
+    return users.jit_entity(vault, user)
 
 
 # --------------------------------------------------------------------------
@@ -233,18 +230,30 @@ def grant(
     entity = entity_of(vault, user, mounts)
     if entity.get("disabled"):
         raise UsageError(f"user {names.shown(user)} is disabled; a grant would have no effect")
+    _check_grantee_roles(vault, user, entity["id"], duration)
     granted_by = caller_name(vault)
 
     cas = _kv_version(vault, p.grant_meta(customer, user))
     existing = _kv_data(vault, p.grant_data(customer, user)) if cas else None
-    if existing and _state(existing.get("kind", "standing"), existing.get("expires_at"), now) == "active":
-        until = f" until {existing['expires_at']}" if existing.get("expires_at") else ""
-        raise Conflict(
-            f"{names.shown(user)} already has {existing.get('kind', 'standing')} access to "
-            f"{names.shown(customer)}{until}; revoke it first"
-        )
     group_name = grant_group(customer, user)
-    if vault.read(f"identity/group/name/{group_name}") is not None:
+    group = vault.read(f"identity/group/name/{group_name}")
+    if existing and _state(existing.get("kind", "standing"), existing.get("expires_at"), now) == "active":
+        kind = existing.get("kind", "standing")
+        # A record whose group or token was never made is a grant that did not
+        # complete (a crash between the two writes): a retry takes it over.
+        half_done = (kind == "standing" and group is None) or (kind == "jit" and not existing.get("accessor"))
+        started = _parse_iso(existing.get("granted_at"))
+        if not half_done:
+            until = f" until {existing['expires_at']}" if existing.get("expires_at") else ""
+            raise Conflict(
+                f"{names.shown(user)} already has {kind} access to {names.shown(customer)}{until}; revoke it first"
+            )
+        if started is not None and now - started < UNFINISHED_AFTER:
+            raise Conflict(
+                f"{names.shown(user)} is being granted {names.shown(customer)} by someone else right now; "
+                "see `netvault access list` in a minute"
+            )
+    if group is not None:
         raise Conflict(f"{names.shown(user)} already has standing access to {names.shown(customer)} (group {group_name})")
 
     record = {
@@ -288,6 +297,23 @@ def grant(
     return Grant(state="active", **record)
 
 
+def _check_grantee_roles(vault: Vault, user: str, entity_id: str, duration: timedelta | None) -> None:
+    """Refuse, before anything is written, grants Vault would make useless or
+    that must not exist: auditors never reveal (any grant); an admin's
+    ``jit:<user>`` identity is disabled (no time-limited grant; a standing
+    grant is how an admin reveals, visible as a group); a person with no
+    netvault role (role withdrawn, or made outside netvault) gets nothing."""
+    roles = _roles_of(entity_id, _role_members(vault))
+    if "auditor" in roles:
+        raise PermissionDenied(f"{names.shown(user)} is an auditor: auditors never reveal, so no grant")
+    if "admin" in roles and duration is not None:
+        raise PermissionDenied(
+            f"{names.shown(user)} is an admin: no time-limited grants for admins (Vault refuses their "
+            "just-in-time tokens); grant without --for")
+    if not roles:
+        raise UsageError(f"{names.shown(user)} has no netvault role; give them one before granting")
+
+
 def _issue_jit(
     vault: Vault, p: _Paths, user: str, customer: str, entity_id: str,
     duration: timedelta, now: datetime, granted_by: str,
@@ -305,10 +331,9 @@ def _issue_jit(
             "ttl": f"{seconds}s",
             "explicit_max_ttl": f"{seconds}s",
             "entity_alias": jit_alias(user),
-            "display_name": f"jit-{customer}-{user}"[:100],
-            # "username" makes the audit log name the engineer on every use of
-            # this token (auth.metadata is not HMAC'd), like a userpass login.
-            "meta": {"username": user, "netvault_grant": "jit", "customer": customer, "granted_by": granted_by},
+            # No display_name / meta: they are caller-chosen, so the trail never
+            # trusts them (the nv-jit policy refuses them too). The audit reader
+            # names the person who unwrapped the token (accessor HMAC chain).
         },
         wrap_ttl=f"{seconds}s",
     )
@@ -494,9 +519,12 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
             f"the inbox entry for {names.shown(customer)} is not a netvault just-in-time token "
             f"(created at {names.shown(str(info.get('creation_path')))}); refusing to use it"
         )
-    unwrapper = Vault(settings.address, wrap, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+    # Unwrap with the engineer's OWN token (the wrap token goes in the body):
+    # the audit entry of the unwrap then names the engineer as the holder.
+    # Unwrapping with the wrap token as X-Vault-Token would leave no person.
+    unwrapper = Vault(settings.address, vault.token, namespace=settings.namespace, cacert=settings.cacert, retries=0)
     try:
-        resp = unwrapper.write("sys/wrapping/unwrap")
+        resp = unwrapper.write("sys/wrapping/unwrap", {"token": wrap})
     except NetvaultError:
         raise PermissionDenied(
             f"the time-limited access to {names.shown(customer)} was unwrapped by someone else "
@@ -618,13 +646,91 @@ class OffboardResult:
     kept_roles: list[str] = field(default_factory=list)
     worklist: list[dict] = field(default_factory=list)
     audit_checked: bool = False
+    #: customers with a reveal whose record could not be named: rotate all of them
+    unresolved_customers: list[str] = field(default_factory=list)
+    #: just-in-time tokens this person MINTED (from the audit trail); None: not traced
+    minted: int | None = None
+    minted_revoked: list[dict] = field(default_factory=list)
+    minted_unmatched: int = 0  # minted, still unmatched to a live accessor (see minted_note)
+    minted_note: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-#: exposure(user, entity_ids, records) -> set of revealed record ids, or None if unknown
+#: exposure(user, entity_ids, records) -> set of revealed record ids, or None if unknown;
+#: an item "*:<customer>" means a reveal in that customer whose record is unknown (all of it),
+#: "+:<customer>" a reveal in that customer (listed even when no grant covered it)
 Exposure = Callable[[str, list[str], list[dict]], "Iterable[str] | None"]
+#: minted(entity_ids) -> audit HMACs of the accessors of tokens these entities created
+#: (auth/token/create*, from the audit trail), or None when there is no trail to read
+Minted = Callable[[list[str]], "Iterable[str] | None"]
+AUDIT_DEVICE = "netvault"  # = attribution.AUDIT_DEVICE (kept here: access must not import the audit package)
+
+
+def _hasher(vault: Vault, device: str):
+    cache: dict[str, str | None] = {}
+
+    def audit_hash(value: str) -> str | None:
+        if value not in cache:
+            resp = vault.write(f"sys/audit-hash/{device}", {"input": value}) or {}
+            cache[value] = (resp.get("data") or {}).get("hash") or resp.get("hash")
+        return cache[value]
+
+    return audit_hash
+
+
+def sweep_minted(vault: Vault, hmacs: Iterable[str], *, now: datetime, mounts: Mounts = Mounts(),
+                 audit_device: str = AUDIT_DEVICE) -> dict:
+    """Revoke every live token whose accessor's audit HMAC is in ``hmacs``.
+
+    The trail holds only HMACs of accessors; live accessors come from the
+    grant records (any team lead) and from ``auth/token/accessors`` (sudo:
+    admins), each compared through ``sys/audit-hash/<device>``. Returns
+    ``{"revoked": [...], "unmatched": n, "complete": bool, "note": str|None}``;
+    ``complete`` is False when the caller could not see every live accessor.
+    """
+    remaining = {h for h in hmacs if h}
+    out: dict = {"revoked": [], "unmatched": 0, "complete": True, "note": None}
+    if not remaining:
+        return out
+    audit_hash = _hasher(vault, audit_device)
+
+    def alive(accessor: str) -> bool:
+        try:
+            vault.write("auth/token/lookup-accessor", {"accessor": accessor})
+            return True
+        except (NotFound, UsageError):  # "invalid accessor": expired or revoked already
+            return False
+
+    def try_one(accessor: str, where: str) -> None:
+        h = audit_hash(accessor)
+        if h in remaining and alive(accessor) and _revoke_accessor(vault, accessor):
+            out["revoked"].append({"via": where, "accessor_hmac": h})
+        remaining.discard(h)
+
+    try:
+        for g in list_grants(vault, now=now, mounts=mounts):
+            if g.accessor and remaining:
+                try_one(g.accessor, f"grant record {g.customer}/{g.user}")
+        if remaining:
+            try:
+                accessors = vault.list("auth/token/accessors")
+            except PermissionDenied:
+                out["complete"] = False
+                out["note"] = ("cannot list token accessors (needs an admin): tokens minted without a grant "
+                               "record may still be alive; have an admin run the offboarding again")
+            else:
+                for accessor in accessors:
+                    if not remaining:
+                        break
+                    try_one(accessor, "token accessor list")
+    except PermissionDenied:
+        out["complete"] = False
+        out["note"] = "may not compare accessors with the audit trail (sys/audit-hash); an admin must run the offboarding"
+    # with the full accessor list, what is left is no longer alive (expired or revoked)
+    out["unmatched"] = len(remaining) if not out["complete"] else 0
+    return out
 
 
 def credentials_of(vault: Vault, customer: str, mounts: Mounts = Mounts()) -> list[dict]:
@@ -652,6 +758,7 @@ def offboard(
     now: datetime,
     mounts: Mounts = Mounts(),
     exposure: Exposure | None = None,
+    minted: Minted | None = None,
 ) -> OffboardResult:
     """Cut a person off at once, then clean up and list what to rotate.
 
@@ -659,9 +766,13 @@ def offboard(
        once) and the ``jit:<user>`` entity (every JIT token of theirs);
     2. delete grant groups, revoke JIT accessors, withdraw undelivered JIT
        tokens, delete grant records; drop the role memberships the caller may;
-    3. return the rotation worklist: every sealed record in every customer
-       they were granted, ``revealed`` filled from the audit trail when an
-       exposure reader is given (else None = unknown).
+    3. revoke the just-in-time tokens they MINTED (for anyone: a hostile
+       team lead may have minted tokens in others' names without a grant
+       record), found in the audit trail by ``minted``; without it the
+       result says they could not be traced (``minted`` None, ``minted_note``);
+    4. return the rotation worklist: every sealed record in every customer
+       they were granted or revealed in, ``revealed`` filled from the audit
+       trail when an exposure reader is given (else None = unknown).
     """
     entity = entity_of(vault, user, mounts)
     entity_id = entity["id"]
@@ -684,6 +795,24 @@ def offboard(
     for entry in vault.list(p.inbox_meta(entity_id)):
         _delete_quietly(vault, p.inbox_meta(entity_id, entry.rstrip("/")))
 
+    ids = [e for e in (entity_id, result.jit_entity_id) if e]
+    hmacs = None
+    if minted is not None:
+        try:
+            got = minted(ids)
+            hmacs = None if got is None else set(got)
+        except NetvaultError:
+            hmacs = None
+    if hmacs is None:
+        result.minted_note = "no audit trail read: tokens this person minted could not be traced (nor revoked)"
+    else:
+        result.minted = len(hmacs)
+        swept = sweep_minted(vault, hmacs, now=now, mounts=mounts)
+        result.minted_revoked = swept["revoked"]
+        result.tokens_revoked += len(swept["revoked"])
+        result.minted_unmatched = swept["unmatched"]
+        result.minted_note = swept["note"]
+
     members = _role_members(vault)
     for role in _roles_of(entity_id, members):
         try:
@@ -703,13 +832,23 @@ def offboard(
     revealed: set[str] | None = None
     if exposure is not None:
         try:
-            got = exposure(user, [e for e in (entity_id, result.jit_entity_id) if e], records)
+            got = exposure(user, ids, records)
         except NetvaultError:
             got = None
         if got is not None:
             revealed = set(got)
             result.audit_checked = True
+    if revealed:
+        result.unresolved_customers = sorted(x[2:] for x in revealed if x.startswith("*:"))
+        for c in sorted({x[2:] for x in revealed if x[:2] in ("*:", "+:")}):
+            if c not in customers:  # revealed there without a grant (e.g. a token they minted)
+                customers.add(c)
+                try:
+                    records.extend(credentials_of(vault, c, mounts))
+                except (NotFound, PermissionDenied):
+                    continue
     for r in records:
-        r["revealed"] = None if revealed is None else (r.get("id") in revealed)
+        r["revealed"] = None if revealed is None else (
+            r.get("id") in revealed or f"*:{r['customer']}" in revealed)
     result.worklist = records
     return result

@@ -210,8 +210,8 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
     client = admin_client(address, vault.token, cacert=cacert)
     check = layout.run_setup(client, mounts, check=True)
     if check.drift:
-        # OpenBao 2.7 does not bring back the identity mount's tuning
-        # (audit_non_hmac_request_keys) with a snapshot: setup re-applies it.
+        # OpenBao 2.7 keeps the identity mount's tuning (audit_non_hmac_request_keys)
+        # neither across a restart nor a restore: setup re-applies it.
         result.repaired = layout.run_setup(client, mounts).applied
         check = layout.run_setup(client, mounts, check=True)
     result.setup_drift = [i.name for i in check.drift]

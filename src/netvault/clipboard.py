@@ -50,15 +50,21 @@ def _paste(argv: list[str]) -> bytes | None:
         return None
 
 
-def copy(value: str, clear_after: int = CLEAR_AFTER) -> str:
-    """Copy, start the detached clearer; returns the tool used."""
+def require() -> tuple[list[str], list[str]]:
+    """The clipboard tools, or the error: called before anything is revealed,
+    so a reveal that cannot be copied never reaches the audit trail."""
     tools = _tools()
     if tools is None:
         raise NetvaultError(
             "--copy needs a clipboard: wl-copy (Wayland) or xclip/xsel (X11) and a display; "
-            "none found. Print the secret instead (no --copy)"
+            "none found, nothing revealed. Print the secret instead (no --copy)"
         )
-    copy_argv, _ = tools
+    return tools
+
+
+def copy(value: str, clear_after: int = CLEAR_AFTER) -> str:
+    """Copy, start the detached clearer; returns the tool used."""
+    copy_argv, _ = require()
     _copy(copy_argv, value)
     proc = subprocess.Popen(
         [sys.executable, "-m", "netvault.clipboard", str(int(clear_after))],

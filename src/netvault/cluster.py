@@ -146,7 +146,7 @@ def start_node(base: Path, i: int, *, die_with_parent: bool = False) -> int:
     paths = embedded.Paths(_node_dir(base, i))
     paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     current = embedded._read_pid(paths)
-    if current and embedded._pid_alive(current) and embedded._pid_is_bao(current):
+    if current and embedded._pid_alive(current) and embedded._pid_is_ours(current, paths):
         return current
     for p in (ports[i - 1], ports[i - 1] + 1):
         if not embedded._port_free(p):
@@ -206,7 +206,7 @@ def status(base: Path, *, token: str | None = None) -> ClusterInfo:
     for i, port in enumerate(ports, 1):
         paths = embedded.Paths(_node_dir(base, i))
         pid = embedded._read_pid(paths)
-        running = bool(pid and embedded._pid_alive(pid) and embedded._pid_is_bao(pid))
+        running = bool(pid and embedded._pid_alive(pid) and embedded._pid_is_ours(pid, paths))
         node = NodeInfo(f"node{i}", f"http://127.0.0.1:{port}", str(paths.root), str(paths.audit),
                         pid if running else None, running)
         if running:

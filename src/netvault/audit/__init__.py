@@ -5,6 +5,7 @@
 - ``exposure``: what a user revealed and whether it was rotated since (offboarding)
 - ``report``: one self-contained HTML page
 - ``seal``: signed, chained digests and their offline verification
+- ``rotate``: close the live file (rename, SIGHUP), seal and compress it
 
 Domain code only: nothing here prints or imports typer; time is passed in.
 """
@@ -28,3 +29,13 @@ def default_audit_file(settings=None):
     settings = settings or config.load()
     data_dir = Path(settings.data_dir) if settings.data_dir else config.default_data_dir()
     return data_dir / "audit.log"
+
+
+def default_audit_files(settings=None) -> list:
+    """The embedded server's trail: every rotated file (``audit.log.*``, gzip'd
+    or not, oldest first) and the live ``audit.log``. The reader merges them by
+    time, so rotation never hides an entry from a command without --file."""
+    live = default_audit_file(settings)
+    rotated = sorted(p for p in live.parent.glob(live.name + ".*")
+                     if p.is_file() and not p.name.endswith((".tmp", ".partial")))
+    return rotated + [live]

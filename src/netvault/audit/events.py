@@ -12,14 +12,16 @@ import base64
 import binascii
 import fnmatch
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
+from netvault.audit.attribution import AUDIT_DEVICE, Trace, direct
 from netvault.audit.reader import Entry, Progress, entries
 from netvault.config import Mounts
 from netvault.errors import UsageError
+from netvault.text import reference_flags
 
-ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup")
+ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup", "key-export", "tamper")
 HMAC_PREFIX = "hmac-sha256:"
 _ID = re.compile(r"[0-9a-zA-Z._-]{1,128}")
 _SAFE_NEEDLE = re.compile(r"[A-Za-z0-9._:@-]{2,128}")
@@ -44,6 +46,11 @@ class Event:
     request_id: str
     subject: str | None = None  # the user a grant/revoke is about
     source: str = ""
+    #: what could not be traced or does not add up (attribution.FLAGS)
+    flags: list[str] = field(default_factory=list)
+    grantee: str | None = None  # a just-in-time token: the user it was minted for (jit:<user>)
+    minted_by: str | None = None  # a just-in-time token: who created it
+    token_entity_id: str | None = None  # the entity the token itself is bound to, when not the person's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,19 +70,6 @@ def clean_error(err) -> str | None:
     return " ".join(text.split())[:300]
 
 
-def _user(auth: dict) -> tuple[str | None, str | None]:
-    if not auth:
-        return None, None
-    meta = auth.get("metadata") or {}
-    name = meta.get("username") if isinstance(meta, dict) else None
-    if not name:
-        dn = auth.get("display_name") or None
-        if dn and "-" in dn and dn.split("-", 1)[0] in ("userpass", "ldap", "oidc", "token"):
-            dn = dn.split("-", 1)[1] or dn
-        name = dn
-    return name, auth.get("entity_id") or None
-
-
 def _plain(value) -> str | None:
     if not isinstance(value, str) or not value or value.startswith(HMAC_PREFIX):
         return None
@@ -83,14 +77,47 @@ def _plain(value) -> str | None:
 
 
 def _record_id(context) -> str | None:
+    """The record id in a transit ``context``, decoded exactly as Vault does.
+
+    Transit decodes ``context`` with Go's ``base64.StdEncoding``: ``\\r`` and
+    ``\\n`` anywhere are skipped, everything else is strict (padding required,
+    no spaces, no URL-safe alphabet), checked against the real server.
+    """
     ctx = _plain(context)
     if not ctx:
         return None
     try:
-        raw = base64.b64decode(ctx, validate=True).decode("ascii")
+        raw = base64.b64decode(ctx.replace("\r", "").replace("\n", ""), validate=True).decode("ascii")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     return raw if _ID.fullmatch(raw) else None
+
+
+_EXPORT_FLAGS = ("exportable", "allow_plaintext_backup")
+
+
+def _key_export(rest: str, op: str, data: dict) -> str | None:
+    """For a transit request (path after the mount) that would let a key leave
+    Vault or replace one: the key name ("" when the path names none); else None.
+    Export, BYOK export, backup, restore, import, the import wrapping key, and a
+    key create/config carrying ``exportable`` or ``allow_plaintext_backup``
+    (values are HMAC'd or booleans, the keys are plain)."""
+    parts = rest.strip("/").split("/")
+    head = parts[0]
+    if head in ("export", "byok-export"):
+        return parts[2] if len(parts) > 2 else ""
+    if head == "backup":
+        return parts[1] if len(parts) > 1 else ""
+    if head == "restore":
+        return parts[1] if len(parts) > 1 else ""
+    if head == "wrapping_key":
+        return ""
+    if head == "keys" and len(parts) >= 3 and parts[2].startswith("import"):
+        return parts[1]
+    if head == "keys" and op in _WRITE_OPS and (len(parts) == 2 or (len(parts) == 3 and parts[2] == "config")):
+        if any(str(k).lower() in _EXPORT_FLAGS for k in data):
+            return parts[1]
+    return None
 
 
 _KV_OPS = {"read": "read", "list": "list", "create": "write", "update": "write", "patch": "write", "delete": "delete"}
@@ -98,14 +125,25 @@ _WRITE_OPS = ("create", "update", "patch", "delete")
 
 
 class Classifier:
-    """Turns an audit entry into an Event (or None when it is not an access event)."""
+    """Turns an audit entry into an Event (or None when it is not an access event).
 
-    def __init__(self, mounts: Mounts | None = None) -> None:
+    The person is taken only from what Vault binds (``attribution``): a login
+    token's entity and userpass display name, or the create/unwrap chain of a
+    token minted via the token store. ``trace`` is that chain's index (built
+    lazily from the files); without one, such tokens are ``untraced``.
+    """
+
+    def __init__(self, mounts: Mounts | None = None, trace: Trace | None = None, resolver: "Resolver | None" = None) -> None:
         m = mounts or Mounts()
+        self.resolver = resolver
         self.kv = m.kv.strip("/") + "/"
         self.transit = m.transit.strip("/") + "/"
         self.userpass_login = f"auth/{m.userpass.strip('/')}/login/"
         self.userpass_users = f"auth/{m.userpass.strip('/')}/users/"
+        if trace is None:
+            trace = Trace((), kv_mount=m.kv, userpass_mount=m.userpass)
+            trace.loaded = True  # nothing to trace through
+        self.trace = trace
 
     def __call__(self, entry: Entry) -> Event | None:
         doc = entry.doc
@@ -120,25 +158,58 @@ class Classifier:
             return None
         action, customer, kind, record, record_id, incident, subject = hit
         auth = doc.get("auth") or {}
+        flags: list[str] = []
+        who = None
         if action == "login":
             resp_auth = (doc.get("response") or {}).get("auth") or {}
-            engineer, entity = _user(resp_auth)
-            engineer = engineer or subject
+            got = direct(resp_auth, self.trace.userpass_prefix)
+            engineer, entity = got if got else (subject, None)
         else:
-            engineer, entity = _user(auth)
+            who = self.trace.who(auth)
+            engineer, entity = who.name, who.entity_id
+            flags.extend(who.flags)
+        if action == "reveal" and not record_id:
+            flags.append("record-unresolved")
+        if action == "tamper":
+            flags.append("ids-rewritten")
         err = doc.get("error")
         if not entry.paired:
             outcome = "unknown" if not err else "denied"
         else:
             outcome = "denied" if err else "allowed"
-        return Event(
+        ev = Event(
             time=entry.time, action=action, engineer=engineer, entity_id=entity,
             customer=customer, kind=kind, record=record, record_id=record_id,
             incident=incident, outcome=outcome, error=clean_error(err),
             remote_address=req.get("remote_address") or None, operation=op, path=path,
             request_id=str(req.get("id") or ""), subject=subject if action != "login" else None,
-            source=entry.source,
+            source=entry.source, flags=flags,
         )
+        if self.resolver is not None and ev.entity_id:
+            ev.engineer = self.resolver.person(ev.entity_id) or ev.engineer
+        if who is not None and who.accessor:
+            self._token_flags(ev, who)
+        return ev
+
+    def _token_flags(self, ev: Event, who) -> None:
+        """A token minted via the token store: who it was for, and whether a grant says so."""
+        ev.minted_by = who.minted_by
+        ev.token_entity_id = who.token_entity
+        grantee = None
+        if self.resolver is not None and who.token_entity:
+            grantee = self.resolver.jit_user(who.token_entity)
+        recorded = self.trace.grant_users(who.accessor, ev.customer)
+        if grantee is None and len(set(recorded)) == 1:
+            grantee = recorded[0]
+        ev.grantee = grantee
+        if ev.customer:
+            ok = bool(recorded) and (grantee is None or grantee in recorded)
+            if not ok and self.resolver is not None and grantee:
+                ok = self.resolver.grant_matches(ev.customer, grantee, who.accessor) is not False
+            if not ok:
+                ev.flags.append("no-grant-record")
+        if grantee and ev.engineer and grantee != ev.engineer:
+            ev.flags.append("holder-not-grantee")
 
     def _classify(self, path: str, op: str, data: dict):
         # -> (action, customer, kind, record, record_id, incident, subject) | None
@@ -148,6 +219,11 @@ class Classifier:
                 customer = rest[len("decrypt/customer-"):]
                 return ("reveal", customer, None, None, _record_id(data.get("context")),
                         _plain(data.get("reference")), None)
+            exported = _key_export(rest, op, data)
+            if exported is not None:  # high risk: a key leaving Vault or being replaced
+                key = exported or None
+                customer = key[len("customer-"):] if key and key.startswith("customer-") else None
+                return ("key-export", customer, "transit-key", key, None, None, None)
             if rest.startswith("keys/customer-") and op in _WRITE_OPS:
                 customer = rest[len("keys/customer-"):].split("/", 1)[0]
                 return ("setup", customer, "transit-key", None, None, None, None)
@@ -213,7 +289,14 @@ class Classifier:
             if len(parts) == 2:
                 return (action, customer, None, None, None, None, None)
             kind = parts[2]
-            if kind in ("_ids", "_index"):
+            if kind == "_ids":
+                # created once (operation "create", cas=0) and never changed by netvault:
+                # any other write, delete or metadata change of it is tampering
+                if action in ("read", "list") or (area == "data" and op == "create"):
+                    return None
+                rid = parts[3] if len(parts) > 3 else None
+                return ("tamper", customer, "_ids", f"_ids/{rid}" if rid else "_ids", rid, None, None)
+            if kind == "_index":
                 return None  # netvault's own book-keeping
             if kind == "profile" and len(parts) == 3:
                 return (action, customer, "profile", "profile", None, None, None)
@@ -234,62 +317,213 @@ _PLURAL = {"credential": "credentials", "device": "devices", "licence": "licence
 
 
 class Resolver:
-    """Stable record id -> current name, via KV ``customers/<c>/_ids/<id>``;
-    entity id -> user name for tokens that carry no user name (JIT tokens,
-    whose entity has the alias ``jit:<user>``). Cached."""
+    """Answers from Vault for the trail, cached:
 
-    def __init__(self, vault, kv_mount: str = "netvault") -> None:
+    * stable record id -> current name, via KV ``customers/<c>/_ids/<id>``,
+      **confirmed**: the named record must hold that id (its body, when the
+      caller may read it; else, for an auditor, KV metadata: ``_ids/<id>``
+      written once, and a version of the named record written together with
+      it). A name that cannot be confirmed is not given (flag ``id-mismatch``);
+    * entity id -> person (the entity's userpass alias) and -> JIT grantee
+      (its ``jit:<user>`` alias);
+    * whether the grant record of (customer, user) holds a given accessor
+      (compared as audit HMACs through ``sys/audit-hash``).
+    """
+
+    #: _ids/<id> is written just before the record; a version of the record
+    #: created this long after it still counts as "written together"
+    WRITTEN_TOGETHER_S = 600
+    #: ... and this long before it (a client that writes the record first)
+    WRITTEN_BEFORE_S = 60
+
+    def __init__(self, vault, kv_mount: str = "netvault", userpass_mount: str = "userpass",
+                 audit_device: str = AUDIT_DEVICE) -> None:
         self.vault = vault
         self.kv = kv_mount.strip("/")
-        self.cache: dict[tuple[str, str], tuple[str, str] | None] = {}
-        self.entities: dict[str, str | None] = {}
+        self.userpass = userpass_mount.strip("/")
+        self.audit_device = audit_device
+        self.cache: dict[tuple[str, str], tuple[str, str] | str | None] = {}
+        self.entities: dict[str, tuple[str | None, str | None]] = {}
+        self.hashes: dict[str, str | None] = {}
+        self.grant_cache: dict[tuple[str, str], dict | None] = {}
         self.failed = False
 
-    def entity_name(self, entity_id: str) -> str | None:
+    def _read(self, path: str):
+        """GET, or None when absent or not allowed; marks ``failed`` when Vault is unreachable."""
+        if self.vault is None or self.failed:
+            return None
+        from netvault.errors import NetvaultError, PermissionDenied
+
+        try:
+            return self.vault.read(path)
+        except PermissionDenied:
+            raise
+        except NetvaultError:
+            self.failed = True
+            return None
+
+    def _entity(self, entity_id: str) -> tuple[str | None, str | None]:
         if entity_id in self.entities:
             return self.entities[entity_id]
-        name = None
-        if self.vault is not None and not self.failed and _ID.fullmatch(entity_id):
-            from netvault.errors import NetvaultError, PermissionDenied
+        person = jit = None
+        if _ID.fullmatch(entity_id):
+            from netvault.errors import PermissionDenied
 
             try:
-                resp = self.vault.read(f"identity/entity/id/{entity_id}")
-                for alias in ((resp or {}).get("data") or {}).get("aliases") or []:
-                    alias_name = str(alias.get("name") or "")
-                    if alias_name.startswith("jit:"):
-                        name = alias_name[4:]
-                    elif alias.get("mount_type") == "userpass" and alias_name:
-                        name = alias_name
-                        break
+                resp = self._read(f"identity/entity/id/{entity_id}")
             except PermissionDenied:
-                pass
-            except NetvaultError:
-                self.failed = True
-        self.entities[entity_id] = name
-        return name
+                resp = None
+            for alias in ((resp or {}).get("data") or {}).get("aliases") or []:
+                name = str(alias.get("name") or "")
+                if alias.get("mount_type") == "token" and name.startswith("jit:"):
+                    jit = name[4:] or None
+                elif alias.get("mount_type") == "userpass" and name and (
+                        str(alias.get("mount_path") or "").strip("/") in ("", f"auth/{self.userpass}")):
+                    person = name
+        self.entities[entity_id] = (person, jit)
+        return person, jit
 
-    def __call__(self, customer: str, record_id: str) -> tuple[str, str] | None:
+    def person(self, entity_id: str) -> str | None:
+        """The login name of a userpass entity."""
+        return self._entity(entity_id)[0]
+
+    def jit_user(self, entity_id: str) -> str | None:
+        """The user a JIT entity (alias ``jit:<user>``) stands for."""
+        return self._entity(entity_id)[1]
+
+    def audit_hash(self, value: str) -> str | None:
+        """The audit device's HMAC of ``value`` (None when the caller may not ask)."""
+        if value in self.hashes:
+            return self.hashes[value]
+        out = None
+        if self.vault is not None and not self.failed:
+            from netvault.errors import NetvaultError
+
+            try:
+                resp = self.vault.write(f"sys/audit-hash/{self.audit_device}", {"input": value}) or {}
+                out = (resp.get("data") or {}).get("hash") or resp.get("hash")
+            except NetvaultError:
+                out = None
+        self.hashes[value] = out
+        return out
+
+    def grant_matches(self, customer: str, user: str, accessor_hmac: str) -> bool | None:
+        """Does the grant record of (customer, user) hold this accessor? None: cannot tell."""
+        if not (_ID.fullmatch(customer) and _ID.fullmatch(user)) or ".." in customer + user:
+            return False
+        key = (customer, user)
+        if key not in self.grant_cache:
+            from netvault.errors import PermissionDenied
+
+            try:
+                resp = self._read(f"{self.kv}/data/_grants/{customer}/{user}")
+                self.grant_cache[key] = ((resp or {}).get("data") or {}).get("data")
+            except PermissionDenied:
+                self.grant_cache[key] = {"unknown": True}
+        body = self.grant_cache[key]
+        if self.vault is None or self.failed or (body or {}).get("unknown"):
+            return None
+        acc = (body or {}).get("accessor")
+        if not body or not acc:
+            return False
+        hashed = self.audit_hash(str(acc))
+        if hashed is None:
+            return None  # a record with an accessor exists; the caller may not compare HMACs
+        return hashed == accessor_hmac
+
+    def resolve(self, customer: str, record_id: str) -> tuple[str, str] | str | None:
+        """(kind, name) confirmed; "id-mismatch"; or None (unknown)."""
         key = (customer, record_id)
         if key in self.cache:
             return self.cache[key]
         value = None
-        if self.vault is not None and not self.failed and _ID.fullmatch(customer) and ".." not in customer:
-            from netvault.errors import NetvaultError, PermissionDenied
+        if self.vault is not None and not self.failed and _ID.fullmatch(customer) and ".." not in customer \
+                and _ID.fullmatch(record_id):
+            from netvault.errors import PermissionDenied
 
             try:
-                resp = self.vault.read(f"{self.kv}/data/customers/{customer}/_ids/{record_id}")
+                resp = self._read(f"{self.kv}/data/customers/{customer}/_ids/{record_id}")
                 body = ((resp or {}).get("data") or {}).get("data") or {}
-                if body.get("name"):
-                    kind = str(body.get("kind") or "")
-                    # records store the singular ("credential"); paths use the plural
-                    kind = _PLURAL.get(kind, kind)
-                    value = (kind, str(body["name"]))
+                kind = str(body.get("kind") or "")
+                # records store the singular ("credential"); paths use the plural
+                kind = _PLURAL.get(kind, kind)
+                name = str(body.get("name") or "")
+                if name and kind and "/" not in kind and ".." not in name + kind:
+                    value = (kind, name) if self._holds(customer, kind, name, record_id) else "id-mismatch"
             except PermissionDenied:
                 pass
-            except NetvaultError:
-                self.failed = True  # unreachable, not logged in: stop asking
         self.cache[key] = value
         return value
+
+    def __call__(self, customer: str, record_id: str) -> tuple[str, str] | None:
+        got = self.resolve(customer, record_id)
+        return got if isinstance(got, tuple) else None
+
+    def _holds(self, customer: str, kind: str, name: str, record_id: str) -> bool:
+        """Does record customers/<c>/<kind>/<name> really hold ``record_id``?
+
+        When the caller may read record bodies: the current version, else a
+        kept older version, must hold that ``id``. An auditor may not read
+        bodies; for them ``_ids/<id>`` must have been written once and never
+        changed or deleted (netvault writes it once, cas=0), and a version of
+        the named record must have been written together with it (KV
+        metadata times).
+        """
+        from netvault.errors import PermissionDenied
+
+        base = f"customers/{customer}/{kind}/{name}"
+        try:
+            meta = self._read(f"{self.kv}/metadata/{base}")
+        except PermissionDenied:
+            meta = None
+        versions = ((meta or {}).get("data") or {}).get("versions") or {}
+        try:
+            current = self._read(f"{self.kv}/data/{base}")
+            if str((((current or {}).get("data") or {}).get("data") or {}).get("id") or "") == record_id:
+                return True
+            readable = False
+            for v in sorted((int(k) for k in versions if str(k).isdigit()), reverse=True)[:20]:
+                info = versions.get(str(v)) or {}
+                if info.get("deletion_time") or info.get("destroyed"):
+                    continue
+                readable = True
+                old = self._read(f"{self.kv}/data/{base}?version={v}")
+                if str((((old or {}).get("data") or {}).get("data") or {}).get("id") or "") == record_id:
+                    return True
+            if readable or not versions:
+                return False
+            # every version deleted: the bodies are gone, only the metadata can tell
+        except PermissionDenied:
+            pass
+        try:
+            ids_meta = self._read(f"{self.kv}/metadata/customers/{customer}/_ids/{record_id}")
+        except PermissionDenied:
+            return False
+        ids = (ids_meta or {}).get("data") or {}
+        ids_versions = ids.get("versions") or {}
+        first = ids_versions.get("1") or {}
+        if int(ids.get("current_version") or 0) != 1 or len(ids_versions) != 1 \
+                or first.get("deletion_time") or first.get("destroyed"):
+            return False
+        return self._written_together(first, versions)
+
+    def _written_together(self, ids_first: dict, versions: dict) -> bool:
+        from datetime import datetime
+
+        def at(ts) -> float | None:
+            try:
+                return datetime.fromisoformat(str(ts)[:19]).timestamp()
+            except ValueError:
+                return None
+
+        start = at(ids_first.get("created_time") or "")
+        if start is None:
+            return False
+        for info in versions.values():
+            t = at((info or {}).get("created_time") or "")
+            if t is not None and start - self.WRITTEN_BEFORE_S <= t <= start + self.WRITTEN_TOGETHER_S:
+                return True
+        return False
 
 
 @dataclass
@@ -312,8 +546,9 @@ class Filters:
 
     def needle(self) -> bytes | None:
         """Bytes every matching line must contain (a cheap pre-filter), if any."""
-        engineer = self.engineer if not self.entity_ids else None  # JIT entries do not hold the name
-        for value in (self.customer, engineer, self.incident if self.incident and "*" not in self.incident else None):
+        # Not the engineer: a reveal made with a just-in-time token holds neither
+        # the holder's name nor entity id (they come from the create/unwrap chain).
+        for value in (self.customer, self.incident if self.incident and "*" not in self.incident else None):
             if value and _SAFE_NEEDLE.fullmatch(value):
                 return value.encode()
         if self.actions == ("reveal",):
@@ -348,21 +583,32 @@ def events(
     mounts: Mounts | None = None,
     resolver: Resolver | None = None,
     progress: Progress | None = None,
+    trace: Trace | None = None,
 ) -> Iterator[Event]:
-    """Access events of the audit files ``paths``, filtered, in time order."""
+    """Access events of the audit files ``paths``, filtered, in time order.
+
+    ``trace``: the create/unwrap index (default: one over ``paths``, built on
+    first need, whatever the filters, so a filtered query attributes as an
+    unfiltered one does).
+    """
     f = filters or Filters()
-    classify = Classifier(mounts)
+    m = mounts or Mounts()
+    paths = [str(p) for p in paths]
+    if trace is None:
+        trace = Trace(paths, kv_mount=m.kv, userpass_mount=m.userpass)
+    classify = Classifier(m, trace, resolver)
     for entry in entries(paths, needle=f.needle(), since=f.since, until=f.until, progress=progress):
         ev = classify(entry)
         if ev is None:
             continue
-        if resolver is not None:
-            if ev.action == "reveal" and ev.record_id and ev.customer:
-                hit = resolver(ev.customer, ev.record_id)
-                if hit:
-                    ev.kind, ev.record = hit
-            if ev.entity_id and ev.engineer in (None, "token"):
-                ev.engineer = resolver.entity_name(ev.entity_id) or ev.engineer
+        if ev.incident is not None:
+            ev.flags.extend(reference_flags(ev.incident))  # ref-empty, ref-glob, ref-long, ref-control
+        if resolver is not None and ev.action == "reveal" and ev.record_id and ev.customer:
+            hit = resolver.resolve(ev.customer, ev.record_id)
+            if isinstance(hit, tuple):
+                ev.kind, ev.record = hit
+            elif hit == "id-mismatch":
+                ev.flags.append("id-mismatch")
         if f.match(ev):
             yield ev
 

@@ -71,16 +71,26 @@ def file_size(path: str | os.PathLike) -> int:
 
 
 def iter_lines(fh, needle: bytes | None = None, progress: Progress | None = None,
-               name: str = "audit file") -> Iterator[tuple[int, bytes]]:
+               name: str = "audit file", limit: int | None = None) -> Iterator[tuple[int, bytes]]:
     """(byte offset, line) for every complete line, or only lines holding ``needle``.
 
     A last line without a newline (an entry being written) is skipped.
+    ``limit``: read at most this many bytes (the file's size when reading began,
+    so entries Vault appends meanwhile, e.g. for the reader's own look-ups,
+    are not read).
     """
     tail = b""
     base = 0  # offset of buf[0] in the (decompressed) stream
+    left = limit
     while True:
         try:
-            chunk = fh.read(CHUNK)
+            if left is not None:
+                if left <= 0:
+                    break
+                chunk = fh.read(min(CHUNK, left))
+                left -= len(chunk)
+            else:
+                chunk = fh.read(CHUNK)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise UsageError(f"{name}: cannot read ({type(exc).__name__}: corrupt or truncated file)") from None
         if not chunk:
@@ -112,6 +122,43 @@ def iter_lines(fh, needle: bytes | None = None, progress: Progress | None = None
         base += last_nl + 1
 
 
+def iter_lines_multi(fh, needles: tuple[bytes, ...], progress: Progress | None = None,
+                     name: str = "audit file") -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line) of every complete line holding any of ``needles``, in file order."""
+    tail = b""
+    base = 0
+    while True:
+        try:
+            chunk = fh.read(CHUNK)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise UsageError(f"{name}: cannot read ({type(exc).__name__}: corrupt or truncated file)") from None
+        if not chunk:
+            break
+        if progress is not None:
+            progress(len(chunk))
+        buf = tail + chunk if tail else chunk
+        last_nl = buf.rfind(b"\n")
+        if last_nl < 0:
+            tail = buf
+            continue
+        found: dict[int, int] = {}
+        find = buf.find
+        for needle in needles:
+            pos = 0
+            while True:
+                i = find(needle, pos, last_nl)
+                if i < 0:
+                    break
+                s = buf.rfind(b"\n", 0, i) + 1
+                e = find(b"\n", i, last_nl + 1)
+                found[s] = e
+                pos = e + 1
+        for s in sorted(found):
+            yield base + s, buf[s:found[s]]
+        tail = buf[last_nl + 1:]
+        base += last_nl + 1
+
+
 def _line_number(path: str, offset: int) -> int | None:
     try:
         with open_binary(path) as fh:
@@ -132,6 +179,28 @@ def _corrupt(path: str, offset: int) -> UsageError:
     n = _line_number(path, offset)
     where = f"line {n}" if n else f"byte {offset}"
     return UsageError(f"{path}: {where} is not a valid audit entry (corrupt file, or not a Vault audit log)")
+
+
+class UnreadableEntry(UserWarning):
+    """An audit line that is not a whole entry, read past (see ``_torn``).
+
+    Domain code does not print: the CLI shows these as ``warning: ...`` lines.
+    """
+
+
+_ENTRY_START = b'{"time":"'
+
+
+def _torn(path: str, offset: int, recovered: bool) -> None:
+    import warnings
+
+    n = _line_number(path, offset)
+    where = f"line {n}" if n else f"byte {offset}"
+    rest = "; the entry written after it on the same line was read" if recovered else ""
+    warnings.warn(
+        f"{path}: {where} holds an incomplete audit entry (a write cut short, e.g. by a full disk), "
+        f"skipped{rest}", UnreadableEntry, stacklevel=2,
+    )
 
 
 _TYPE_AT = b'","type":"'
@@ -174,10 +243,18 @@ def _file_stream(path: str, needle: bytes | None, progress: Progress | None,
                  since: str | None, until: str | None) -> Iterator[tuple[str, str, str, bytes, int, str]]:
     """(time key, type, request id, line, offset, path) for the lines of one file."""
     fh = open_binary(path)
+    good = 0  # whole entries read so far: a bad first line means "not an audit log"
+    limit = None if isinstance(fh, gzip.GzipFile) else file_size(path)
     try:
-        for offset, line in iter_lines(fh, needle, progress, str(path)):
+        for offset, line in iter_lines(fh, needle, progress, str(path), limit):
             if not line:
                 continue
+            # A write cut short (full disk) leaves a partial entry with no
+            # newline; the next entry Vault writes then follows on that line.
+            later = line.rfind(_ENTRY_START, 1)
+            if later > 0:
+                _torn(str(path), offset, recovered=True)
+                offset, line = offset + later, line[later:]
             head = _head(line)
             if head is None:
                 if not line.strip():
@@ -187,14 +264,24 @@ def _file_stream(path: str, needle: bytes | None, progress: Progress | None,
                     try:
                         doc = json.loads(line)
                     except ValueError:
-                        raise _corrupt(str(path), offset) from None
+                        if not good:
+                            raise _corrupt(str(path), offset) from None
+                        _torn(str(path), offset, recovered=False)
+                        continue
                     if isinstance(doc, dict) and doc.get("type") in ("request", "response"):
                         rid = str((doc.get("request") or {}).get("id") or "")
                         head = (str(doc.get("time") or ""), doc["type"], rid)
                     else:
                         continue
+                elif good:
+                    _torn(str(path), offset, recovered=False)
+                    continue
                 else:
                     raise _corrupt(str(path), offset)
+            elif not line.endswith(b"}"):
+                _torn(str(path), offset, recovered=False)
+                continue
+            good += 1
             ts, typ, rid = head
             if since is not None and ts[:19] < since:
                 continue
@@ -241,13 +328,15 @@ def _seconds_between(a: str, b: str) -> float:
         return DEDUP_WINDOW_S + 1
 
 
-def _parse(line: bytes, src: str, offset: int) -> dict:
+def _parse(line: bytes, src: str, offset: int) -> dict | None:
+    """The entry of one line; None (with a warning) for a line that is not a whole entry."""
     try:
         doc = json.loads(line)
     except ValueError:
-        raise _corrupt(src, offset) from None
+        doc = None
     if not isinstance(doc, dict):
-        raise _corrupt(src, offset)
+        _torn(src, offset, recovered=False)
+        return None
     return doc
 
 
@@ -276,13 +365,18 @@ def entries(
             pending[rid] = (ts, line, src, off)
             if len(pending) > MAX_PENDING:
                 _rid, (pts, pline, psrc, poff) = pending.popitem(last=False)
-                yield Entry(pts, _parse(pline, psrc, poff), False, psrc)
+                doc = _parse(pline, psrc, poff)
+                if doc is not None:
+                    yield Entry(pts, doc, False, psrc)
             continue
         doc = _parse(line, src, off)
         req = pending.pop(rid, None) if rid else None
+        if doc is None:
+            continue
         when = req[0] if req else ts
         yield Entry(when, doc, True, src)
     for _rid, (pts, pline, psrc, poff) in pending.items():
         doc = _parse(pline, psrc, poff)
-        yield Entry(str(doc.get("time") or pts), doc, False, psrc)
+        if doc is not None:
+            yield Entry(str(doc.get("time") or pts), doc, False, psrc)
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from html import escape
 from typing import Iterable
 
 from netvault.audit.events import ACTIONS, Event
+from netvault.text import html_text as escape  # visible escapes for controls, then HTML-escaped
+from netvault.text import shown_reference
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 MAX_ROWS = 500
@@ -47,9 +48,13 @@ class Aggregate:
     self_granted: list = field(default_factory=list)
     incidents: dict = field(default_factory=lambda: defaultdict(set))  # incident -> customers
     incident_events: dict = field(default_factory=lambda: defaultdict(list))
+    flagged: list = field(default_factory=list)  # events with flags (attribution, tampering)
+    flagged_total: int = 0
     first: str | None = None
     last: str | None = None
     total: int = 0
+    bad_reference: list = field(default_factory=list)  # allowed reveals with a ref-* flag
+    bad_reference_total: int = 0
 
 
 def _parse_time(ts: str) -> datetime:
@@ -69,6 +74,10 @@ def aggregate(evs: Iterable[Event], opts: ReportOptions) -> Aggregate:
             a.engineers.add(e.engineer)
         if e.customer:
             a.customers.add(e.customer)
+        if e.flags:
+            a.flagged_total += 1
+            if len(a.flagged) < MAX_ROWS:
+                a.flagged.append(e)
         if e.outcome == "denied":
             a.denied_total += 1
             if len(a.denied) < MAX_ROWS:
@@ -81,6 +90,10 @@ def aggregate(evs: Iterable[Event], opts: ReportOptions) -> Aggregate:
         if e.outcome == "allowed":
             a.by_engineer[e.engineer or "?"][day] += 1
             a.by_customer[e.customer or "?"][day] += 1
+            if any(f.startswith("ref-") for f in e.flags):
+                a.bad_reference_total += 1
+                if len(a.bad_reference) < MAX_ROWS:
+                    a.bad_reference.append(e)
             if e.incident:
                 a.incidents[e.incident].add(e.customer or "?")
                 if len(a.incident_events[e.incident]) < 50:
@@ -174,6 +187,8 @@ def _table(rows: list[Event], columns: list[tuple[str, str]], table_id: str, tot
         if not d.get("record") and d.get("record_id"):
             d["record"] = "#" + d["record_id"][:12]
         d["time"] = d["time"][:19].replace("T", " ")
+        d["incident"] = shown_reference(d.get("incident"))
+        d["flags"] = ", ".join(d.get("flags") or ()) or None
         body.append("<tr>" + "".join(f"<td>{escape(str(d.get(k) if d.get(k) is not None else '-'))}</td>" for k, _ in columns) + "</tr>")
     more = f'<p class="more">showing {len(rows)} of {total}</p>' if total and total > len(rows) else ""
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
@@ -194,12 +209,13 @@ th{background:#f2f2f2}.cards{display:flex;gap:12px;flex-wrap:wrap}
 def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sources: list[str]) -> str:
     days = _days(a)
     cols = [("time", "time (UTC)"), ("engineer", "engineer"), ("action", "action"), ("customer", "customer"),
-            ("record", "record"), ("incident", "incident"), ("error", "error"), ("remote_address", "from")]
+            ("record", "record"), ("incident", "incident"), ("error", "error"), ("remote_address", "from"),
+            ("flags", "flags")]
     reveal_cols = [c for c in cols if c[0] != "error"]
     wide = sorted(((inc, custs) for inc, custs in a.incidents.items() if len(custs) >= opts.incident_customers),
                   key=lambda x: (-len(x[1]), x[0]))
     wide_rows = "".join(
-        f"<tr><td>{escape(inc)}</td><td>{len(custs)}</td><td>{escape(', '.join(sorted(custs)))}</td>"
+        f"<tr><td>{escape(shown_reference(inc))}</td><td>{len(custs)}</td><td>{escape(', '.join(sorted(custs)))}</td>"
         f"<td>{escape(', '.join(sorted({e.engineer or '?' for e in a.incident_events[inc]})))}</td></tr>"
         for inc, custs in wide
     )
@@ -207,12 +223,13 @@ def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sou
                  f"<tbody>{wide_rows}</tbody></table>") if wide else '<p class="empty" id="same-incident">none</p>'
     cards = [
         ("events", a.total), ("reveals", a.actions.get("reveal", 0)), ("denied", a.denied_total),
-        ("engineers", len(a.engineers)), ("customers", len(a.customers)),
+        ("flagged", a.flagged_total), ("engineers", len(a.engineers)), ("customers", len(a.customers)),
         ("outside office hours", a.after_hours_total), ("self-granted", len(a.self_granted)),
         ("incidents across ≥%d customers" % opts.incident_customers, len(wide)),
+        ("useless references", a.bad_reference_total),
     ]
     card_html = "".join(
-        f'<div class="card{" warn" if name in ("denied", "self-granted") and n else ""}"><b>{n}</b>{escape(name)}</div>'
+        f'<div class="card{" warn" if name in ("denied", "self-granted", "useless references", "flagged") and n else ""}"><b>{n}</b>{escape(name)}</div>'
         for name, n in cards
     )
     action_rows = "".join(f"<tr><td>{a_}</td><td>{a.actions.get(a_, 0)}</td></tr>" for a_ in ACTIONS)
@@ -232,6 +249,13 @@ Period covered: {escape((a.first or '-')[:19])} – {escape((a.last or '-')[:19]
 {svg_chart(a.by_engineer, days, label="Reveals per engineer per day", chart_id="chart-engineers")}
 <h2>Reveals per customer over time</h2>
 {svg_chart(a.by_customer, days, label="Reveals per customer per day", chart_id="chart-customers")}
+<h2>Flagged events</h2>
+<p>Events the trail cannot attribute or that do not add up: a just-in-time token used by someone other
+than its grantee or without a grant record, a token that cannot be traced to a person, a reveal whose record
+cannot be named, a rewrite of the id book-keeping (see the README's list of flags).</p>
+{_table(a.flagged, [("time", "time (UTC)"), ("engineer", "person"), ("action", "action"), ("customer", "customer"),
+                    ("record", "record"), ("incident", "incident"), ("grantee", "minted for"), ("minted_by", "minted by"),
+                    ("flags", "flags")], "flagged", a.flagged_total)}
 <h2>Denied attempts</h2>
 {_table(a.denied, cols, "denied", a.denied_total)}
 <h2>Reveals outside office hours ({escape(hours)})</h2>
@@ -239,6 +263,10 @@ Period covered: {escape((a.first or '-')[:19])} – {escape((a.last or '-')[:19]
 <h2>Self-granted access</h2>
 <p>Grants whose author is the engineer who receives them.</p>
 {_table(a.self_granted, [("time", "time (UTC)"), ("engineer", "granted by"), ("subject", "to"), ("customer", "customer"), ("record", "via"), ("outcome", "outcome")], "self-granted")}
+<h2>Reveals with a useless incident reference</h2>
+<p>Vault accepted the reference, but it names no incident: ref-empty (nothing after the prefix),
+ref-glob (holds *), ref-long (over 64 characters), ref-control (control or invisible characters).</p>
+{_table(a.bad_reference, reveal_cols, "bad-reference", a.bad_reference_total)}
 <h2>Same incident reference across many customers</h2>
 <p>Incident references used for allowed reveals in at least {opts.incident_customers} customers.</p>
 {wide_html}

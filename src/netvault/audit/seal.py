@@ -16,6 +16,8 @@ offline): it checks every signature and the chain, then re-hashes each
 sealed range of the files it is given and names each edited, truncated or
 removed range, each missing digest or file with the time span it leaves
 uncovered, and reports bytes written after the last seal as *unsealed*.
+A digest whose file is not given is tampering unless the caller scoped it
+out (``since``, ``only_given``) and its time does not overlap a given file.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from netvault.audit.reader import CHUNK, Progress, open_binary
+from netvault.audit.reader import CHUNK, Progress, open_binary, time_key
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
 
 KEY_NAME = "audit-seal"
@@ -280,6 +282,7 @@ def seal(
             signed = vault.write(
                 f"{transit}/sign/{KEY_NAME}",
                 {"input": base64.b64encode(canonical(digest)).decode()},
+                idempotent=True,
             )
             digest["signature"] = signed["data"]["signature"]
             try:
@@ -305,7 +308,7 @@ def seal(
 
 @dataclass
 class Finding:
-    kind: str  # ok | unsealed | edited | truncated | gap | digest-missing | chain-broken | bad-signature | file-missing | unknown-file
+    kind: str  # ok | unsealed | edited | truncated | gap | digest-missing | chain-broken | bad-signature | file-missing | file-replaced
     tampered: bool
     detail: str
     file: str | None = None
@@ -371,8 +374,11 @@ def verify(
 
     ``since`` (``YYYY-MM-DDTHH:MM:SS``): digests that end before it are not
     expected among ``paths`` (older rotated files need not be handed over).
-    ``only_given``: digests of files not in ``paths`` are not expected at all
+    ``only_given``: digests of files not in ``paths`` are not expected
     (the chain and signatures are still checked in full).
+    Neither excuses a digest whose time span overlaps a given file's: its
+    file was left out, or a given file is a rewritten copy of it
+    (``file-missing`` / ``file-replaced``, tampered).
     """
     findings: list[Finding] = []
     chain = sorted(digests, key=lambda d: int(d.get("seq") or 0))
@@ -420,6 +426,7 @@ def verify(
                 ))
     # 3. files
     seen_ids: set[str] = set()
+    spans: list[_Span] = []  # time span each given file covers (by its entries and its digests)
     for path in paths:
         path = str(path)
         fid, first = file_identity(path)
@@ -440,26 +447,70 @@ def verify(
         mine = sorted((d for d in chain if d.get("file_id") == fid), key=lambda d: (int(d.get("start") or 0), int(d.get("seq") or 0)))
         if fid:
             seen_ids.add(fid)
-        findings.extend(_verify_file(path, mine, progress))
-    # 4. digests for files nobody handed over: a gap in time
+        found = _verify_file(path, mine, progress)
+        findings.extend(found)
+        times = [t for f in found for t in (f.first_time, f.last_time) if t]
+        t_first = _time_of(first.rstrip(b"\n")) if first else None
+        if t_first:
+            times.append(t_first)
+        if times:
+            spans.append(_Span(path, min(times, key=time_key), max(times, key=time_key), not mine))
+    # 4. digests for files nobody handed over. Each is a gap in time, unless
+    # ``since``/``only_given`` say that time is out of scope; but a digest whose
+    # time span overlaps a given file's is always in scope: the file it sealed
+    # was left out, or a given file is a rewritten copy of it (a file rewritten
+    # from its first line on has a new identity and matches no digest).
     groups: dict[str, list[dict]] = {}
     for d in chain:
         if d.get("file_id") not in seen_ids:
             groups.setdefault(str(d.get("file_id")), []).append(d)
     for fid, ds in groups.items():
         last = max((d.get("last_time") or "") for d in ds)
-        if only_given or (since and last[:19] < since):
+        overlapping = [(d, s) for d in ds for s in spans if s.overlaps(d.get("first_time"), d.get("last_time"))]
+        out_of_scope = only_given or (since and last[:19] < since)
+        if out_of_scope and not overlapping:
             continue
+        if out_of_scope:
+            ds = sorted({int(d.get("seq") or 0): d for d, _ in overlapping}.values(), key=lambda d: int(d.get("seq") or 0))
+            last = max((d.get("last_time") or "") for d in ds)
         first = min((d.get("first_time") or "~") for d in ds)
-        findings.append(Finding(
-            "file-missing", True,
-            f"no file given for {len(ds)} digest(s) of {ds[0].get('file_name')} "
-            f"(identity {fid[:19]}…): {_span(first, last)} not verifiable (file removed, or its first line edited)",
-            file=ds[0].get("file_name"), first_time=first, last_time=last,
-            digests=[int(d.get("seq") or 0) for d in ds],
-        ))
+        name = ds[0].get("file_name")
+        seqs = [int(d.get("seq") or 0) for d in ds]
+        if overlapping:
+            given = sorted({s.path for _, s in overlapping})
+            unsealed = sorted({s.path for _, s in overlapping if s.unsealed})
+            shown = ", ".join(Path(p).name for p in given)
+            if unsealed:
+                kind = "file-replaced"
+                why = (f"given file {', '.join(Path(p).name for p in unsealed)} covers that time but matches no "
+                       "digest: a rewritten or substituted copy (or the sealed file was left out)")
+            else:
+                kind = "file-missing"
+                why = f"it overlaps the given file(s) {shown}: that file was left out (or removed)"
+            detail = (f"{len(ds)} digest(s) of {name} (identity {fid[:19]}…) seal {_span(first, last)} but no given "
+                      f"file matches them; {why}")
+        else:
+            kind = "file-missing"
+            detail = (f"no file given for {len(ds)} digest(s) of {name} "
+                      f"(identity {fid[:19]}…): {_span(first, last)} not verifiable (file removed, or its first line edited)")
+        findings.append(Finding(kind, True, detail, file=name, first_time=first, last_time=last, digests=seqs))
     fps = {v: fingerprint(k) for v, k in keys.items()}
     return VerifyResult(findings, len(chain), fps)
+
+
+@dataclass
+class _Span:
+    """The time a given file covers: its entries' times and its digests' spans."""
+
+    path: str
+    first: str
+    last: str
+    unsealed: bool  # no digest has this file's identity
+
+    def overlaps(self, first: str | None, last: str | None) -> bool:
+        if not first or not last:
+            return False
+        return time_key(first) <= time_key(self.last) and time_key(last) >= time_key(self.first)
 
 
 def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list[Finding]:
@@ -547,6 +598,7 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
             rest = 0
             lines = 0
             first_line = b""
+            tail = _LastLine()
             while True:
                 chunk = fh.read(CHUNK)
                 if not chunk:
@@ -555,6 +607,7 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
                     progress(len(chunk))
                 if not first_line and b"\n" in chunk:
                     first_line = chunk[: chunk.index(b"\n")]
+                tail.feed(chunk)
                 rest += len(chunk)
                 lines += chunk.count(b"\n")
             if rest:
@@ -562,8 +615,34 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
                     "unsealed", False, f"{lines} entries ({rest} bytes) written after the last seal",
                     file=path, start=pos, end=pos + rest,
                     first_time=_time_of(first_line) if first_line else None,
+                    last_time=_time_of(tail.head) if tail.head else None,
                 ))
     return out
+
+
+class _LastLine:
+    """The first bytes of the last complete line of a stream fed in chunks
+    (enough for its ``time``), without keeping the stream."""
+
+    KEEP = 256
+
+    def __init__(self) -> None:
+        self.head = b""  # head of the last complete line
+        self._cur = b""  # head of the line being read
+
+    def feed(self, chunk: bytes) -> None:
+        nl = chunk.rfind(b"\n")
+        if nl < 0:
+            if len(self._cur) < self.KEEP:
+                self._cur += chunk[: self.KEEP - len(self._cur)]
+            return
+        prev = chunk.rfind(b"\n", 0, nl)
+        if prev < 0:
+            self.head = (self._cur + chunk[: self.KEEP])[: self.KEEP] if len(self._cur) < self.KEEP else self._cur
+            self.head = self.head.split(b"\n", 1)[0]
+        else:
+            self.head = chunk[prev + 1: min(nl, prev + 1 + self.KEEP)]
+        self._cur = chunk[nl + 1: nl + 1 + self.KEEP]
 
 
 def _seek(fh, offset: int) -> None:

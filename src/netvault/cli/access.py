@@ -190,9 +190,35 @@ def _exposure(settings, audit_files=None):
                     rid = getattr(x, "record_id", None) or (x.get("record_id") if isinstance(x, dict) else None)
                     if rid:
                         revealed.add(rid)
+                    if getattr(x, "customer", None):
+                        revealed.add(f"+:{x.customer}")  # revealed there (granted or not)
+                        if getattr(x, "status", None) == "rotate-all":
+                            revealed.add(f"*:{x.customer}")  # record unknown: every record of the customer
         except (TypeError, AttributeError):  # a different interface: say unknown rather than guess
             return None
         return revealed
+
+    return call
+
+
+def _minted(settings, audit_files=None):
+    """``access.offboard``'s ``minted``: the accessor HMACs of tokens a person
+    created, from the audit trail (None when there is no audit file to read)."""
+    from pathlib import Path
+
+    from netvault.audit import default_audit_file
+
+    files = [str(f) for f in audit_files] if audit_files else [str(default_audit_file(settings))]
+    files = [f for f in files if Path(f).exists()]
+    if not files:
+        return None
+
+    def call(entity_ids):
+        from netvault.access import JIT_CREATE_PATH
+        from netvault.audit.attribution import Trace
+
+        trace = Trace(files, kv_mount=settings.mounts.kv, userpass_mount=settings.mounts.userpass)
+        return [acc for acc, mint in trace.minted_by_entity(entity_ids) if mint.path == JIT_CREATE_PATH]
 
     return call
 
@@ -210,9 +236,10 @@ def engineer_offboard(
     """Offboard a person and print the rotation worklist.
 
     Disables the login and identity (every token is refused at once, also
-    just-in-time ones), deletes every grant, revokes delivered tokens, and
-    lists every credential in the customers they could reveal, marking those
-    the audit trail shows they did reveal (when the audit reader exists).
+    just-in-time ones), deletes every grant, revokes delivered tokens and
+    every just-in-time token they minted for anyone (found in the audit
+    trail), and lists every credential in the customers they could reveal,
+    marking those the audit trail shows they did reveal.
 
     Example:  netvault engineer offboard bob --yes
     """
@@ -228,9 +255,18 @@ def engineer_offboard(
         if not typer.confirm(f"Offboard {user}: disable the login and remove every grant?"):
             raise typer.Abort()
     settings, vault, now = _ctx()
-    result = access.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings, audit_file))
+    result = access.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings, audit_file),
+                             minted=_minted(settings, audit_file))
     info(f"offboarded {user}: login and identity disabled; {len(result.revoked)} grant(s) removed, "
          f"{result.tokens_revoked} just-in-time token(s) revoked")
+    if result.minted is None:
+        warn(f"{result.minted_note}; give --audit-file")
+    else:
+        info(f"{user} minted {result.minted} token(s) in the audit trail; {len(result.minted_revoked)} still alive and now revoked")
+        if result.minted_note:
+            warn(f"{result.minted_unmatched} minted token(s) not matched: {result.minted_note}")
+    if result.unresolved_customers:
+        warn(f"a reveal whose record cannot be named: rotate every credential of {', '.join(result.unresolved_customers)}")
     if result.kept_roles:
         warn(f"could not remove {user} from role(s) {', '.join(result.kept_roles)} (needs an admin); the identity is disabled")
     if not result.audit_checked:

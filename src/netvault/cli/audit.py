@@ -49,9 +49,9 @@ def _now():
 def _files(files: list[Path] | None) -> list[str]:
     if files:
         return [str(f) for f in files]
-    from netvault.audit import default_audit_file
+    from netvault.audit import default_audit_files
 
-    return [str(default_audit_file())]
+    return [str(p) for p in default_audit_files()]
 
 
 def _bound(text: str | None, *, end: bool = False) -> str | None:
@@ -116,24 +116,37 @@ def _resolver(offline: bool):
     vault = _vault(required=False)
     if vault is None:
         return None
-    return Resolver(vault, _settings().mounts.kv)
+    m = _settings().mounts
+    return Resolver(vault, m.kv, m.userpass)
 
 
 LOG_COLUMNS = [
     ("time", "time"), ("engineer", "engineer"), ("action", "action"), ("customer", "customer"),
     ("record", "record"), ("incident", "incident"), ("outcome", "outcome"), ("remote_address", "from"),
+    ("flags", "flags"),
 ]
 
 
+def _csv_event(d: dict) -> dict:
+    return {**d, "flags": " ".join(d.get("flags") or [])}
+
+
 def _row(ev) -> dict:
+    from netvault.text import shown_reference
+
     d = ev.to_dict()
     d["time"] = d["time"][:19].replace("T", " ")
+    d["incident"] = shown_reference(d["incident"])  # escaped, cut short (the full value: --json)
+    d["flags"] = " ".join(d.get("flags") or []) or None
     if not d["record"] and d["record_id"]:
         d["record"] = "#" + d["record_id"][:12]
     if d["subject"] and d["action"] in ("grant", "revoke"):
         d["record"] = f"{d['record'] or ''} (for {d['subject']})".strip()
     if d["outcome"] == "denied" and d["error"]:
         d["outcome"] = f"denied: {d['error']}"
+    if not d["engineer"]:
+        d["engineer"] = "?"  # no person could be traced: see flags
+    d["flags"] = ",".join(d["flags"]) or None
     return d
 
 
@@ -146,7 +159,7 @@ def log(
     engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this user name (or entity id).")] = None,
     record: Annotated[Optional[str], typer.Option("--record", help="Only this record (current name, CUSTOMER/NAME or stable id).")] = None,
     incident: Annotated[Optional[str], typer.Option("--incident", help="Only this incident reference (glob allowed: INC-12*).")] = None,
-    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup (repeatable).")] = None,
+    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup, key-export, tamper (repeatable).")] = None,
     denied: Annotated[bool, typer.Option("--denied", help="Only denied attempts.")] = False,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -154,11 +167,14 @@ def log(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """List access events: time, engineer, action, customer, record, incident, outcome.
+    """List access events: time, engineer, action, customer, record, incident, outcome, flags.
 
     Reads Vault's own audit log (a reveal made with curl is there too). Record
     names are the current ones, resolved from the stable id in the transit
-    context when you are logged in (else the id is shown).
+    context when you are logged in (else the id is shown). The engineer is the
+    person Vault binds to the token (for a just-in-time token: whoever
+    unwrapped it, or its creator); FLAGS mark what cannot be traced or does
+    not add up (see the README).
 
     Example:  netvault audit log --customer acme --action reveal --since 7d
     """
@@ -188,18 +204,14 @@ def log(
     stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step)
     out = sys.stdout
     if as_json:
-        import json
+        from netvault.text import json_text
 
-        dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
         for ev in stream:
-            out.write(dumps(ev.to_dict()) + "\n")
+            out.write(json_text(ev.to_dict(), sort_keys=True) + "\n")
     elif as_csv:
-        import csv
+        from netvault.cli.output import write_csv
 
-        writer = csv.DictWriter(out, fieldnames=list(FIELDS))
-        writer.writeheader()
-        for ev in stream:
-            writer.writerow(ev.to_dict())
+        write_csv((_csv_event(ev.to_dict()) for ev in stream), FIELDS, out)
     else:
         rows = [_row(ev) for ev in stream]
         done()
@@ -252,6 +264,57 @@ def seal_cmd(
     )
 
 
+@app.command("rotate")
+def rotate_cmd(
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="The embedded server's data dir (default: yours).")] = None,
+    no_seal: Annotated[bool, typer.Option("--no-seal", help="Do not seal the closed file now (a later `audit seal` does).")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Close the embedded server's audit.log, seal it and keep it gzip'd.
+
+    Renames audit.log to audit.log.<UTC time>, makes the server reopen a new
+    one (SIGHUP), seals what of the closed file is not sealed yet (with your
+    login: an auditor's, or a token of token role nv-audit-sealer), and
+    compresses it (0600). Every audit command without --file reads the
+    rotated files too. For a server netvault does not run, use logrotate with
+    `postrotate kill -HUP` (see README).
+
+    Example:  netvault audit rotate
+    """
+    from pathlib import Path as _Path
+
+    from netvault import config, embedded
+    from netvault.audit import default_audit_file
+    from netvault.audit import rotate as rot
+    from netvault.audit import seal as sealmod
+
+    settings = _settings()
+    root = _Path(data_dir) if data_dir else _Path(settings.data_dir or config.default_data_dir())
+    live = root / "audit.log" if data_dir else default_audit_file(settings)
+    server = embedded.status(root)
+    sealer = None
+    if not no_seal:
+        vault = _vault(required=True)
+
+        def sealer(paths):
+            return sealmod.seal(vault, paths, now=_now_text(), kv_mount=settings.mounts.kv,
+                                transit_mount=settings.mounts.transit)
+
+    step, done = _progress([str(live)])
+    try:
+        result = rot.rotate(live, pid=server.pid if server.running else None,
+                            address=server.address if server.running else None, now=_now(),
+                            seal=sealer, progress=step)
+    finally:
+        done()
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    sealed = f"sealed (digest {', '.join(map(str, result.digests))})" if result.digests else (
+        "not sealed (run `netvault audit seal`)" if no_seal else "nothing new to seal")
+    info(f"rotated to {result.closed}: {result.plain_bytes} bytes, {result.compressed_bytes} compressed; {sealed}")
+
+
 @app.command("export-digests")
 def export_digests(
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the digests and the public key here (JSON).")],
@@ -285,7 +348,7 @@ def verify_cmd(
     digests: Annotated[Optional[Path], typer.Option("--digests", help="Digest export from `audit export-digests` (offline; default: read them from Vault).")] = None,
     public_key: Annotated[Optional[str], typer.Option("--public-key", help="Trusted public key (base64, N:base64 or a file); default: the export's or Vault's.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Digests ending before this time need no file (older rotated files not handed over).")] = None,
-    only_given: Annotated[bool, typer.Option("--only-given", help="Check only the files given; do not require files for the other digests.")] = False,
+    only_given: Annotated[bool, typer.Option("--only-given", help="Check only the files given; other digests need no file unless their time overlaps a given file (then: tampered).")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check the digest chain, every signature and every sealed byte range.
@@ -376,11 +439,15 @@ def exposure_cmd(
     as_json: JsonOption = False,
     as_csv: CsvOption = False,
 ) -> None:
-    """Every credential USER revealed, the last reveal, and whether it was rotated since.
+    """Every credential USER revealed, the last reveal, and whether its value changed since.
 
-    The offboarding rotation worklist: status "rotate" means the record has no
-    version newer than USER's last reveal. Needs a login that may read KV
-    metadata (auditor, admin) to name records and check rotation.
+    The offboarding rotation worklist: "rotated" only with evidence that every
+    revealed value was replaced after USER's last reveal (a new value sealed
+    and stored, from the audit trail, or the record's change stamp confirmed by
+    the KV history); an unrelated edit or a rotate-key rewrap is not a
+    rotation. "rotate": a revealed value may still be current. "unknown": newer
+    versions that cannot be checked (the reason is shown). Needs a login that
+    may read KV metadata (auditor, admin, team lead).
 
     Example:  netvault audit exposure bob --since 90d
     """
@@ -400,24 +467,32 @@ def exposure_cmd(
             emit_json(x.to_dict())
         return
     if as_csv:
-        import csv
+        from netvault.audit.exposure import Exposed
+        from netvault.cli.output import write_csv
 
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0].to_dict()) if rows else ["customer"])
-        writer.writeheader()
-        for x in rows:
-            d = x.to_dict()
-            d["incidents"] = " ".join(d["incidents"])
-            writer.writerow(d)
+        write_csv(({**x.to_dict(), "incidents": " ".join(x.incidents), "flags": " ".join(x.flags)} for x in rows),
+                  Exposed.__dataclass_fields__)
         return
+    from netvault.text import shown_reference
+
     table(
-        [{**x.to_dict(), "record": x.record or ("#" + (x.record_id or "?")[:12]), "last_reveal": x.last_reveal[:19].replace("T", " ")} for x in rows],
+        [{**x.to_dict(), "record": x.record or ("(every record)" if x.status == "rotate-all" else "#" + (x.record_id or "?")[:12]),
+          "last_reveal": x.last_reveal[:19].replace("T", " "),
+          "incidents": [shown_reference(i) for i in x.incidents], "flags": ",".join(x.flags) or None} for x in rows],
         [("customer", "customer"), ("record", "record"), ("reveals", "reveals"), ("last_reveal", "last reveal"),
-         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at")],
+         ("incidents", "incidents"), ("status", "status"), ("rotated_at", "rotated at"), ("detail", "evidence"),
+         ("flags", "flags")],
         empty=f"({user} revealed nothing in these files)",
     )
     todo = sum(1 for x in rows if x.status == "rotate")
     if todo:
         info(f"{todo} credential(s) to rotate")
+    unknown = sum(1 for x in rows if x.status == "unknown")
+    if unknown:
+        info(f"{unknown} credential(s) with unknown status: check them (see the evidence column)")
+    everything = sorted({x.customer for x in rows if x.status == "rotate-all"})
+    if everything:
+        warn(f"a reveal whose record cannot be named: rotate every credential of {', '.join(everything)}")
 
 
 @app.command("report")

@@ -62,6 +62,10 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
     if incident is None:
         incident = ask_incident()
     lookup.check_reference(incident)
+    if copy:
+        from netvault import clipboard
+
+        clipboard.require()  # before the decrypt: no clipboard, no reveal in the trail
     settings, vault = _client()
     try:
         _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
@@ -104,6 +108,14 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         tool = clipboard.copy(value)
         sys.stderr.write(f"copied to the clipboard ({tool}); cleared in {clipboard.CLEAR_AFTER} s unless it changes\n")
         return
+    if not value.isprintable() and sys.stdout.isatty():
+        # netvault never stores such a value (validate.secret_value); one written
+        # around it must not drive the terminal: shown escaped, raw only to a pipe.
+        from netvault.text import printable
+
+        sys.stderr.write("warning: the secret holds control or invisible characters (not stored by netvault): "
+                         "shown escaped; pipe it or use --copy for the raw value\n")
+        value = printable(value)
     sys.stdout.write(value + "\n")
     sys.stdout.flush()
 
@@ -125,8 +137,6 @@ FIND_COLUMNS = (("customer", "customer"), ("device", "device"), ("kind", "kind")
 
 def do_find(term: str, as_json: bool) -> int:
     """Print the hits; exit 3 when nothing matched."""
-    import json
-
     from netvault import lookup
     from netvault.macs import display_mac
 
@@ -145,8 +155,9 @@ def do_find(term: str, as_json: bool) -> int:
         hits.sort(key=lambda h: (h["customer"], h["device"]))
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in hits]
     if as_json:
-        sys.stdout.write(json.dumps({"term": term, "match": what, "key": key, "results": rows},
-                                    sort_keys=True, ensure_ascii=False) + "\n")
+        from netvault.text import json_text
+
+        sys.stdout.write(json_text({"term": term, "match": what, "key": key, "results": rows}, sort_keys=True) + "\n")
     elif rows:
         _table(rows, FIND_COLUMNS)
     if not rows:
@@ -200,7 +211,9 @@ def _cell(value) -> str:
         return "-"
     if isinstance(value, (list, tuple)):
         return ", ".join(_cell(v) for v in value) or "-"
-    return "".join(ch if ch.isprintable() else "?" for ch in str(value))
+    from netvault.text import printable
+
+    return printable(value)
 
 
 def _table(rows: list[dict], columns) -> None:
@@ -269,9 +282,11 @@ def _run_fast(command: str, kwargs: dict) -> int:
     except NetvaultError as exc:
         if debug:
             raise
-        sys.stderr.write(f"error: {exc.message}\n")
+        from netvault.text import printable
+
+        sys.stderr.write(f"error: {printable(exc.message)}\n")
         if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
+            sys.stderr.write(f"hint: {printable(exc.hint)}\n")
         return int(exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")

@@ -140,13 +140,9 @@ def _register() -> None:
     app.command("login")(auth.login)
     app.command("logout")(auth.logout)
     app.command("whoami")(auth.whoami)
-    for module_name in ("records", "access", "audit"):
-        try:
-            module = __import__(f"netvault.cli.{module_name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"netvault.cli.{module_name}":
-                raise
-            continue
+    from netvault.cli import access, audit, doctor, records
+
+    for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor)):
         part = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
         module.register(part)
         _PARTS[module_name] = part
@@ -155,17 +151,26 @@ def _register() -> None:
 _register()
 
 
+def _show_warnings_as_lines() -> None:
+    """Domain code reports data it read past (e.g. a torn audit line) with
+    ``warnings.warn``; the user sees each one as a ``warning:`` line on stderr."""
+    import warnings
+
+    warnings.simplefilter("always", UserWarning)
+    warnings.showwarning = lambda message, *_a, **_k: sys.stderr.write(f"warning: {message}\n")
+
+
 def run(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("NETVAULT_DEBUG", "") not in ("", "0") or "--traceback" in argv
     from typer.main import get_command
 
-    try:  # typer >= 0.29 vendors click
-        from typer._click.exceptions import ClickException
-    except ImportError:  # pragma: no cover
-        from click.exceptions import ClickException
+    # click's usage errors (no such option, bad value) are ClickException;
+    # typer vendors click privately, so reach the class through a public one.
+    ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
     command = get_command(app)
+    _show_warnings_as_lines()
     try:
         result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
         sys.exit(result if isinstance(result, int) else 0)
@@ -180,9 +185,11 @@ def run(argv: list[str] | None = None) -> None:
     except NetvaultError as exc:
         if debug or _debug["on"]:
             raise
-        sys.stderr.write(f"error: {exc.message}\n")
+        from netvault.text import printable
+
+        sys.stderr.write(f"error: {printable(exc.message)}\n")
         if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
+            sys.stderr.write(f"hint: {printable(exc.hint)}\n")
         sys.exit(int(exc.exit_code))
     except SystemExit:
         raise

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from netvault.cli.output import JsonOption, emit_json, fields, info, table
+from netvault.cli.output import JsonOption, emit_json, fields, info, table, warn
 
 customer_app = typer.Typer(help="Customers: profile, transit key, Vault policy.", no_args_is_help=True, rich_markup_mode=None)
 credential_app = typer.Typer(help="Credentials: username, URL, sealed password/TOTP/extra secrets.", no_args_is_help=True, rich_markup_mode=None)
@@ -77,7 +77,7 @@ Contact = Annotated[Optional[str], typer.Option("--contact", help="Contact perso
 Phone = Annotated[Optional[str], typer.Option("--phone")]
 Email = Annotated[Optional[str], typer.Option("--email")]
 Kvk = Annotated[Optional[str], typer.Option("--kvk", help="KvK number (8 digits).")]
-Vat = Annotated[Optional[str], typer.Option("--vat", help="VAT number, e.g. NL123456789B01.")]
+Vat = Annotated[Optional[str], typer.Option("--vat", help="VAT number, e.g. NL004495445B01.")]
 Bank = Annotated[Optional[str], typer.Option("--bank", help="Bank account (IBAN).")]
 
 PROFILE_ORDER = ["customer", "company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat",
@@ -95,6 +95,10 @@ def customer_add(customer: CustomerArg, company: Company = None, address: Addres
     result = _store().add_customer(customer, dict(
         company=company, address=address, postcode=postcode, city=city, contact=contact, phone=phone,
         email=email, kvk=kvk, vat=vat, bank=bank, notes=notes))
+    from netvault.names import shown
+
+    for name in result.get("skipped") or []:
+        warn(f"skipped policy {shown(name)}: not a valid customer name (see `netvault setup --check`)")
     _done(result, as_json, f"added customer {customer} (transit key {result['transit_key']}, policy {result['policy']})")
 
 

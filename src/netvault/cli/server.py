@@ -32,6 +32,10 @@ def _show(info_obj, as_json: bool) -> None:
         ("sealed", info_obj.sealed), ("data_dir", info_obj.data_dir), ("cacert", info_obj.cacert),
         ("audit_file", info_obj.audit_file), ("init_file", info_obj.init_file),
     ])
+    if info_obj.audit_blocked:
+        warn("the audit device cannot write" + (f" ({info_obj.audit_problem})" if info_obj.audit_problem else "")
+             + ": Vault refuses every request until it can (it fails closed). Free disk space or fix the "
+             "audit file's permissions, then `kill -HUP` the server (pid above) or restart it")
 
 
 @app.command("up")
@@ -81,6 +85,11 @@ def up(
             warn(boot["keyring_warning"])
     else:
         info(f"started at {result.address} (pid {result.pid})")
+        check = bootstrap.after_restart(result)
+        if not check["checked"]:
+            warn(f"setup not checked ({check['why']}); run `netvault setup --check` as an admin")
+        for item in check.get("drift", []):
+            warn(f"setup drift: {item}; run `netvault setup` as an admin")
     if result.cacert:
         info(f"TLS with a private CA: engineers trust {result.cacert} (VAULT_CACERT, or cacert in their config)")
     _show(result, as_json)
@@ -97,7 +106,9 @@ def status(
 
     The embedded server of DATA_DIR when it runs, else the configured address
     (VAULT_ADDR, several for a cluster). Raft peers and audit devices need an
-    admin login. Exits 5 when no server answers.
+    admin login. Exits 5 when no server answers, or when the embedded server
+    runs but refuses every request because its audit device cannot write
+    (disk full, permissions).
 
     Example:  netvault server status --json
     """
@@ -109,10 +120,16 @@ def status(
 
     settings = config.load()
     local = embedded.status(_dir(data_dir))
-    remote = settings.address != config.DEFAULT_ADDRESS
+    # Not the embedded server: the configured address (a team server or a
+    # cluster), unless a data dir was named or the config belongs to this one.
+    remote = (data_dir is None and settings.address != config.DEFAULT_ADDRESS
+              and settings.data_dir != local.data_dir)
     if not local.running and not remote:
         _show(local, as_json)
         raise Unreachable(f"the embedded server in {local.data_dir} is not running; `netvault server up`")
+    if local.running and local.audit_blocked:
+        _show(local, as_json)
+        raise Unreachable("the embedded server runs but refuses every request: its audit device cannot write")
     address = local.address if local.running else settings.address
     token = session.current_token(config.Settings(**{**settings.__dict__, "address": address}))
     cacert = (local.cacert if local.running else None) or settings.cacert

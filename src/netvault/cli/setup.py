@@ -19,6 +19,10 @@ def setup(
         Optional[str],
         typer.Option("--audit-file", help="Enable a file audit device at this path where the server allows it (HashiCorp Vault)."),
     ] = None,
+    history: Annotated[
+        Optional[int],
+        typer.Option("--history", help="Versions KV keeps of each record (default 100; older ones are trimmed by Vault)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Set up mounts, auth, policies, groups and token roles, idempotently.
@@ -28,6 +32,7 @@ def setup(
     then the stanza to add is printed.
 
     Example:  VAULT_TOKEN=... netvault setup --check
+    Example:  netvault setup --history 500
     """
     from netvault import config, layout, session
     from netvault.gateway import admin_client
@@ -36,7 +41,8 @@ def setup(
     vault = session.connect(settings)
     vault.require_ready()
     client = admin_client(settings.address, vault.token, namespace=settings.namespace, cacert=settings.cacert)
-    result = layout.run_setup(client, settings.mounts, check=check, patterns=incident_pattern, audit_path=audit_file)
+    result = layout.run_setup(client, settings.mounts, check=check, patterns=incident_pattern, audit_path=audit_file,
+                              history=history)
     if as_json:
         emit_json({
             "items": [i.to_dict() for i in result.items],

@@ -1,0 +1,1 @@
+"""Package data: the EFF Large Wordlist (CC BY 3.0 US, see its header)."""

@@ -1,0 +1,206 @@
+"""The find index converges to exactly the devices' MACs, IPs and names, under
+any interleaving of writers (issue 9, item 1).
+
+Two tests pause one real writer between two of its requests while another
+writer completes, at the very points where the old write order lost an
+entry for good; a third lets 16 editors race over 50 rounds and compares
+the whole index with the records after every round.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+import pytest
+
+from netvault.errors import Conflict, NotFound
+from netvault.gateway import Vault
+from netvault.records import Store
+
+KV = "netvault"
+
+
+class PausingVault(Vault):
+    """A real gateway that stops once before the first request matching
+    ``when(method, path)``, until the test lets it go on."""
+
+    def __init__(self, *args, when=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.when = when
+        self.paused = threading.Event()
+        self.resume = threading.Event()
+        self._armed = [when is not None]
+        self._lock = threading.Lock()
+
+    def clone(self) -> "PausingVault":
+        twin = PausingVault(self.address, self.token, namespace=self.namespace, retries=self._retries)
+        twin.when, twin.paused, twin.resume = self.when, self.paused, self.resume
+        twin._armed, twin._lock = self._armed, self._lock
+        return twin
+
+    def request(self, method, path, data=None, *, headers=None, idempotent=False):
+        with self._lock:
+            stop = self._armed[0] and self.when(method, path)
+            if stop:
+                self._armed[0] = False
+        if stop:
+            self.paused.set()
+            assert self.resume.wait(60), "the test never resumed the paused writer"
+        return super().request(method, path, data, headers=headers, idempotent=idempotent)
+
+
+def _mac() -> str:
+    return "02" + secrets.token_hex(5)
+
+
+def _index_entries(vault: Vault, customer: str, macs: set[str], names: set[str]) -> set[tuple[str, str, str]]:
+    """(where, what, key) for every index entry naming this customer's device 'dev'
+    among the given MACs and names, per customer and global."""
+    out = set()
+    for mac in macs:
+        got = vault.read(f"{KV}/data/customers/{customer}/_index/mac/{mac}")
+        for device in (((got or {}).get("data") or {}).get("data") or {}).get("devices") or []:
+            out.add(("customer", "mac", mac, device))
+        got = vault.read(f"{KV}/data/_index/mac/{mac}")
+        for e in (((got or {}).get("data") or {}).get("data") or {}).get("entries") or []:
+            if e.get("customer") == customer:
+                out.add(("global", "mac", mac, e.get("device")))
+    for name in names:
+        got = vault.read(f"{KV}/data/_index/name/{name}")
+        for e in (((got or {}).get("data") or {}).get("data") or {}).get("entries") or []:
+            if e.get("customer") == customer:
+                out.add(("global", "name", name, e.get("device")))
+    return out
+
+
+def _expected(store: Store, customer: str, names: set[str]) -> set[tuple[str, str, str]]:
+    out = set()
+    for name in names:
+        try:
+            dev = store.show("device", customer, name)
+        except NotFound:
+            continue
+        for mac in dev.get("macs") or []:
+            out.add(("customer", "mac", mac, name))
+            out.add(("global", "mac", mac, name))
+        out.add(("global", "name", name, name))
+    return out
+
+
+@pytest.fixture
+def shop(server, unique):
+    root = server.gateway()
+    store = Store(root)
+    customer = unique("conv")
+    store.add_customer(customer, {})
+    return store, customer
+
+
+def _paused_store(server, when) -> tuple[Store, PausingVault]:
+    vault = PausingVault(server.address, server.root_token, when=when)
+    return Store(vault), vault
+
+
+def _run(fn) -> tuple[threading.Thread, list]:
+    errors: list = []
+
+    def target():
+        try:
+            fn()
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    return t, errors
+
+
+def test_edit_racing_edit_back_keeps_the_mac_findable(server, shop):
+    """A moves the device M1 -> M2 and is paused just before it drops M1's
+    entries; B moves it back M2 -> M1 and completes. With the old order A then
+    removed M1 for good: the device held M1 and find no longer found it."""
+    store, c = shop
+    m1, m2 = _mac(), _mac()
+    store.add_device(c, "dev", kind="router", macs=[m1])
+    slow, vault = _paused_store(server, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
+    a, errors = _run(lambda: slow.edit_device(c, "dev", macs=[m2]))
+    assert vault.paused.wait(30)
+    store.edit_device(c, "dev", macs=[m1])  # B completes while A waits
+    vault.resume.set()
+    a.join(60)
+    assert not errors, errors
+    assert store.show("device", c, "dev")["macs"] == [m1]
+    assert _index_entries(store.vault, c, {m1, m2}, {"dev"}) == _expected(store, c, {"dev"})
+
+
+def test_remove_racing_add_again_keeps_the_new_device_findable(server, shop):
+    """A removes the device and is paused before it drops the entries; B adds
+    the same name with the same MAC again and completes (its index adds are
+    no-ops: the entries are still there). A must not take them away."""
+    store, c = shop
+    m1 = _mac()
+    store.add_device(c, "dev", kind="router", macs=[m1])
+    slow, vault = _paused_store(server, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
+    a, errors = _run(lambda: slow.remove("device", c, "dev"))
+    assert vault.paused.wait(30)
+    store.add_device(c, "dev", kind="switch", macs=[m1])
+    vault.resume.set()
+    a.join(60)
+    assert not errors, errors
+    assert store.show("device", c, "dev")["kind"] == "switch"
+    assert _index_entries(store.vault, c, {m1}, {"dev"}) == _expected(store, c, {"dev"})
+
+
+def test_failed_add_takes_back_its_entries(server, shop):
+    """A losing add (the name exists) leaves no entry for its MAC behind."""
+    store, c = shop
+    m1, m2 = _mac(), _mac()
+    store.add_device(c, "dev", kind="router", macs=[m1])
+    with pytest.raises(Conflict):
+        store.add_device(c, "dev", kind="router", macs=[m2])
+    assert _index_entries(store.vault, c, {m1, m2}, {"dev"}) == _expected(store, c, {"dev"})
+
+
+def test_sixteen_parallel_editors_fifty_rounds(server, shop):
+    """16 writers edit, remove and re-add two devices at once; after each round
+    the index equals the records exactly: nothing missing, nothing stale."""
+    store, c = shop
+    pool = [_mac() for _ in range(6)]
+    devices = {"d1", "d2"}
+    for d in devices:
+        store.add_device(c, d, kind="router", macs=[pool[0]])
+    outcomes = {"ok": 0, "conflict": 0, "gone": 0}
+    lock = threading.Lock()
+
+    def writer(seed: int) -> None:
+        rnd = secrets.SystemRandom()
+        client = Store(store.vault.clone())
+        name = sorted(devices)[seed % 2]
+        try:
+            roll = rnd.random()
+            if roll < 0.7:
+                client.edit_device(c, name, macs=rnd.sample(pool, rnd.randint(1, 2)))
+            elif roll < 0.85:
+                client.remove("device", c, name)
+            else:
+                client.add_device(c, name, kind="router", macs=[rnd.choice(pool)])
+            key = "ok"
+        except Conflict:
+            key = "conflict"
+        except NotFound:
+            key = "gone"
+        with lock:
+            outcomes[key] += 1
+
+    for _round in range(50):
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        have = _index_entries(store.vault, c, set(pool), devices)
+        want = _expected(store, c, devices)
+        assert have == want, f"round {_round}: missing {want - have}, stale {have - want}"
+    assert outcomes["ok"] > 50  # the race was real: many writes landed, many lost
+    assert outcomes["conflict"] + outcomes["gone"] > 0
