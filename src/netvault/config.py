@@ -101,9 +101,14 @@ def load(path: Path | None = None) -> Settings:
         if not isinstance(value, str):
             raise UsageError(f"config file: {key!r} must be a string")
     mounts = Mounts(**{k: v for k, v in mounts_raw.items() if k in ("kv", "transit", "userpass")})
-    address = _first_env("VAULT_ADDR", "BAO_ADDR") or data.get("address") or DEFAULT_ADDRESS
+    listed = data.get("addresses")
+    if listed is not None and (not isinstance(listed, list) or not all(isinstance(a, str) for a in listed)):
+        raise UsageError("config file: 'addresses' must be a list of strings")
+    # Several nodes of a cluster: comma-separated VAULT_ADDR, or `addresses` in
+    # the file; the client fails over between them (netvault.gateway).
+    address = _first_env("VAULT_ADDR", "BAO_ADDR") or (",".join(listed) if listed else None) or data.get("address") or DEFAULT_ADDRESS
     return Settings(
-        address=address.rstrip("/"),
+        address=",".join(a.strip().rstrip("/") for a in address.split(",") if a.strip()),
         mounts=mounts,
         namespace=_first_env("VAULT_NAMESPACE", "BAO_NAMESPACE") or data.get("namespace"),
         cacert=_first_env("VAULT_CACERT", "BAO_CACERT") or data.get("cacert"),
@@ -118,6 +123,8 @@ def _toml_value(value) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     import json
 
     # JSON string escaping is valid TOML basic-string escaping for our values.

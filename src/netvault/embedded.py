@@ -44,6 +44,9 @@ class ServerInfo:
     #: the server answers but refuses every request: no audit device can write
     audit_blocked: bool | None = None
     audit_problem: str | None = None
+    #: CA file clients must trust (TLS with a generated private CA), else None
+    cacert: str | None = None
+    tls: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,14 +82,54 @@ def find_bao() -> str:
                         "(or set NETVAULT_BAO to a bao binary)")
 
 
-def render_config(paths: Paths, port: int) -> str:
-    def q(p: Path) -> str:
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8200`` for IPv6) -> (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise UsageError(f"--listen {listen!r}: expected HOST:PORT, e.g. 0.0.0.0:8200")
+    if any(c in host for c in ' "\\/\n\t'):
+        raise UsageError(f"--listen {listen!r}: invalid host")
+    return host, int(port)
+
+
+def _advertised(host: str) -> str:
+    """The name clients use: the host itself, or this machine's name for a wildcard."""
+    if host in ("0.0.0.0", "::"):
+        return socket.getfqdn()
+    return f"[{host}]" if ":" in host else host
+
+
+def render_config(paths: Paths, port: int, host: str = "127.0.0.1", tls=None) -> str:
+    def q(p) -> str:
         return json.dumps(str(p))
 
+    scheme = "https" if tls else "http"
+    bind = f"[{host}]" if ":" in host else host
+    listener_tls = (
+        f"  tls_cert_file   = {q(tls.cert)}\n  tls_key_file    = {q(tls.key)}\n  tls_min_version = \"tls12\""
+        if tls else "  tls_disable     = true"
+    )
+    where = "# Loopback only: the embedded server is for this machine." if is_loopback(host) else \
+        "# A team server: TLS is required beyond loopback."
     return f"""# Written by netvault on each start; edit netvault, not this file.
 ui            = false
-api_addr      = "http://127.0.0.1:{port}"
-cluster_addr  = "http://127.0.0.1:{port + 1}"
+api_addr      = "{scheme}://{_advertised(host)}:{port}"
+cluster_addr  = "https://{_advertised(host)}:{port + 1}"
 
 storage "raft" {{
   path    = {q(paths.raft)}
@@ -95,11 +138,11 @@ storage "raft" {{
   performance_multiplier = 1
 }}
 
-# Loopback only: the embedded server is for this machine.
+{where}
 listener "tcp" {{
-  address         = "127.0.0.1:{port}"
-  cluster_address = "127.0.0.1:{port + 1}"
-  tls_disable     = true
+  address         = "{bind}:{port}"
+  cluster_address = "{bind}:{port + 1}"
+{listener_tls}
 }}
 
 seal "static" {{
@@ -189,11 +232,12 @@ def _read_state(paths: Paths) -> dict:
         return {}
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
@@ -210,30 +254,31 @@ def free_port() -> int:
     raise NetvaultError("no free port pair found on 127.0.0.1")
 
 
-def _client(address: str, token: str | None = None):
+def _client(address: str, token: str | None = None, cacert: str | None = None):
     from netvault.gateway import Vault
 
-    return Vault(address, token, timeout=5, retries=0)
+    return Vault(address, token, cacert=cacert, timeout=5, retries=0)
 
 
 def status(data_dir: Path) -> ServerInfo:
     paths = Paths(data_dir)
     state = _read_state(paths)
     address = state.get("address", config.DEFAULT_ADDRESS)
+    cacert = state.get("cacert")
     pid = _read_pid(paths)
     running = bool(pid and _pid_alive(pid) and _pid_is_ours(pid, paths))
     info = ServerInfo(
         address=address, data_dir=str(paths.root), audit_file=str(paths.audit),
         init_file=str(paths.init), pid=pid if running else None, running=running,
-        initialized=paths.init.exists(),
+        initialized=paths.init.exists(), cacert=cacert, tls=address.startswith("https:"),
     )
     if running:
         try:
-            health = _client(address).health()
+            health = _client(address, cacert=cacert).health()
             info.initialized = bool(health.get("initialized"))
             info.sealed = bool(health.get("sealed"))
             if info.initialized and not info.sealed:
-                info.audit_blocked = audit_blocked(address)
+                info.audit_blocked = audit_blocked(address, cacert)
                 if info.audit_blocked:
                     info.audit_problem = _log_reason(paths, 0, _AUDIT_PATTERNS)
         except Unreachable:
@@ -241,7 +286,7 @@ def status(data_dir: Path) -> ServerInfo:
     return info
 
 
-def audit_blocked(address: str) -> bool:
+def audit_blocked(address: str, cacert: str | None = None) -> bool:
     """Does the server refuse every request because no audit device can write?
 
     sys/health is not audited, so it looks fine during an audit outage. A
@@ -251,7 +296,7 @@ def audit_blocked(address: str) -> bool:
     from netvault.gateway import Vault
 
     try:
-        status, _raw = Vault(address, None, timeout=5, retries=0)._send(
+        status, _raw = Vault(address, None, cacert=cacert, timeout=5, retries=0)._send(
             "GET", "auth/token/lookup-self", None, {"Accept": "application/json"})
     except Unreachable:
         return False
@@ -315,8 +360,9 @@ def _start_failed(paths: Paths, offset: int, fallback: NetvaultError) -> Netvaul
     return err_type(f"OpenBao did not start: {reason} (see {paths.log})")
 
 
-def _wait_for_api(address: str, proc: subprocess.Popen, paths: Paths, timeout: float, offset: int = 0) -> dict:
-    client = _client(address)
+def _wait_for_api(address: str, proc: subprocess.Popen, paths: Paths, timeout: float, offset: int = 0,
+                  cacert: str | None = None) -> dict:
+    client = _client(address, cacert=cacert)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -332,8 +378,9 @@ def _wait_for_api(address: str, proc: subprocess.Popen, paths: Paths, timeout: f
         f"OpenBao did not answer on {address} within {timeout:.0f}s (see {paths.log})"))
 
 
-def _wait_active(address: str, timeout: float, paths: Paths | None = None, offset: int = 0) -> None:
-    client = _client(address)
+def _wait_active(address: str, timeout: float, paths: Paths | None = None, offset: int = 0,
+                 cacert: str | None = None) -> None:
+    client = _client(address, cacert=cacert)
     deadline = time.monotonic() + timeout
     next_look = time.monotonic() + 1.0
     while time.monotonic() < deadline:
@@ -381,20 +428,42 @@ def _refuse_new_key_for_old_data(paths: Paths) -> None:
 
 
 def up(
-    data_dir: Path, port: int | None = None, *, timeout: float = 30.0, die_with_parent: bool = False
+    data_dir: Path, port: int | None = None, *, host: str | None = None, tls_cert: str | None = None,
+    tls_key: str | None = None, tls_generate: bool = False, tls_sans: list[str] | None = None,
+    timeout: float = 30.0, die_with_parent: bool = False,
 ) -> ServerInfo:
     """Start the server in the background (initialising it on the first start).
 
-    ``die_with_parent`` ties the server's life to this process (test harness);
-    the CLI leaves it off so the server outlives the command.
+    ``host``: listen beyond loopback only with TLS: the operator's
+    ``tls_cert``/``tls_key``, or ``tls_generate`` (a private CA in the data
+    dir, see ``netvault.tlsgen``). ``die_with_parent`` ties the server's life
+    to this process (test harness); the CLI leaves it off.
     """
     paths = Paths(data_dir)
+    previous = _read_state(paths)
+    host = host or previous.get("host") or "127.0.0.1"
+    if bool(tls_cert) != bool(tls_key):
+        raise UsageError("give both --tls-cert and --tls-key")
+    if tls_cert and tls_generate:
+        raise UsageError("choose --tls-cert/--tls-key or --tls-generate, not both")
+    if not (tls_cert or tls_generate) and previous.get("host") == host:
+        tls_cert, tls_key = previous.get("tls_cert"), previous.get("tls_key")  # as last time
+        tls_generate = bool(previous.get("tls_generated"))
+    if not is_loopback(host) and not (tls_cert or tls_generate):
+        raise UsageError(
+            f"refusing plain HTTP on {host}: beyond loopback give --tls-cert/--tls-key, or --tls-generate for a private CA"
+        )
+    for f in (tls_cert, tls_key):
+        if f and not Path(f).expanduser().is_file():
+            raise UsageError(f"TLS file {f} not found")
     _check_writable(paths.root)
     with _DirLock(paths):
-        return _up_locked(paths, port, timeout, die_with_parent)
+        return _up_locked(paths, port, timeout, die_with_parent, host, tls_cert, tls_key, tls_generate, tls_sans)
 
 
-def _up_locked(paths: Paths, port: int | None, timeout: float, die_with_parent: bool) -> ServerInfo:
+def _up_locked(paths: Paths, port: int | None, timeout: float, die_with_parent: bool, host: str = "127.0.0.1",
+               tls_cert: str | None = None, tls_key: str | None = None, tls_generate: bool = False,
+               tls_sans: list[str] | None = None) -> ServerInfo:
     current = status(paths.root)
     if current.running:
         current.already_running = True
@@ -411,14 +480,29 @@ def _up_locked(paths: Paths, port: int | None, timeout: float, die_with_parent: 
     if not (1024 <= port <= 65000):
         raise UsageError(f"port {port} out of range (1024-65000)")
     for p in (port, port + 1):
-        if not _port_free(p):
-            raise Conflict(f"port {p} on 127.0.0.1 is in use by another program; choose another with --port")
+        if not _port_free(p, "127.0.0.1" if host in ("0.0.0.0", "::") else host):
+            raise Conflict(f"port {p} on {host} is in use by another program; choose another with --port")
     if not paths.seal_key.exists():
         _refuse_new_key_for_old_data(paths)
         config.write_private(paths.seal_key, os.urandom(32))
     paths.raft.mkdir(exist_ok=True, mode=0o700)
-    config.write_private(paths.config, render_config(paths, port).encode())
-    address = f"http://127.0.0.1:{port}"
+    tls = None
+    if tls_generate:
+        from netvault import tlsgen
+
+        names = [h for h in (host, "127.0.0.1", "localhost", socket.getfqdn()) if h not in ("0.0.0.0", "::")]
+        tls = tlsgen.ensure(paths.root / "tls", names + list(tls_sans or []))
+    elif tls_cert:
+        from netvault.tlsgen import TLSFiles
+
+        tls = TLSFiles(str(Path(tls_cert).expanduser().resolve()), str(Path(tls_key).expanduser().resolve()))
+    config.write_private(paths.config, render_config(paths, port, host, tls).encode())
+    scheme = "https" if tls else "http"
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else _advertised(host)
+    address = f"{scheme}://{local}:{port}"
+    # the CA to check our own server with: the generated one, or the
+    # operator's VAULT_CACERT / config cacert (None: the system's CAs)
+    cacert = (tls.ca or config.load().cacert) if tls else None
     bao = find_bao()
     log_start = paths.log.stat().st_size if paths.log.exists() else 0
     fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -431,13 +515,16 @@ def _up_locked(paths: Paths, port: int | None, timeout: float, die_with_parent: 
             preexec_fn=_die_with_parent if die_with_parent else None,
         )
     config.write_private(paths.pid, f"{proc.pid}\n".encode())
-    config.write_private(paths.state, json.dumps({"address": address, "port": port}).encode())
+    state = {"address": address, "port": port, "host": host}
+    if tls:
+        state.update({"tls_cert": tls.cert, "tls_key": tls.key, "tls_generated": tls.generated, "cacert": cacert})
+    config.write_private(paths.state, json.dumps(state).encode())
     try:
-        health = _wait_for_api(address, proc, paths, timeout, log_start)
+        health = _wait_for_api(address, proc, paths, timeout, log_start, cacert)
         first = not health.get("initialized")
         if first:
-            _initialise(address, paths)
-        _wait_active(address, timeout, paths, log_start)
+            _initialise(address, paths, cacert)
+        _wait_active(address, timeout, paths, log_start, cacert)
     except BaseException:
         _stop_pid(proc.pid, paths)
         raise
@@ -446,7 +533,7 @@ def _up_locked(paths: Paths, port: int | None, timeout: float, die_with_parent: 
     return info
 
 
-def _initialise(address: str, paths: Paths) -> None:
+def _initialise(address: str, paths: Paths, cacert: str | None = None) -> None:
     if paths.init.exists():
         raise NetvaultError(
             f"the server in {paths.root} is uninitialised but {paths.init} exists; "
@@ -454,7 +541,7 @@ def _initialise(address: str, paths: Paths) -> None:
         )
     from netvault.gateway import Vault
 
-    resp = Vault(address, None, timeout=60, retries=0).request(
+    resp = Vault(address, None, cacert=cacert, timeout=60, retries=0).request(
         "POST", "sys/init", {"recovery_shares": 5, "recovery_threshold": 3}
     )
     keep = {

@@ -114,6 +114,79 @@ def map_http_error(status: int, errors: list[str], path: str, *, token_valid=Non
     return NetvaultError(f"Vault error {status} on {path}: {detail}")
 
 
+# -- several addresses (a cluster) -------------------------------------------
+#: Answers of a node that did not carry the request out (so any request may go
+#: to another node): a standby or sealed node, or a cluster in election.
+_NOT_SERVING_MARKERS = (
+    "local node not active",
+    "active cluster node not found",
+    "vault is sealed",
+    "standby",
+)
+
+
+def split_addresses(address: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``"https://a:8200, https://b:8200"`` (or a list) -> validated addresses."""
+    items = address.split(",") if isinstance(address, str) else list(address)
+    out = []
+    for item in items:
+        item = item.strip().rstrip("/")
+        if not item:
+            continue
+        parts = urlsplit(item)
+        try:
+            parts.port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"invalid Vault address {item!r}; expected http(s)://host:port")
+        if item not in out:
+            out.append(item)
+    if not out:
+        raise UsageError("no Vault address given; expected http(s)://host:port")
+    return out
+
+
+def failover_safe(method: str, path: str, idempotent: bool = False) -> bool:
+    """May a request whose answer was lost go again to another node (several
+    addresses)? What ``repeatable`` allows, and reveals (transit decrypt), as
+    issue 13 asks: the retry is audited like the first attempt, whose answer
+    nobody saw. A kv-v2 check-and-set write is resolved separately
+    (``Vault._exchange``)."""
+    if repeatable(method, path, idempotent):
+        return True
+    p = path.partition("?")[0].strip("/").split("/")
+    return method.upper() == "POST" and len(p) == 3 and p[1] == "decrypt"
+
+
+def _cas_of(method: str, path: str, body: bytes | None) -> int | None:
+    """The check-and-set version of a kv-v2 data write, else None."""
+    if method != "POST" or "/data/" not in path or not body:
+        return None
+    try:
+        cas = (json.loads(body).get("options") or {}).get("cas")
+    except (ValueError, AttributeError):
+        return None
+    return cas if isinstance(cas, int) and not isinstance(cas, bool) else None
+
+
+def _errors_of(raw: bytes) -> list[str]:
+    try:
+        return [str(e) for e in (json.loads(raw).get("errors") or [])]
+    except (ValueError, AttributeError):
+        return [raw[:200].decode("utf-8", "replace")]
+
+
+def _verbose_sink():
+    """Where "answered by" notes go: stderr when NETVAULT_VERBOSE is set."""
+    import os
+    import sys
+
+    if os.environ.get("NETVAULT_VERBOSE", "") in ("", "0"):
+        return None
+    return lambda text: sys.stderr.write(text + "\n")
+
+
 class Vault:
     """Minimal Vault API client: read/write/list/delete with one keep-alive connection."""
 
@@ -126,27 +199,29 @@ class Vault:
         cacert: str | None = None,
         timeout: float = 10.0,
         retries: int = 4,
+        failover_seconds: float = 30.0,
     ) -> None:
-        parts = urlsplit(address)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"invalid Vault address {address!r}; expected http(s)://host:port")
-        self.address = address.rstrip("/")
+        self._nodes = split_addresses(address)
+        #: the configured address(es), comma-separated: what tokens are stored under
+        self.address = ",".join(self._nodes)
         self.token = token
         self.namespace = namespace
-        self._scheme = parts.scheme
-        self._host = parts.hostname
-        self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._cacert = cacert
         self._timeout = timeout
         self._retries = retries
         self._conn = None
+        self._failover_seconds = failover_seconds
+        self._current = 0
+        self._answered_by: str | None = None
+        self._picked = False
+        self._use_node(0)
 
     # -- plumbing ---------------------------------------------------------
     def clone(self) -> "Vault":
         """A client with its own connection (one per thread)."""
         return Vault(
             self.address, self.token, namespace=self.namespace, cacert=self._cacert,
-            timeout=self._timeout, retries=self._retries,
+            timeout=self._timeout, retries=self._retries, failover_seconds=self._failover_seconds,
         )
 
     def _connect(self):
@@ -175,6 +250,139 @@ class Vault:
         if extra:
             headers.update(extra)
         return headers
+
+    # -- address failover ---------------------------------------------------
+    # Around ``_send`` (one request on one connection): pick a node, and on a
+    # node that is down, standby, sealed or electing, go to the next with
+    # backoff, bounded by ``failover_seconds``. A request whose answer was lost
+    # goes again only when ``failover_safe`` (or it is a kv-v2 check-and-set
+    # write: then a "version mismatch" answer to the retry is checked against
+    # what is stored). With one address nothing here changes ``_send``.
+    @property
+    def node(self) -> str:
+        """The address currently used."""
+        return self._nodes[self._current]
+
+    def _use_node(self, index: int) -> None:
+        self.close()
+        self._current = index % len(self._nodes)
+        parts = urlsplit(self._nodes[self._current])
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+
+    def _open(self) -> None:
+        """Connect before sending: a connect that fails proves nothing was sent."""
+        if self._conn is None:
+            self._conn = self._connect()
+        if self._conn.sock is None:
+            try:
+                self._conn.connect()
+            except (ConnectionError, socket.timeout, OSError) as exc:
+                self.close()
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise Unreachable(f"cannot reach Vault at {self.node}: {reason}") from None
+
+    def _answered(self) -> None:
+        if self._answered_by != self.node:
+            self._answered_by = self.node
+            sink = _verbose_sink()
+            if sink:
+                sink(f"netvault: answered by {self.node}")
+
+    @staticmethod
+    def _not_serving(status: int, raw: bytes) -> bool:
+        if status == 307:
+            return True
+        if status not in (429, 500, 502, 503):
+            return False
+        text = raw[:500].decode("utf-8", "replace").lower()
+        return any(m in text for m in _NOT_SERVING_MARKERS)
+
+    def _exchange(self, method: str, path: str, body: bytes | None, headers: dict, *,
+                  idempotent: bool = False) -> tuple[int, bytes]:
+        if len(self._nodes) == 1:
+            return self._send(method, path, body, headers, idempotent=idempotent)
+        safe = failover_safe(method, path, idempotent)
+        cas = None if safe else _cas_of(method, path, body)
+        deadline = time.monotonic() + self._failover_seconds
+        lost = False
+        if not self._picked:
+            self._pick(deadline)
+        while True:
+            try:
+                self._open()
+            except Unreachable as exc:
+                failure: Exception = exc  # nothing sent: any request may go elsewhere
+            else:
+                try:
+                    status, raw = self._send(method, path, body, headers, idempotent=idempotent)
+                except Unreachable as exc:
+                    if not (safe or cas is not None):
+                        raise
+                    failure, lost = exc, True
+                else:
+                    if not self._not_serving(status, raw):
+                        if lost and cas is not None and status == 400:
+                            status, raw = self._resolve_cas(path, body, cas, status, raw)
+                        self._answered()
+                        return status, raw
+                    failure = Unreachable(f"Vault at {self.node} is not serving (HTTP {status})")
+            if time.monotonic() > deadline:
+                raise failure
+            self._pick(deadline, after=failure)
+
+    def _pick(self, deadline: float, after: Exception | None = None) -> None:
+        """Go to the active node, waiting (with backoff) while the cluster
+        elects one. Standbys would forward, but OpenBao's standbys answer
+        reads (and check-and-set checks) from their own copy, which can lag
+        the active node's: after a failover that means stale answers."""
+        delay = 0.05
+        first = self._current
+        n = len(self._nodes)
+        while True:
+            states = []
+            for k in range(n):
+                i = (first + k) % n
+                self._use_node(i)
+                try:
+                    self._open()
+                    status, _ = self._send("GET", "sys/health", None, self._headers(None))
+                except Unreachable:
+                    status = None
+                if status == 200:  # initialised, unsealed and active
+                    self._picked = True
+                    return
+                states.append((i, status))
+            answering = [i for i, st in states if st is not None]
+            electing = any(st in (429, 472, 473) for _, st in states)  # standbys without an active node
+            if (answering and not electing) or time.monotonic() > deadline:
+                if not answering:
+                    raise after or Unreachable(f"cannot reach Vault at any of {self.address}")
+                # sealed or uninitialised everywhere: the request's answer says so
+                self._use_node(answering[0])
+                self._picked = True
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _resolve_cas(self, path: str, body: bytes, cas: int, status: int, raw: bytes) -> tuple[int, bytes]:
+        """A check-and-set write was sent again after its answer was lost and
+        the retry met "version mismatch": the first one may have been carried
+        out. If the stored version is cas+1 with exactly our data, it was."""
+        if "check-and-set" not in raw.decode("utf-8", "replace"):
+            return status, raw
+        try:
+            got_status, got = self._exchange("GET", path, None, self._headers(None))  # fails over too
+            if got_status != 200:
+                return status, raw
+            stored = json.loads(got).get("data") or {}
+            meta = stored.get("metadata") or {}
+            if meta.get("version") == cas + 1 and stored.get("data") == json.loads(body).get("data"):
+                return 200, json.dumps({"data": meta}).encode()
+        except (Unreachable, ValueError, AttributeError):
+            pass
+        return status, raw
 
     def _send(self, method: str, path: str, body: bytes | None, headers: dict, *, idempotent: bool = False) -> tuple[int, bytes]:
         """Send one request. A request whose answer was lost is sent again only
@@ -225,7 +433,7 @@ class Vault:
         body = None if data is None else json.dumps(data).encode()
         delay = 0.2
         for attempt in range(self._retries + 1):
-            status, raw = self._send(method, path, body, self._headers(headers), idempotent=idempotent)
+            status, raw = self._exchange(method, path, body, self._headers(headers), idempotent=idempotent)
             if status < 400:
                 return json.loads(raw) if raw.strip() else None
             try:
@@ -300,9 +508,23 @@ class Vault:
     def delete(self, path: str) -> None:
         self.request("DELETE", path)
 
+    def download(self, path: str) -> bytes:
+        """GET a binary body (a raft snapshot)."""
+        status, raw = self._exchange("GET", path, None, self._headers(None))
+        if status >= 400:
+            raise self._error(status, _errors_of(raw), path)
+        return raw
+
+    def upload(self, path: str, data: bytes) -> None:
+        """POST a binary body (a raft snapshot restore); never sent twice."""
+        headers = self._headers({"Content-Type": "application/octet-stream"})
+        status, raw = self._exchange("POST", path, data, headers)
+        if status >= 400:
+            raise self._error(status, _errors_of(raw), path)
+
     def health(self) -> dict:
         """sys/health without raising on sealed/standby codes."""
-        status, raw = self._send(
+        status, raw = self._exchange(
             "GET", "sys/health?standbyok=true&sealedcode=200&uninitcode=200", None, self._headers(None)
         )
         try:
@@ -323,6 +545,10 @@ def admin_client(address: str, token: str | None, *, namespace=None, cacert=None
     """An hvac client for the set-up plane (lazy import: it costs ~110 ms)."""
     import hvac
 
+    if "," in address:  # a cluster: the first node that answers (standbys forward)
+        probe = Vault(address, None, namespace=namespace, cacert=cacert, timeout=5, retries=0)
+        probe.health()
+        address = probe.node
     return hvac.Client(url=address, token=token, namespace=namespace, verify=cacert or True, timeout=30)
 
 

@@ -199,6 +199,7 @@ class _Layout:
 
         out.append(self.jit_role_item())
         out.append(self.sealer_role_item())
+        out.append(self.backup_role_item())
         out.append(self.audit_key_item())
         out.append(self.jit_identity_item())
         out.append(self.settings_item())
@@ -258,6 +259,17 @@ class _Layout:
             "token_type": "service",
         }
         return self._token_role_item("nv-audit-sealer", want)
+
+    def backup_role_item(self) -> Item:
+        """Tokens for the backup timer: snapshot only, renewed by each run."""
+        want = {
+            "allowed_policies": ["nv-backup"],
+            "orphan": True,
+            "renewable": True,
+            "token_period": "72h",
+            "token_type": "service",
+        }
+        return self._token_role_item("nv-backup", want)
 
     def _token_role_item(self, name: str, want: dict) -> Item:
         current = self.c.read(f"auth/token/roles/{name}")

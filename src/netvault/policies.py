@@ -20,6 +20,7 @@ ROLE_POLICIES = {
     "nv-engineer": "engineer.hcl",
     "nv-auditor": "auditor.hcl",
     "nv-audit-sealer": "audit-sealer.hcl",
+    "nv-backup": "backup.hcl",
 }
 
 #: role name -> (identity group, policies of that group)

@@ -177,7 +177,8 @@ def create_user(vault: Vault, mount: str, username: str, password: str, role: st
     # Log in once as the new user: Vault itself creates the entity and its
     # alias. Creating aliases by hand would need a capability that lets a
     # team lead attach any login to any entity (an escalation path).
-    anon = Vault(vault.address, None, namespace=vault.namespace)
+    anon = vault.clone()  # same address(es), namespace and CA; no token
+    anon.token = None
     try:
         auth = anon.write(f"auth/{mount}/login/{username}", {"password": password})["auth"]
     except NetvaultError as exc:

@@ -43,9 +43,12 @@ _debug = {"on": False}
 @app.callback()
 def _root(
     traceback: bool = typer.Option(False, "--traceback", help="Show the Python traceback of a failure (debugging)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Say which server node answered (several addresses); or NETVAULT_VERBOSE=1."),
 ) -> None:
     if traceback:
         _debug["on"] = True
+    if verbose:
+        os.environ["NETVAULT_VERBOSE"] = "1"
 
 
 #: The parts' commands (records, access, audit) are built only when used:
