@@ -140,10 +140,9 @@ def test_interrupted_grant_is_completed_by_its_retry_or_repaired(own_server):
     store = Store(root)
     c = f"dg-{secrets.token_hex(3)}"
     store.add_customer(c, {})
-    later = _now() + access.UNFINISHED_AFTER + timedelta(seconds=1)
-
     retried = new_user(own_server, "engineer")
     _interrupt_grant(own_server, retried.name, c)
+    later = _now() + access.UNFINISHED_AFTER + timedelta(seconds=1)  # after the claim was written
     assert ("grant", "record-without-group", f"{c}/{retried.name}") in _problems(root)
     with pytest.raises(Conflict, match="being granted"):  # a grant may still be under way
         access.grant(root, retried.name, c, now=_now())
@@ -153,6 +152,7 @@ def test_interrupted_grant_is_completed_by_its_retry_or_repaired(own_server):
 
     jit = new_user(own_server, "engineer")
     _interrupt_grant(own_server, jit.name, c, duration=timedelta(hours=1))
+    later = _now() + access.UNFINISHED_AFTER + timedelta(seconds=1)
     assert ("grant", "jit-without-token", f"{c}/{jit.name}") in _problems(root)
     g = access.grant(root, jit.name, c, now=later, duration=timedelta(hours=1))
     assert g.accessor
