@@ -54,7 +54,6 @@ class FaultProxy:
         self.upstream = (parts.hostname, parts.port)
         self.plan = list(plan or [])
         self.seen: list[bytes] = []  # request lines, in order
-        self.heads: list[bytes] = []  # whole request heads, in order
         self.closed = threading.Event()
         self._srv = socket.create_server(("127.0.0.1", 0))
         self.address = f"http://127.0.0.1:{self._srv.getsockname()[1]}"
@@ -77,7 +76,6 @@ class FaultProxy:
                     return
                 head, _, body = req.partition(b"\r\n\r\n")
                 self.seen.append(head.split(b"\r\n", 1)[0])
-                self.heads.append(head)
                 action = self.plan.pop(0) if self.plan else "relay"
                 with socket.create_connection(self.upstream) as up:
                     up.sendall(_set_header(head, b"Connection", b"close") + b"\r\n\r\n" + body)

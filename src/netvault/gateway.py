@@ -52,11 +52,6 @@ _LOOKUP_POSTS = frozenset({
 _LOOKUP_PREFIXES = ("sys/audit-hash/",)
 
 
-#: Internal header by which a caller marks a request idempotent; never sent.
-#: (A header, so subclasses that wrap ``request(method, path, data, *, headers)`` pass it on.)
-IDEMPOTENT_HEADER = "X-Netvault-Idempotent"
-
-
 def repeatable(method: str, path: str, idempotent: bool = False) -> bool:
     """May this request be sent again when its answer was lost?"""
     method = method.upper()
@@ -187,9 +182,6 @@ class Vault:
         ``repeatable`` (reads, look-ups, what the caller marks idempotent)."""
         path, _, query = path.partition("?")
         url = "/v1/" + quote(path.lstrip("/"), safe="/:@-._~") + (f"?{query}" if query else "")
-        if IDEMPOTENT_HEADER in headers:
-            headers = {k: v for k, v in headers.items() if k != IDEMPOTENT_HEADER}
-            idempotent = True
         again = repeatable(method, path, idempotent)
         last_exc: Exception | None = None
         for attempt in range(2):  # one silent reconnect for a dropped keep-alive
@@ -280,10 +272,8 @@ class Vault:
 
     def write(self, path: str, data: dict | None = None, *, wrap_ttl: str | None = None,
               idempotent: bool = False) -> dict | None:
-        headers = {"X-Vault-Wrap-TTL": wrap_ttl} if wrap_ttl else {}
-        if idempotent:
-            headers[IDEMPOTENT_HEADER] = "1"
-        return self.request("POST", path, data or {}, headers=headers or None)
+        headers = {"X-Vault-Wrap-TTL": wrap_ttl} if wrap_ttl else None
+        return self.request("POST", path, data or {}, headers=headers, idempotent=idempotent)
 
     def list(self, path: str) -> list[str]:
         try:
