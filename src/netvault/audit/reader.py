@@ -70,15 +70,9 @@ def file_size(path: str | os.PathLike) -> int:
         return 0
 
 
-def iter_lines(fh, needle: bytes | None = None, progress: Progress | None = None,
-               name: str = "audit file", limit: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """(byte offset, line) for every complete line, or only lines holding ``needle``.
-
-    A last line without a newline (an entry being written) is skipped.
-    ``limit``: read at most this many bytes (the file's size when reading began,
-    so entries Vault appends meanwhile, e.g. for the reader's own look-ups,
-    are not read).
-    """
+def _buffers(fh, progress: Progress | None, name: str, limit: int | None) -> Iterator[tuple[int, bytes, int]]:
+    """(offset of buf[0], buf, index of its last newline) per chunk read: every
+    complete line of the stream lies in exactly one ``buf[:last_nl]``."""
     tail = b""
     base = 0  # offset of buf[0] in the (decompressed) stream
     left = limit
@@ -102,61 +96,55 @@ def iter_lines(fh, needle: bytes | None = None, progress: Progress | None = None
         if last_nl < 0:
             tail = buf
             continue
+        yield base, buf, last_nl
+        tail = buf[last_nl + 1:]
+        base += last_nl + 1
+
+
+def _holding(buf: bytes, needle: bytes, last_nl: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line of ``buf[:last_nl]`` that holds ``needle``."""
+    pos = 0
+    find = buf.find
+    while True:
+        i = find(needle, pos, last_nl)
+        if i < 0:
+            return
+        s = buf.rfind(b"\n", 0, i) + 1
+        e = find(b"\n", i, last_nl + 1)
+        yield s, e
+        pos = e + 1
+
+
+def iter_lines(fh, needle: bytes | None = None, progress: Progress | None = None,
+               name: str = "audit file", limit: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line) for every complete line, or only lines holding ``needle``.
+
+    A last line without a newline (an entry being written) is skipped.
+    ``limit``: read at most this many bytes (the file's size when reading began,
+    so entries Vault appends meanwhile, e.g. for the reader's own look-ups,
+    are not read).
+    """
+    for base, buf, last_nl in _buffers(fh, progress, name, limit):
         if needle is None:
             pos = 0
             for line in buf[:last_nl].split(b"\n"):
                 yield base + pos, line
                 pos += len(line) + 1
         else:
-            pos = 0
-            find = buf.find
-            while True:
-                i = find(needle, pos, last_nl)
-                if i < 0:
-                    break
-                s = buf.rfind(b"\n", 0, i) + 1
-                e = find(b"\n", i, last_nl + 1)
+            for s, e in _holding(buf, needle, last_nl):
                 yield base + s, buf[s:e]
-                pos = e + 1
-        tail = buf[last_nl + 1:]
-        base += last_nl + 1
 
 
 def iter_lines_multi(fh, needles: tuple[bytes, ...], progress: Progress | None = None,
                      name: str = "audit file") -> Iterator[tuple[int, bytes]]:
     """(byte offset, line) of every complete line holding any of ``needles``, in file order."""
-    tail = b""
-    base = 0
-    while True:
-        try:
-            chunk = fh.read(CHUNK)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise UsageError(f"{name}: cannot read ({type(exc).__name__}: corrupt or truncated file)") from None
-        if not chunk:
-            break
-        if progress is not None:
-            progress(len(chunk))
-        buf = tail + chunk if tail else chunk
-        last_nl = buf.rfind(b"\n")
-        if last_nl < 0:
-            tail = buf
-            continue
+    for base, buf, last_nl in _buffers(fh, progress, name, None):
         found: dict[int, int] = {}
-        find = buf.find
         for needle in needles:
-            pos = 0
-            while True:
-                i = find(needle, pos, last_nl)
-                if i < 0:
-                    break
-                s = buf.rfind(b"\n", 0, i) + 1
-                e = find(b"\n", i, last_nl + 1)
+            for s, e in _holding(buf, needle, last_nl):
                 found[s] = e
-                pos = e + 1
         for s in sorted(found):
             yield base + s, buf[s:found[s]]
-        tail = buf[last_nl + 1:]
-        base += last_nl + 1
 
 
 def _line_number(path: str, offset: int) -> int | None:
