@@ -225,3 +225,29 @@ def test_setup_drift_is_reported_to_an_admin(own_server):
     finally:
         client.secrets.kv.v2.configure(max_versions=100, cas_required=True, mount_point="netvault")
     assert not [p for p in _problems(root) if p[0] == "setup"]
+
+
+def test_interrupted_engineer_add_is_completed_by_its_retry(own_server):
+    """Issue 9 item 5: an add that died after the login was written left a
+    login with no role and "already exists" on every retry. The same add with
+    the same password now completes it; another password, or a person who
+    already holds a role, is still a conflict."""
+    root = own_server.gateway()
+    name = f"retry-{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(16)
+    for at in range(1, 30):
+        dying = DyingVault(own_server.address, own_server.root_token, at=at)
+        try:
+            access.add_user(dying, name, "engineer", password)
+        except Crash as crash:
+            if "login" in str(crash):
+                break
+    else:
+        pytest.fail("the add never reached its first login")
+    assert any(p[0] == "person" and p[2] == name for p in _problems(root))
+    with pytest.raises(Conflict):
+        access.add_user(root, name, "engineer", secrets.token_urlsafe(16))  # not the same password
+    done = access.add_user(root, name, "engineer", password)
+    assert done["entity_id"] and not any(p[2] == name for p in _problems(root))
+    with pytest.raises(Conflict, match="with a role"):
+        access.add_user(root, name, "engineer", password)  # complete now: a plain conflict

@@ -564,8 +564,8 @@ def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mount
     have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
     if not have & {"update", "root", "sudo"}:
         raise PermissionDenied(f"you may not add people with role {role!r} (Vault policy)")
-    if vault.read(f"auth/{mounts.userpass}/users/{user}") is not None:
-        raise Conflict(f"user {names.shown(user)} already exists")
+    # an existing login is a Conflict, unless it is an interrupted add of the
+    # same person with the same password: then create_user completes it
     entity_id = users.create_user(vault, mounts.userpass, user, password, role, kv=mounts.kv)
     return {"user": user, "role": role, "entity_id": entity_id}
 

@@ -166,13 +166,41 @@ def remove_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvau
     return False
 
 
+def _finish_interrupted_add(vault: Vault, mount: str, username: str, password: str, role: str,
+                            group: str, kv: str) -> str:
+    """An add that died after the login was written leaves a login with no
+    role. Run again with the same password, it completes: the login proves the
+    caller set that password, and the person must hold no role and not be
+    disabled (so no one is moved between roles, nor an offboarding undone)."""
+    anon = vault.clone()
+    anon.token = None
+    try:
+        auth = anon.write(f"auth/{mount}/login/{username}", {"password": password})["auth"]
+    except NetvaultError:
+        raise Conflict(f"user {username!r} already exists") from None
+    entity_id = auth["entity_id"]
+    anon.token = auth["client_token"]
+    try:
+        anon.write("auth/token/revoke-self")
+    except NetvaultError:
+        pass
+    for _role, (role_group_name, _policies) in ROLES.items():
+        g = vault.read(f"identity/group/name/{role_group_name}")
+        if entity_id in (((g or {}).get("data") or {}).get("member_entity_ids") or []):
+            raise Conflict(f"user {username!r} already exists (with a role)")
+    if role in NO_JIT_ROLES:
+        lock_jit_identity(vault, username)
+    add_member(vault, group, entity_id, kv=kv)
+    return entity_id
+
+
 def create_user(vault: Vault, mount: str, username: str, password: str, role: str, *, kv: str = "netvault") -> str:
     """Create a login with a role; returns the entity id. Nothing is left half-made
     that a retry would trip over: an existing user is a conflict up front."""
     names.username(username)
     group = role_group(role)
     if vault.read(f"auth/{mount}/users/{username}") is not None:
-        raise Conflict(f"user {username!r} already exists")
+        return _finish_interrupted_add(vault, mount, username, password, role, group, kv)
     vault.write(f"auth/{mount}/users/{username}", {"password": password})
     # Log in once as the new user: Vault itself creates the entity and its
     # alias. Creating aliases by hand would need a capability that lets a
