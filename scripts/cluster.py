@@ -88,6 +88,8 @@ if __name__ == "__main__":
     except NetvaultError as exc:
         say(f"error: {exc.message}")
         sys.exit(int(exc.exit_code))
+    except BrokenPipeError:  # `scripts/cluster status | head`
+        sys.exit(0)
     except subprocess.CalledProcessError:
         say("error: `netvault setup` against the cluster failed (see above)")
         sys.exit(1)

@@ -262,7 +262,11 @@ def up(base: Path, *, timeout: float = 90.0, die_with_parent: bool = False) -> C
     except OSError as exc:
         raise UsageError(f"cluster dir {base} cannot be created: {exc.strerror}") from None
     ports = _ports(base)
-    for i in range(1, NODES + 1):
+    fresh = not (base / "init.json").exists()
+    # A new cluster: node1 alone is initialised first; a node that joins while
+    # node1 is being initialised can miss the keyring and stay sealed (seen on
+    # a loaded machine). Afterwards the others join it with retry_join.
+    for i in ([1] if fresh else range(1, NODES + 1)):
         start_node(base, i, die_with_parent=die_with_parent)
     first = f"http://127.0.0.1:{ports[0]}"
     health = _wait("answer", lambda: _health(first), timeout)
@@ -278,6 +282,10 @@ def up(base: Path, *, timeout: float = 90.0, die_with_parent: bool = False) -> C
             "recovery_threshold": 3, "addresses": [f"http://127.0.0.1:{p}" for p in ports],
         }, indent=2).encode())
         first_start = True
+    if fresh:
+        _wait("elect node1", lambda: (status(base).leader or "").endswith(f":{ports[0]}"), timeout)
+        for i in range(2, NODES + 1):
+            start_node(base, i, die_with_parent=die_with_parent)
     info = wait_all_unsealed(base, timeout)
     info.first_start = first_start
     return info
