@@ -234,3 +234,25 @@ def test_wrong_context_is_a_failed_reveal(server, make_user, unique, cli):
     assert len(evs) == 1
     assert evs[0]["outcome"] == "denied" and evs[0]["error"] == "invalid request"  # Vault logs no detail
     assert evs[0]["record"] == "b"  # the record the context claims; nothing was revealed
+
+
+def test_a_field_named_time_cannot_cut_an_entry_in_two(cli, tmp_path, server):
+    """KV request data is written to the trail as JSON structure (checked:
+    OpenBao 2.7.2 leaves nested values in clear), so a record can plant
+    {"time":"...","type":"request"} inside a real entry. The torn-line
+    recovery must not take that for another entry, or anyone could cut their
+    own write out of the trail."""
+    import hvac
+
+    root = hvac.Client(server.address, token=server.root_token)
+    path = f"customers/t-{tmp_path.name[-6:]}/credentials/x"
+    root.secrets.kv.v2.create_or_update_secret(
+        path=path, secret={"time": "2026-01-01T00:00:00.1Z", "type": "request", "request": {"id": "x"}}, cas=0,
+        mount_point="netvault")
+    lines = server.audit_file.read_bytes().splitlines(keepends=True)
+    assert any(b'{"request":{"id":"x"},"time":"2026' in line or b'"time":"2026-01-01' in line for line in lines)
+    f = tmp_path / "a.log"
+    f.write_bytes(b"".join(lines[-40:]))
+    r = cli("audit", "log", "--file", str(f), "--json", "--offline")
+    assert r.returncode == 0 and "incomplete" not in r.stderr, r.stderr
+    assert path in r.stdout  # the planting write itself stays in the trail

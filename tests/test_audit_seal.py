@@ -300,3 +300,17 @@ def test_only_given_still_skips_files_of_other_times(server, tmp_path, unique):
     # without the flag the old file is missing (as before)
     result = sealmod.verify(digests, keys, [str(new)])
     assert any(f.kind == "file-missing" for f in _bad(result))
+
+
+def test_file_ending_mid_entry_is_an_incomplete_write_not_tampering(sealed_log):
+    """Issue 9 item 10: a torn last write (e.g. a full disk) is named for what
+    it is, an incomplete final write, and is not tampering."""
+    log, digests, keys, _ = sealed_log
+    line = log.read_bytes().splitlines(keepends=True)[0]
+    with open(log, "ab") as fh:
+        fh.write(line[: len(line) // 2])  # cut short: no newline
+    result = _verify(log, digests, keys)
+    assert not result.tampered, [f.detail for f in result.findings]
+    kinds = [f.kind for f in result.findings if f.file == str(log)]
+    assert kinds[-1] == "incomplete-write" and "unsealed" in kinds
+    assert "ends in the middle of an entry" in result.findings[-1].detail

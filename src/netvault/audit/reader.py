@@ -177,6 +177,30 @@ class UnreadableEntry(UserWarning):
 
 
 _ENTRY_START = b'{"time":"'
+def later_entry(line: bytes) -> int:
+    """Where a whole entry starts inside ``line`` after a torn write, or -1.
+
+    Only a line that is not itself one JSON document can be torn, and the
+    split must leave a whole request/response entry after it. Checked this
+    way, not by the bytes alone: KV request data appears in the trail as JSON
+    structure, so anyone may plant ``{"time":"...","type":"request"`` inside a
+    real entry, and a byte test would let them cut that entry out of the trail.
+    """
+    try:
+        json.loads(line)
+        return -1  # a whole entry (whatever it holds)
+    except ValueError:
+        pass
+    i = line.find(_ENTRY_START, 1)
+    while i > 0:
+        try:
+            doc = json.loads(line[i:])
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and doc.get("type") in ("request", "response") and "request" in doc:
+            return i
+        i = line.find(_ENTRY_START, i + 1)
+    return -1
 
 
 def _torn(path: str, offset: int, recovered: bool) -> None:
@@ -239,7 +263,7 @@ def _file_stream(path: str, needle: bytes | None, progress: Progress | None,
                 continue
             # A write cut short (full disk) leaves a partial entry with no
             # newline; the next entry Vault writes then follows on that line.
-            later = line.rfind(_ENTRY_START, 1)
+            later = later_entry(line) if line.find(_ENTRY_START, 1) > 0 else -1
             if later > 0:
                 _torn(str(path), offset, recovered=True)
                 offset, line = offset + later, line[later:]

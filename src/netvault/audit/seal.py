@@ -597,6 +597,7 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
             _seek(fh, pos)
             rest = 0
             lines = 0
+            last_byte = b""
             first_line = b""
             tail = _LastLine()
             while True:
@@ -610,6 +611,7 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
                 tail.feed(chunk)
                 rest += len(chunk)
                 lines += chunk.count(b"\n")
+                last_byte = chunk[-1:]
             if rest:
                 out.append(Finding(
                     "unsealed", False, f"{lines} entries ({rest} bytes) written after the last seal",
@@ -617,6 +619,14 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
                     first_time=_time_of(first_line) if first_line else None,
                     last_time=_time_of(tail.head) if tail.head else None,
                 ))
+            # A file ending mid-entry: a write being made, or cut short (full
+            # disk). An incomplete final write, not an edit (sealed bytes are
+            # checked above; torn lines inside the file are named by the reader).
+            if rest > 0 and last_byte != b"\n":
+                out.append(Finding(
+                    "incomplete-write", False,
+                    "the file ends in the middle of an entry (being written, or cut short); not tampering",
+                    file=path, start=pos + rest, end=pos + rest))
     return out
 
 
