@@ -20,3 +20,58 @@ def test_sub_command_typo_still_suggests(cli):
     res = cli("credential", "shwo")
     assert res.returncode == int(ExitCode.USAGE)
     assert "Did you mean 'show'?" in res.stderr, res.stderr
+
+
+# -- list filters -------------------------------------------------------------
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+from test_records_helpers import grant  # noqa: E402
+
+
+@pytest.fixture
+def shop(server, make_user, unique, cli):
+    admin = make_user("admin").token()
+    lead = make_user("team-lead").token()
+    eng = make_user("engineer")
+    c = unique("cust")
+    assert cli("customer", "add", c, "--company", "Shop BV", token=admin).returncode == 0
+    grant(server, c, eng)
+    return {"lead": lead, "eng": eng.token(), "c": c}
+
+
+def test_credential_list_by_tag(shop, cli):
+    c, lead = shop["c"], shop["lead"]
+    for name, tags in (("vpn1", "vpn,core"), ("vpn2", "vpn"), ("mail", "office")):
+        r = cli("credential", "add", f"{c}/{name}", "--tag", tags, "--stdin", input="pw-" + name + "\n", token=lead)
+        assert r.returncode == 0, r.stderr
+    r = cli("credential", "list", c, "--tag", "vpn", "--json", token=shop["eng"])
+    assert r.returncode == 0, r.stderr
+    assert sorted(x["name"] for x in json.loads(r.stdout)) == ["vpn1", "vpn2"]
+    r = cli("credential", "list", c, "--tag", "vpn", "--tag", "core", token=shop["eng"])
+    assert r.returncode == 0 and "vpn1" in r.stdout and "vpn2" not in r.stdout and "mail" not in r.stdout
+    r = cli("credential", "list", c, "--tag", "nothing-here", token=shop["eng"])
+    assert r.returncode == 0 and r.stdout == "" and "(no credentials)" in r.stderr
+    r = cli("credential", "list", c, "--tag", "Bad Tag!", token=shop["eng"])
+    assert r.returncode == 2 and "invalid tag" in r.stderr
+
+
+def test_device_list_by_kind_and_tag(shop, cli):
+    c, lead = shop["c"], shop["lead"]
+    for name, kind, tags in (("sw1", "switch", "core"), ("sw2", "switch", "floor2"), ("fw", "firewall", "core")):
+        r = cli("device", "add", f"{c}/{name}", "--kind", kind, "--tag", tags, token=lead)
+        assert r.returncode == 0, r.stderr
+    r = cli("device", "list", c, "--kind", "switch", "--json", token=shop["eng"])
+    assert r.returncode == 0, r.stderr
+    assert sorted(x["name"] for x in json.loads(r.stdout)) == ["sw1", "sw2"]
+    r = cli("device", "list", c, "--tag", "core", "--json", token=shop["eng"])
+    assert sorted(x["name"] for x in json.loads(r.stdout)) == ["fw", "sw1"]
+    r = cli("device", "list", c, "--kind", "switch", "--tag", "core", token=shop["eng"])
+    assert r.returncode == 0 and "sw1" in r.stdout and "sw2" not in r.stdout and "fw" not in r.stdout.split()
+    r = cli("device", "edit", f"{c}/sw2", "--tag", "core", token=lead)
+    assert r.returncode == 0, r.stderr
+    r = cli("device", "list", c, "--kind", "switch", "--tag", "core", "--json", token=shop["eng"])
+    assert sorted(x["name"] for x in json.loads(r.stdout)) == ["sw1", "sw2"]
+    r = cli("device", "list", c, "--kind", "toaster", token=shop["eng"])
+    assert r.returncode == 2 and "invalid device kind 'toaster'" in r.stderr, r.stderr

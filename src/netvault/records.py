@@ -362,9 +362,15 @@ class Store:
         out["created_time"] = meta.get("created_time")
         return out
 
-    def list(self, kind: str, customer: str) -> list[dict]:
+    def list(self, kind: str, customer: str, *, tags: list[str] | None = None,
+             device_kind: str | None = None) -> list[dict]:
+        """A customer's records of one kind; ``tags`` keeps those carrying every
+        given tag, ``device_kind`` the devices of that kind (both validated)."""
         kind = kind_dir(kind)
         names.slug(customer, "customer")
+        wanted = set(validate.tags(tags) or [])
+        if device_kind is not None and device_kind not in DEVICE_KINDS:
+            raise UsageError(f"invalid device kind {names.shown(device_kind)}; one of {', '.join(DEVICE_KINDS)}")
         try:
             record_names = self.list_names(f"customers/{customer}/{kind}")
         except PermissionDenied:
@@ -379,7 +385,12 @@ class Store:
             got = kv_read(client, self.kv, record_path(customer, kind, n))
             return None if got is None else self._public(kind, customer, n, got[0], got[1])
 
-        return [r for r in parallel(self.vault, record_names, one) if r]
+        rows = [r for r in parallel(self.vault, record_names, one) if r]
+        if wanted:
+            rows = [r for r in rows if wanted <= set(r.get("tags") or [])]
+        if device_kind is not None:
+            rows = [r for r in rows if r.get("kind") == device_kind]
+        return rows
 
     def remove(self, kind: str, customer: str, name: str) -> dict:
         kind = kind_dir(kind)
@@ -524,7 +535,7 @@ class Store:
 
     # -- devices -----------------------------------------------------------
     def _device_fields(self, customer: str, *, kind=None, macs=None, ips=None, serial=None, model=None,
-                       location=None, credential=None, notes=None) -> dict:
+                       location=None, credential=None, notes=None, tags=None) -> dict:
         from netvault.macs import canonical_ip, canonical_mac
 
         if kind not in (None, "") and kind not in DEVICE_KINDS:
@@ -538,6 +549,7 @@ class Store:
         out["model"] = validate.text(model, "model")
         out["location"] = validate.text(location, "location")
         out["notes"] = validate.notes(notes)
+        out["tags"] = validate.tags(tags)
         if credential not in (None, ""):
             names.slug(credential, "credential name")
             if self.read(record_path(customer, "credentials", credential)) is None:
@@ -625,13 +637,14 @@ class Store:
                        "the change itself is saved; run the same command again once it is quiet")
 
     def add_device(self, customer: str, name: str, *, kind: str, macs=(), ips=(), serial=None, model=None,
-                   location=None, credential=None, notes=None) -> dict:
+                   location=None, credential=None, notes=None, tags=None) -> dict:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         if not kind:
             raise UsageError(f"device kind required; one of {', '.join(DEVICE_KINDS)}")
         fields = self._device_fields(customer, kind=kind, macs=list(macs), ips=list(ips), serial=serial,
-                                     model=model, location=location, credential=credential, notes=notes)
+                                     model=model, location=location, credential=credential, notes=notes,
+                                     tags=tags)
         record_id, data = self._new_record("devices", customer, name, fields, {})
         keys = self._index_keys(name, data)
         self._index_add(customer, name, keys)

@@ -186,12 +186,13 @@ def credential_add(ref: Ref, username: Username = None, url: Url = None, notes: 
 
 
 @credential_app.command("list")
-def credential_list(customer: CustomerArg, as_json: JsonOption = False) -> None:
+def credential_list(customer: CustomerArg, tag: Tags = None, as_json: JsonOption = False) -> None:
     """List a customer's credentials (no secrets: those stay sealed).
+    --tag keeps those carrying every given tag.
 
-    Example:  netvault credential list acme
+    Example:  netvault credential list acme --tag vpn
     """
-    rows = _store().list("credentials", customer)
+    rows = _store().list("credentials", customer, tags=tag)
     if as_json:
         emit_json(rows)
         return
@@ -268,24 +269,25 @@ def _device_view(obj: dict) -> dict:
 
 @device_app.command("add")
 def device_add(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, serial: Serial = None, model: Model = None,
-               location: Location = None, credential: Linked = None, notes: Notes = None, as_json: JsonOption = False) -> None:
+               location: Location = None, credential: Linked = None, notes: Notes = None, tag: Tags = None,
+               as_json: JsonOption = False) -> None:
     """Add a device; its MACs and IPs go into the find index.
 
     Example:  netvault device add acme/fw-main --kind firewall --mac AA-BB-CC-DD-EE-FF --ip 192.0.2.1 --location "server room"
     """
     customer, name = _ref(ref)
     result = _store().add_device(customer, name, kind=kind or "", macs=mac or [], ips=ip or [], serial=serial,
-                                 model=model, location=location, credential=credential, notes=notes)
+                                 model=model, location=location, credential=credential, notes=notes, tags=tag)
     _done(result, as_json, f"added device {customer}/{name}")
 
 
 @device_app.command("list")
-def device_list(customer: CustomerArg, as_json: JsonOption = False) -> None:
-    """List a customer's devices.
+def device_list(customer: CustomerArg, kind: Kind = None, tag: Tags = None, as_json: JsonOption = False) -> None:
+    """List a customer's devices; --kind and --tag narrow the list.
 
-    Example:  netvault device list acme
+    Example:  netvault device list acme --kind switch --tag core
     """
-    rows = _store().list("devices", customer)
+    rows = _store().list("devices", customer, tags=tag, device_kind=kind)
     if as_json:
         emit_json(rows)
         return
@@ -315,7 +317,7 @@ def device_show(ref: Ref, version: Version = None, as_json: JsonOption = False) 
 
 @device_app.command("edit")
 def device_edit(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, serial: Serial = None, model: Model = None,
-                location: Location = None, credential: Linked = None, notes: Notes = None,
+                location: Location = None, credential: Linked = None, notes: Notes = None, tag: Tags = None,
                 if_version: IfVersion = None, as_json: JsonOption = False) -> None:
     """Change a device (--mac/--ip replace the whole list); the find index follows.
 
@@ -323,7 +325,8 @@ def device_edit(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, s
     """
     customer, name = _ref(ref)
     result = _store().edit_device(customer, name, kind=kind, macs=mac, ips=ip, serial=serial, model=model,
-                                  location=location, credential=credential, notes=notes, if_version=if_version)
+                                  location=location, credential=credential, notes=notes, tags=tag,
+                                  if_version=if_version)
     _done(result, as_json, f"device {customer}/{name} is now at version {result['version']}")
 
 
