@@ -90,7 +90,7 @@ def test_find_follows_edits_and_removal(net, cli):
     assert cli("find", net["mac_a"], token=net["eng"]).returncode == 3
     assert cli("find", new, "--json", token=net["eng"]).json()["results"][0]["device"] == "gw"
     assert cli("find", new, "--json", token=net["lead"]).json()["results"][0]["customer"] == net["a"]
-    assert cli("device", "rm", f"{net['a']}/gw", token=net["lead"]).returncode == 0
+    assert cli("device", "rm", f"{net['a']}/gw", "--yes", token=net["lead"]).returncode == 0
     assert cli("find", new, token=net["lead"]).returncode == 3
     assert cli("find", new, token=net["eng"]).returncode == 3
 

@@ -75,3 +75,58 @@ def test_device_list_by_kind_and_tag(shop, cli):
     assert sorted(x["name"] for x in json.loads(r.stdout)) == ["sw1", "sw2"]
     r = cli("device", "list", c, "--kind", "toaster", token=shop["eng"])
     assert r.returncode == 2 and "invalid device kind 'toaster'" in r.stderr, r.stderr
+
+
+# -- rm asks, undelete restores ------------------------------------------------
+def _raw_meta(server, path):
+    return server.root().secrets.kv.v2.read_secret_metadata(path=path, mount_point="netvault")["data"]
+
+
+def test_rm_asks_for_the_name_and_undelete_restores(shop, cli, server):
+    c, lead = shop["c"], shop["lead"]
+    r = cli("credential", "add", f"{c}/vpn", "--stdin", input="pw-vpn\n", token=lead)
+    assert r.returncode == 0, r.stderr
+    # no confirmation (empty stdin) or a wrong one: nothing deleted, exit 1
+    for answer in ("", "other\n"):
+        r = cli("credential", "rm", f"{c}/vpn", input=answer, token=lead)
+        assert r.returncode == 1 and "not deleted: confirmation did not match 'vpn'" in r.stderr, r.stderr
+    assert not _raw_meta(server, f"customers/{c}/credentials/vpn")["versions"]["1"]["deletion_time"]
+    r = cli("credential", "rm", f"{c}/vpn", input="vpn\n", token=lead)
+    assert r.returncode == 0 and f"deleted credential {c}/vpn" in r.stderr + r.stdout
+    assert _raw_meta(server, f"customers/{c}/credentials/vpn")["versions"]["1"]["deletion_time"]
+    assert cli("credential", "show", f"{c}/vpn", token=lead).returncode == 3
+    r = cli("credential", "undelete", f"{c}/vpn", "--json", token=lead)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["restored_version"] == 1
+    meta = _raw_meta(server, f"customers/{c}/credentials/vpn")
+    assert meta["current_version"] == 1 and not meta["versions"]["1"]["deletion_time"]
+    assert cli("reveal", f"{c}/vpn", "--incident", "INC-7", token=shop["eng"]).stdout.strip() == "pw-vpn"
+    # a live record is not "undeleted"; an unknown one is not found
+    r = cli("credential", "undelete", f"{c}/vpn", token=lead)
+    assert r.returncode == 7 and "is not removed" in r.stderr
+    r = cli("credential", "undelete", f"{c}/never", token=lead)
+    assert r.returncode == 3 and f"no credential {c}/never" in r.stderr
+    # --yes skips the question
+    r = cli("credential", "rm", f"{c}/vpn", "--yes", token=lead)
+    assert r.returncode == 0, r.stderr
+
+
+def test_undelete_device_brings_it_back_into_find(shop, cli):
+    c, lead = shop["c"], shop["lead"]
+    mac = "02:15:15:00:00:01"
+    assert cli("device", "add", f"{c}/gw", "--kind", "router", "--mac", mac, token=lead).returncode == 0
+    assert cli("device", "rm", f"{c}/gw", "--yes", token=lead).returncode == 0
+    assert cli("find", mac, token=shop["eng"]).returncode == 3
+    r = cli("device", "undelete", f"{c}/gw", token=lead)
+    assert r.returncode == 0 and f"restored device {c}/gw (version 1)" in r.stderr + r.stdout, r.stderr
+    r = cli("find", mac, "--json", token=shop["eng"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["results"][0]["device"] == "gw"
+
+
+def test_engineer_cannot_undelete(shop, cli):
+    c, lead = shop["c"], shop["lead"]
+    assert cli("licence", "add", f"{c}/av", "--product", "AV", token=lead).returncode == 0
+    assert cli("licence", "rm", f"{c}/av", "-y", token=lead).returncode == 0
+    r = cli("licence", "undelete", f"{c}/av", token=shop["eng"])
+    assert r.returncode == 4, r.stderr

@@ -407,6 +407,29 @@ class Store:
             self._settle_index(customer, name, self._index_keys(name, got[0]))
         return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
 
+    def undelete(self, kind: str, customer: str, name: str) -> dict:
+        """Restore a removed record: KV v2 ``undelete`` of exactly the version
+        that was deleted (the newest one, soft-deleted, not destroyed). A record
+        added again under the name since, or never removed, is refused."""
+        kind = kind_dir(kind)
+        names.slug(customer, "customer")
+        names.slug(name, "record name")
+        path = record_path(customer, kind, name)
+        what = f"{KIND_WORDS[kind]} {customer}/{name}"
+        meta = self.meta(path)
+        if not meta:
+            raise NotFound(f"no {what}, removed or not")
+        version = int(meta.get("current_version") or 0)
+        newest = (meta.get("versions") or {}).get(str(version)) or {}
+        if newest.get("destroyed"):
+            raise Conflict(f"{what} version {version} was destroyed; it cannot be restored")
+        if not newest.get("deletion_time"):
+            raise Conflict(f"{what} is not removed (version {version} is live)")
+        self.vault.write(f"{self.kv}/undelete/{path}", {"versions": [version]})
+        if kind == "devices":
+            self._settle_index(customer, name, set())  # its MACs/IPs come back into find
+        return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "restored_version": version}
+
     def _delete_version(self, path: str, version: int, what: str) -> None:
         """Soft-delete exactly the version the caller read: KV v2's plain delete
         takes whatever is newest, so a write that landed in between would be

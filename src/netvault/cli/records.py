@@ -240,15 +240,47 @@ def credential_rotate(ref: Ref,
                            f"(sealed: {', '.join(result['secret_fields'])})")
 
 
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; delete at once.")]
+
+
+def _confirm_rm(customer: str, name: str, yes: bool) -> None:
+    """rm asks for the record's name (typed; read from stdin when it is not a
+    terminal) unless --yes; anything else leaves the record alone."""
+    if yes:
+        return
+    import sys
+
+    from netvault.errors import NetvaultError
+
+    prompt = f"delete {customer}/{name}? type its name ({name}) to confirm: "
+    if sys.stdin.isatty():
+        typer.echo(prompt, err=True, nl=False)
+    line = sys.stdin.readline()
+    if line.strip() != name:
+        raise NetvaultError(f"not deleted: confirmation did not match {name!r} (or give --yes)")
+
+
 @credential_app.command("rm")
-def credential_rm(ref: Ref, as_json: JsonOption = False) -> None:
+def credential_rm(ref: Ref, yes: Yes = False, as_json: JsonOption = False) -> None:
     """Delete a credential (its history stays: `netvault history`).
 
     Example:  netvault credential rm acme/old-vpn
     """
     customer, name = _ref(ref)
+    _confirm_rm(customer, name, yes)
     result = _store().remove("credentials", customer, name)
     _done(result, as_json, f"deleted credential {customer}/{name}")
+
+
+@credential_app.command("undelete")
+def credential_undelete(ref: Ref, as_json: JsonOption = False) -> None:
+    """Restore a removed credential (the version `rm` deleted).
+
+    Example:  netvault credential undelete acme/old-vpn
+    """
+    customer, name = _ref(ref)
+    result = _store().undelete("credentials", customer, name)
+    _done(result, as_json, f"restored credential {customer}/{name} (version {result['restored_version']})")
 
 
 # -- device ----------------------------------------------------------------------
@@ -331,14 +363,26 @@ def device_edit(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, s
 
 
 @device_app.command("rm")
-def device_rm(ref: Ref, as_json: JsonOption = False) -> None:
+def device_rm(ref: Ref, yes: Yes = False, as_json: JsonOption = False) -> None:
     """Delete a device and its find-index entries (history stays).
 
     Example:  netvault device rm acme/old-switch
     """
     customer, name = _ref(ref)
+    _confirm_rm(customer, name, yes)
     result = _store().remove("devices", customer, name)
     _done(result, as_json, f"deleted device {customer}/{name}")
+
+
+@device_app.command("undelete")
+def device_undelete(ref: Ref, as_json: JsonOption = False) -> None:
+    """Restore a removed device (the version `rm` deleted).
+
+    Example:  netvault device undelete acme/old-switch
+    """
+    customer, name = _ref(ref)
+    result = _store().undelete("devices", customer, name)
+    _done(result, as_json, f"restored device {customer}/{name} (version {result['restored_version']})")
 
 
 # -- licence ---------------------------------------------------------------------
@@ -428,14 +472,26 @@ def licence_edit(ref: Ref, product: Product = None, vendor: Vendor = None, seats
 
 
 @licence_app.command("rm")
-def licence_rm(ref: Ref, as_json: JsonOption = False) -> None:
+def licence_rm(ref: Ref, yes: Yes = False, as_json: JsonOption = False) -> None:
     """Delete a licence (history stays).
 
     Example:  netvault licence rm acme/old-av
     """
     customer, name = _ref(ref)
+    _confirm_rm(customer, name, yes)
     result = _store().remove("licences", customer, name)
     _done(result, as_json, f"deleted licence {customer}/{name}")
+
+
+@licence_app.command("undelete")
+def licence_undelete(ref: Ref, as_json: JsonOption = False) -> None:
+    """Restore a removed licence (the version `rm` deleted).
+
+    Example:  netvault licence undelete acme/old-av
+    """
+    customer, name = _ref(ref)
+    result = _store().undelete("licences", customer, name)
+    _done(result, as_json, f"restored licence {customer}/{name} (version {result['restored_version']})")
 
 
 # -- history, reveal, find ----------------------------------------------------------
