@@ -130,3 +130,35 @@ def test_engineer_cannot_undelete(shop, cli):
     assert cli("licence", "rm", f"{c}/av", "-y", token=lead).returncode == 0
     r = cli("licence", "undelete", f"{c}/av", token=shop["eng"])
     assert r.returncode == 4, r.stderr
+
+
+# -- one MAC, one device -------------------------------------------------------
+def test_same_mac_on_two_devices_is_refused_unless_force(shop, cli, server, make_user, unique):
+    c, lead = shop["c"], shop["lead"]
+    mac = "02:15:15:00:00:aa"
+    assert cli("device", "add", f"{c}/sw1", "--kind", "switch", "--mac", mac, token=lead).returncode == 0
+    r = cli("device", "add", f"{c}/sw2", "--kind", "switch", "--mac", "02-15-15-00-00-AA", token=lead)
+    assert r.returncode == 7, r.stderr
+    assert f"error: MAC 02:15:15:00:00:aa is already on device {c}/sw1; a MAC names one device" in r.stderr, r.stderr
+    assert "--force" in r.stderr
+    assert cli("device", "show", f"{c}/sw2", token=lead).returncode == 3
+    # another customer's device (seen through the global index by a lead)
+    admin = make_user("admin").token()
+    other = unique("cust")
+    assert cli("customer", "add", other, "--company", "Other BV", token=admin).returncode == 0
+    r = cli("device", "add", f"{other}/gw", "--kind", "router", "--mac", mac, token=lead)
+    assert r.returncode == 7 and f"{c}/sw1" in r.stderr, r.stderr
+    # edit: moving the MAC onto another device is refused too
+    assert cli("device", "add", f"{c}/sw3", "--kind", "switch", token=lead).returncode == 0
+    r = cli("device", "edit", f"{c}/sw3", "--mac", mac, token=lead)
+    assert r.returncode == 7 and "already on device" in r.stderr, r.stderr
+    # re-saving the device's own MAC is no conflict
+    r = cli("device", "edit", f"{c}/sw1", "--mac", mac, "--ip", "192.0.2.9", token=lead)
+    assert r.returncode == 0, r.stderr
+    # --force records it
+    r = cli("device", "edit", f"{c}/sw3", "--mac", mac, "--force", token=lead)
+    assert r.returncode == 0, r.stderr
+    r = cli("device", "add", f"{c}/sw2", "--kind", "switch", "--mac", mac, "--force", token=lead)
+    assert r.returncode == 0, r.stderr
+    r = cli("find", mac, "--json", token=lead)
+    assert sorted(x["device"] for x in json.loads(r.stdout)["results"]) == ["sw1", "sw2", "sw3"]

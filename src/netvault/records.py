@@ -659,8 +659,48 @@ class Store:
         raise Conflict(f"device {customer}/{name} kept changing while its find entries were updated; "
                        "the change itself is saved; run the same command again once it is quiet")
 
+    def _mac_holders(self, customer: str, name: str, macs) -> list[str]:
+        """Other devices the caller may see that hold one of ``macs``, as
+        "mac customer/device": from the global index where the caller may read
+        it (leads, admins), else from this customer's own index. Index entries
+        are checked against the device record, so a stale one refuses nothing."""
+        found: list[str] = []
+        for mac in macs:
+            holders: list[tuple[str, str]] = []
+            try:
+                got = kv_read(self.vault, self.kv, global_index_path("mac", mac))
+                holders = [(e.get("customer", ""), e.get("device", "")) for e in (got[0].get("entries") or [])] if got else []
+            except PermissionDenied:
+                try:
+                    got = kv_read(self.vault, self.kv, customer_index_path(customer, "mac", mac))
+                except PermissionDenied:
+                    got = None
+                holders = [(customer, d) for d in (got[0].get("devices") or [])] if got else []
+            for c, d in holders:
+                if (c, d) == (customer, name) or not c or not d:
+                    continue
+                try:
+                    rec = kv_read(self.vault, self.kv, record_path(c, "devices", d))
+                except PermissionDenied:
+                    rec = None
+                if rec is not None and mac in (rec[0].get("macs") or []):
+                    found.append(f"{mac} {c}/{d}")
+        return found
+
+    def _refuse_shared_macs(self, customer: str, name: str, macs, force: bool) -> None:
+        if force or not macs:
+            return
+        shared = self._mac_holders(customer, name, macs)
+        if shared:
+            from netvault.macs import display_mac
+
+            first_mac, first_dev = shared[0].split(" ", 1)
+            raise Conflict(f"MAC {display_mac(first_mac)} is already on device {first_dev}"
+                           + (f" (and {len(shared) - 1} more)" if len(shared) > 1 else "")
+                           + "; a MAC names one device: give --force to record it anyway")
+
     def add_device(self, customer: str, name: str, *, kind: str, macs=(), ips=(), serial=None, model=None,
-                   location=None, credential=None, notes=None, tags=None) -> dict:
+                   location=None, credential=None, notes=None, tags=None, force: bool = False) -> dict:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         if not kind:
@@ -668,6 +708,7 @@ class Store:
         fields = self._device_fields(customer, kind=kind, macs=list(macs), ips=list(ips), serial=serial,
                                      model=model, location=location, credential=credential, notes=notes,
                                      tags=tags)
+        self._refuse_shared_macs(customer, name, fields.get("macs") or [], force)
         record_id, data = self._new_record("devices", customer, name, fields, {})
         keys = self._index_keys(name, data)
         self._index_add(customer, name, keys)
@@ -680,12 +721,14 @@ class Store:
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "macs": data.get("macs", []), "ips": data.get("ips", [])}
 
-    def edit_device(self, customer: str, name: str, *, if_version: int | None = None, **changes) -> dict:
+    def edit_device(self, customer: str, name: str, *, if_version: int | None = None, force: bool = False,
+                    **changes) -> dict:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         fields = self._device_fields(customer, **changes)
         if all(v is None for v in fields.values()):
             raise UsageError("nothing to change; give at least one field option")
+        self._refuse_shared_macs(customer, name, fields.get("macs") or [], force)
         path = record_path(customer, "devices", name)
         what = f"device {customer}/{name}"
         data, version = self.current(path, what)

@@ -286,6 +286,7 @@ def credential_undelete(ref: Ref, as_json: JsonOption = False) -> None:
 # -- device ----------------------------------------------------------------------
 Kind = Annotated[Optional[str], typer.Option("--kind", help="modem, router, firewall, switch, access-point, server, nas, printer or other.")]
 Macs = Annotated[Optional[list[str]], typer.Option("--mac", help="MAC address in any common notation (repeat).")]
+Force = Annotated[bool, typer.Option("--force", help="Record a MAC even if another device you may see has it.")]
 Ips = Annotated[Optional[list[str]], typer.Option("--ip", help="IP address (repeat).")]
 Serial = Annotated[Optional[str], typer.Option("--serial")]
 Model = Annotated[Optional[str], typer.Option("--model")]
@@ -302,14 +303,14 @@ def _device_view(obj: dict) -> dict:
 @device_app.command("add")
 def device_add(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, serial: Serial = None, model: Model = None,
                location: Location = None, credential: Linked = None, notes: Notes = None, tag: Tags = None,
-               as_json: JsonOption = False) -> None:
+               force: Force = False, as_json: JsonOption = False) -> None:
     """Add a device; its MACs and IPs go into the find index.
 
     Example:  netvault device add acme/fw-main --kind firewall --mac AA-BB-CC-DD-EE-FF --ip 192.0.2.1 --location "server room"
     """
     customer, name = _ref(ref)
     result = _store().add_device(customer, name, kind=kind or "", macs=mac or [], ips=ip or [], serial=serial,
-                                 model=model, location=location, credential=credential, notes=notes, tags=tag)
+                                 model=model, location=location, credential=credential, notes=notes, tags=tag, force=force)
     _done(result, as_json, f"added device {customer}/{name}")
 
 
@@ -350,7 +351,7 @@ def device_show(ref: Ref, version: Version = None, as_json: JsonOption = False) 
 @device_app.command("edit")
 def device_edit(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, serial: Serial = None, model: Model = None,
                 location: Location = None, credential: Linked = None, notes: Notes = None, tag: Tags = None,
-                if_version: IfVersion = None, as_json: JsonOption = False) -> None:
+                force: Force = False, if_version: IfVersion = None, as_json: JsonOption = False) -> None:
     """Change a device (--mac/--ip replace the whole list); the find index follows.
 
     Example:  netvault device edit acme/fw-main --ip 192.0.2.1 --ip 198.51.100.7 --if-version 1
@@ -358,7 +359,7 @@ def device_edit(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, s
     customer, name = _ref(ref)
     result = _store().edit_device(customer, name, kind=kind, macs=mac, ips=ip, serial=serial, model=model,
                                   location=location, credential=credential, notes=notes, tags=tag,
-                                  if_version=if_version)
+                                  force=force, if_version=if_version)
     _done(result, as_json, f"device {customer}/{name} is now at version {result['version']}")
 
 
