@@ -521,7 +521,8 @@ def reveal(ref: Ref,
            incident: Annotated[Optional[str], typer.Option("--incident", "-i", help="Incident/change reference, e.g. INC-1234 (Vault requires it).")] = None,
            field: Annotated[Optional[str], typer.Option("--field", "-f", help="Sealed field (default: password, or licence_key for a licence).")] = None,
            copy: Annotated[bool, typer.Option("--copy", help="Put it on the clipboard instead (cleared after 45 s unless changed).")] = False,
-           totp: Annotated[bool, typer.Option("--totp", help="Print the current TOTP code from the stored seed.")] = False) -> None:
+           totp: Annotated[bool, typer.Option("--totp", help="Print the current TOTP code from the stored seed.")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="Print {field, value, record, incident} as JSON.")] = False) -> None:
     """Decrypt a sealed field through Vault transit, for an incident. Prints the secret alone.
 
     Vault itself refuses a reveal without a reference matching the configured
@@ -531,7 +532,7 @@ def reveal(ref: Ref,
     """
     from netvault.cli.fast import do_reveal
 
-    do_reveal(ref, incident, field, copy, totp)
+    do_reveal(ref, incident, field, copy, totp, as_json)
 
 
 def find(term: Annotated[str, typer.Argument(help="MAC (any notation), IP, or device name.", show_default=False)],
