@@ -64,7 +64,7 @@ def main() -> int:
                     if roll < 0.7:
                         cmd = ["device", "edit", f"{customer}/{d}", "--mac", rng.choice(pool)]
                     elif roll < 0.85:
-                        cmd = ["device", "rm", f"{customer}/{d}"]
+                        cmd = ["device", "rm", f"{customer}/{d}", "--yes"]
                     else:
                         cmd = ["device", "add", f"{customer}/{d}", "--kind", "switch", "--mac", rng.choice(pool)]
                     procs.append(subprocess.Popen([sys.executable, "-m", "netvault", *cmd], env=env,

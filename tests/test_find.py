@@ -90,7 +90,7 @@ def test_find_follows_edits_and_removal(net, cli):
     assert cli("find", net["mac_a"], token=net["eng"]).returncode == 3
     assert cli("find", new, "--json", token=net["eng"]).json()["results"][0]["device"] == "gw"
     assert cli("find", new, "--json", token=net["lead"]).json()["results"][0]["customer"] == net["a"]
-    assert cli("device", "rm", f"{net['a']}/gw", token=net["lead"]).returncode == 0
+    assert cli("device", "rm", f"{net['a']}/gw", "--yes", token=net["lead"]).returncode == 0
     assert cli("find", new, token=net["lead"]).returncode == 3
     assert cli("find", new, token=net["eng"]).returncode == 3
 
@@ -132,7 +132,7 @@ def test_mac_parsers_agree():
 def test_fast_argv_parser():
     from netvault.cli.fast import _parse
 
-    assert _parse(["reveal", "a/b", "--incident", "INC-1"]) == ("reveal", {"ref": "a/b", "incident": "INC-1", "field": None, "copy": False, "totp": False})
+    assert _parse(["reveal", "a/b", "--incident", "INC-1"]) == ("reveal", {"ref": "a/b", "incident": "INC-1", "field": None, "copy": False, "totp": False, "as_json": False})
     assert _parse(["reveal", "-i=INC-1", "a/b", "--copy", "--totp", "-f", "x"])[1]["copy"] is True
     assert _parse(["reveal", "a/b", "--help"]) is None
     assert _parse(["reveal", "a/b", "--incident"]) is None

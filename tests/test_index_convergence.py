@@ -122,11 +122,11 @@ def test_edit_racing_edit_back_keeps_the_mac_findable(server, shop):
     removed M1 for good: the device held M1 and find no longer found it."""
     store, c = shop
     m1, m2 = _mac(), _mac()
-    store.add_device(c, "dev", kind="router", macs=[m1])
+    store.add_device(c, "dev", kind="router", macs=[m1], force=True)
     slow, vault = _paused_store(server, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
-    a, errors = _run(lambda: slow.edit_device(c, "dev", macs=[m2]))
+    a, errors = _run(lambda: slow.edit_device(c, "dev", macs=[m2], force=True))
     assert vault.paused.wait(30)
-    store.edit_device(c, "dev", macs=[m1])  # B completes while A waits
+    store.edit_device(c, "dev", macs=[m1], force=True)  # B completes while A waits
     vault.resume.set()
     a.join(60)
     assert not errors, errors
@@ -140,11 +140,11 @@ def test_remove_racing_add_again_keeps_the_new_device_findable(server, shop):
     no-ops: the entries are still there). A must not take them away."""
     store, c = shop
     m1 = _mac()
-    store.add_device(c, "dev", kind="router", macs=[m1])
+    store.add_device(c, "dev", kind="router", macs=[m1], force=True)
     slow, vault = _paused_store(server, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
     a, errors = _run(lambda: slow.remove("device", c, "dev"))
     assert vault.paused.wait(30)
-    store.add_device(c, "dev", kind="switch", macs=[m1])
+    store.add_device(c, "dev", kind="switch", macs=[m1], force=True)
     vault.resume.set()
     a.join(60)
     assert not errors, errors
@@ -156,9 +156,9 @@ def test_failed_add_takes_back_its_entries(server, shop):
     """A losing add (the name exists) leaves no entry for its MAC behind."""
     store, c = shop
     m1, m2 = _mac(), _mac()
-    store.add_device(c, "dev", kind="router", macs=[m1])
+    store.add_device(c, "dev", kind="router", macs=[m1], force=True)
     with pytest.raises(Conflict):
-        store.add_device(c, "dev", kind="router", macs=[m2])
+        store.add_device(c, "dev", kind="router", macs=[m2], force=True)
     assert _index_entries(store.vault, c, {m1, m2}, {"dev"}) == _expected(store, c, {"dev"})
 
 
@@ -169,7 +169,7 @@ def test_sixteen_parallel_editors_fifty_rounds(server, shop):
     pool = [_mac() for _ in range(6)]
     devices = {"d1", "d2"}
     for d in devices:
-        store.add_device(c, d, kind="router", macs=[pool[0]])
+        store.add_device(c, d, kind="router", macs=[pool[0]], force=True)
     outcomes = {"ok": 0, "conflict": 0, "gone": 0}
     lock = threading.Lock()
 
@@ -180,11 +180,11 @@ def test_sixteen_parallel_editors_fifty_rounds(server, shop):
         try:
             roll = rnd.random()
             if roll < 0.7:
-                client.edit_device(c, name, macs=rnd.sample(pool, rnd.randint(1, 2)))
+                client.edit_device(c, name, macs=rnd.sample(pool, rnd.randint(1, 2)), force=True)
             elif roll < 0.85:
                 client.remove("device", c, name)
             else:
-                client.add_device(c, name, kind="router", macs=[rnd.choice(pool)])
+                client.add_device(c, name, kind="router", macs=[rnd.choice(pool)], force=True)
             key = "ok"
         except Conflict:
             key = "conflict"

@@ -109,7 +109,7 @@ def test_credential_lifecycle(server, world, cli):
     assert hist["current_version"] == 4 and hist["kind"] == "credential"
     v1 = cli("credential", "show", f"{c}/fw", "--version", "1", "--json", token=lead).json()
     assert v1["username"] == "admin" and v1["version"] == 1
-    r = cli("credential", "rm", f"{c}/fw", token=lead)
+    r = cli("credential", "rm", f"{c}/fw", "--yes", token=lead)
     assert r.returncode == 0
     assert cli("credential", "show", f"{c}/fw", token=lead).returncode == 3
     assert cli("history", f"{c}/fw", "--json", token=lead).json()["versions"][-1]["deleted"] is True
@@ -163,7 +163,7 @@ def test_device_lifecycle_and_index(server, world, cli):
     assert kv_get(server, f"customers/{c}/_index/ip/2001:db8::1") == {"devices": ["sw1"]}
     r = cli("device", "edit", f"{c}/sw1", "--location", "rack 3", "--if-version", "1", token=lead)
     assert r.returncode == 7
-    r = cli("device", "rm", f"{c}/sw1", token=lead)
+    r = cli("device", "rm", f"{c}/sw1", "--yes", token=lead)
     assert r.returncode == 0
     assert kv_get(server, f"customers/{c}/_index/mac/00163eaabb03") == {"devices": []}
     assert cli("device", "show", f"{c}/sw1", token=lead).returncode == 3
@@ -198,7 +198,7 @@ def test_licence_lifecycle(server, world, cli):
     r = cli("licence", "edit", f"{c}/m365", "--stdin", input="NEW-KEY\n", token=lead)
     assert r.returncode == 0, r.stderr
     assert cli("reveal", f"{c}/m365", "-i", "INC-7", token=world["eng"]).stdout == "NEW-KEY\n"
-    assert cli("licence", "rm", f"{c}/av", token=lead).returncode == 0
+    assert cli("licence", "rm", f"{c}/av", "-y", token=lead).returncode == 0
     assert cli("licence", "show", f"{c}/av", token=lead).returncode == 3
 
 

@@ -53,6 +53,26 @@ def test_reveal_via_full_cli_path_is_the_same(setup, cli):
     assert r.returncode == 2 and "--incident" in r.stderr
 
 
+@pytest.mark.parametrize("env", [{}, {"NETVAULT_NO_FAST": "1"}], ids=["fast", "typer"])
+def test_reveal_json_same_on_fast_and_typer_path(setup, cli, env):
+    """reveal --json: {field, value, record, incident} on stdout only; same on both paths."""
+    import json
+
+    c, t = setup["c"], setup["eng_token"]
+    r = cli("reveal", f"{c}/fw", "--incident", "INC-9", "--json", token=t, env=env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert json.loads(r.stdout) == {"field": "password", "value": "fw-Pass-1", "record": f"{c}/fw", "incident": "INC-9"}
+    r = cli("reveal", f"{c}/fw", "-i", "INC-9", "--field", "enable", "--json", token=t, env=env)
+    assert json.loads(r.stdout)["field"] == "enable" and json.loads(r.stdout)["value"] == "enable-pw"
+    r = cli("reveal", f"{c}/fw", "-i", "INC-9", "--totp", "--json", token=t, env=env)
+    got = json.loads(r.stdout)
+    assert got["field"] == "totp_code" and len(got["value"]) == 6 and got["value"].isdigit()
+    r = cli("reveal", f"{c}/fw", "--incident", "TICKET-1", "--json", token=t, env=env)
+    assert r.returncode == 4 and r.stdout == "" and "fw-Pass-1" not in r.stderr
+    r = cli("reveal", f"{c}/fw", "-i", "INC-9", "--json", "--copy", token=t, env=env)
+    assert r.returncode == 2 and "--json" in r.stderr and r.stdout == ""
+
+
 def test_reveal_without_incident_is_a_clear_error_without_tty(setup, cli):
     r = cli("reveal", f"{setup['c']}/fw", token=setup["eng_token"], input="")
     assert r.returncode == 2 and "--incident" in r.stderr and r.stdout == ""

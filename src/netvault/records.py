@@ -406,9 +406,15 @@ class Store:
         out["created_time"] = meta.get("created_time")
         return out
 
-    def list(self, kind: str, customer: str) -> list[dict]:
+    def list(self, kind: str, customer: str, *, tags: list[str] | None = None,
+             device_kind: str | None = None) -> list[dict]:
+        """A customer's records of one kind; ``tags`` keeps those carrying every
+        given tag, ``device_kind`` the devices of that kind (both validated)."""
         kind = kind_dir(kind)
         names.slug(customer, "customer")
+        wanted = set(validate.tags(tags) or [])
+        if device_kind is not None and device_kind not in DEVICE_KINDS:
+            raise UsageError(f"invalid device kind {names.shown(device_kind)}; one of {', '.join(DEVICE_KINDS)}")
         try:
             record_names = self.list_names(f"customers/{customer}/{kind}")
         except PermissionDenied:
@@ -423,7 +429,12 @@ class Store:
             got = kv_read(client, self.kv, record_path(customer, kind, n))
             return None if got is None else self._public(kind, customer, n, got[0], got[1])
 
-        return [r for r in parallel(self.vault, record_names, one) if r]
+        rows = [r for r in parallel(self.vault, record_names, one) if r]
+        if wanted:
+            rows = [r for r in rows if wanted <= set(r.get("tags") or [])]
+        if device_kind is not None:
+            rows = [r for r in rows if r.get("kind") == device_kind]
+        return rows
 
     def remove(self, kind: str, customer: str, name: str) -> dict:
         kind = kind_dir(kind)
@@ -439,6 +450,29 @@ class Store:
             # settle, not a blind removal: the name may have been added again meanwhile
             self._settle_index(customer, name, self._index_keys(name, got[0]))
         return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
+
+    def undelete(self, kind: str, customer: str, name: str) -> dict:
+        """Restore a removed record: KV v2 ``undelete`` of exactly the version
+        that was deleted (the newest one, soft-deleted, not destroyed). A record
+        added again under the name since, or never removed, is refused."""
+        kind = kind_dir(kind)
+        names.slug(customer, "customer")
+        names.slug(name, "record name")
+        path = record_path(customer, kind, name)
+        what = f"{KIND_WORDS[kind]} {customer}/{name}"
+        meta = self.meta(path)
+        if not meta:
+            raise NotFound(f"no {what}, removed or not")
+        version = int(meta.get("current_version") or 0)
+        newest = (meta.get("versions") or {}).get(str(version)) or {}
+        if newest.get("destroyed"):
+            raise Conflict(f"{what} version {version} was destroyed; it cannot be restored")
+        if not newest.get("deletion_time"):
+            raise Conflict(f"{what} is not removed (version {version} is live)")
+        self.vault.write(f"{self.kv}/undelete/{path}", {"versions": [version]})
+        if kind == "devices":
+            self._settle_index(customer, name, set())  # its MACs/IPs come back into find
+        return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "restored_version": version}
 
     def _delete_version(self, path: str, version: int, what: str) -> None:
         """Soft-delete exactly the version the caller read: KV v2's plain delete
@@ -572,9 +606,9 @@ class Store:
 
     # -- devices -----------------------------------------------------------
     def _device_fields(self, customer: str, *, kind=None, macs=None, ips=None, serial=None, model=None,
-                       location=None, credential=None, notes=None) -> dict:
+                       location=None, credential=None, notes=None, tags=None) -> dict:
         out = self.device_values(kind=kind, macs=macs, ips=ips, serial=serial, model=model, location=location,
-                                 credential=credential, notes=notes)
+                                 credential=credential, notes=notes, tags=tags)
         if credential not in (None, ""):
             if self.read(record_path(customer, "credentials", credential)) is None:
                 raise NotFound(f"no credential {customer}/{credential} to link")
@@ -582,7 +616,7 @@ class Store:
 
     @staticmethod
     def device_values(*, kind=None, macs=None, ips=None, serial=None, model=None, location=None,
-                      credential=None, notes=None) -> dict:
+                      credential=None, notes=None, tags=None) -> dict:
         """A device's fields, validated (no Vault access; the link is checked by the caller)."""
         from netvault.macs import canonical_ip, canonical_mac
 
@@ -597,6 +631,7 @@ class Store:
         out["model"] = validate.text(model, "model")
         out["location"] = validate.text(location, "location")
         out["notes"] = validate.notes(notes)
+        out["tags"] = validate.tags(tags)
         if credential not in (None, ""):
             names.slug(credential, "credential name")
         out["credential"] = credential
@@ -681,14 +716,56 @@ class Store:
         raise Conflict(f"device {customer}/{name} kept changing while its find entries were updated; "
                        "the change itself is saved; run the same command again once it is quiet")
 
+    def _mac_holders(self, customer: str, name: str, macs) -> list[str]:
+        """Other devices the caller may see that hold one of ``macs``, as
+        "mac customer/device": from the global index where the caller may read
+        it (leads, admins), else from this customer's own index. Index entries
+        are checked against the device record, so a stale one refuses nothing."""
+        found: list[str] = []
+        for mac in macs:
+            holders: list[tuple[str, str]] = []
+            try:
+                got = kv_read(self.vault, self.kv, global_index_path("mac", mac))
+                holders = [(e.get("customer", ""), e.get("device", "")) for e in (got[0].get("entries") or [])] if got else []
+            except PermissionDenied:
+                try:
+                    got = kv_read(self.vault, self.kv, customer_index_path(customer, "mac", mac))
+                except PermissionDenied:
+                    got = None
+                holders = [(customer, d) for d in (got[0].get("devices") or [])] if got else []
+            for c, d in holders:
+                if (c, d) == (customer, name) or not c or not d:
+                    continue
+                try:
+                    rec = kv_read(self.vault, self.kv, record_path(c, "devices", d))
+                except PermissionDenied:
+                    rec = None
+                if rec is not None and mac in (rec[0].get("macs") or []):
+                    found.append(f"{mac} {c}/{d}")
+        return found
+
+    def _refuse_shared_macs(self, customer: str, name: str, macs, force: bool) -> None:
+        if force or not macs:
+            return
+        shared = self._mac_holders(customer, name, macs)
+        if shared:
+            from netvault.macs import display_mac
+
+            first_mac, first_dev = shared[0].split(" ", 1)
+            raise Conflict(f"MAC {display_mac(first_mac)} is already on device {first_dev}"
+                           + (f" (and {len(shared) - 1} more)" if len(shared) > 1 else "")
+                           + "; a MAC names one device: give --force to record it anyway")
+
     def add_device(self, customer: str, name: str, *, kind: str, macs=(), ips=(), serial=None, model=None,
-                   location=None, credential=None, notes=None) -> dict:
+                   location=None, credential=None, notes=None, tags=None, force: bool = False) -> dict:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         if not kind:
             raise UsageError(f"device kind required; one of {', '.join(DEVICE_KINDS)}")
         fields = self._device_fields(customer, kind=kind, macs=list(macs), ips=list(ips), serial=serial,
-                                     model=model, location=location, credential=credential, notes=notes)
+                                     model=model, location=location, credential=credential, notes=notes,
+                                     tags=tags)
+        self._refuse_shared_macs(customer, name, fields.get("macs") or [], force)
         record_id, data = self._new_record("devices", customer, name, fields, {})
         keys = self._index_keys(name, data)
         self._index_add(customer, name, keys)
@@ -701,12 +778,14 @@ class Store:
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "macs": data.get("macs", []), "ips": data.get("ips", [])}
 
-    def edit_device(self, customer: str, name: str, *, if_version: int | None = None, **changes) -> dict:
+    def edit_device(self, customer: str, name: str, *, if_version: int | None = None, force: bool = False,
+                    **changes) -> dict:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         fields = self._device_fields(customer, **changes)
         if all(v is None for v in fields.values()):
             raise UsageError("nothing to change; give at least one field option")
+        self._refuse_shared_macs(customer, name, fields.get("macs") or [], force)
         path = record_path(customer, "devices", name)
         what = f"device {customer}/{name}"
         data, version = self.current(path, what)

@@ -48,13 +48,16 @@ def ask_incident() -> str:
     return value
 
 
-def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool) -> None:
+def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool,
+              as_json: bool = False) -> None:
     from netvault import lookup, names
     from netvault.errors import PermissionDenied, UsageError
 
     customer, name = names.record_ref(ref)
     if field is not None:
         names.slug(field, "field")
+    if as_json and copy:
+        raise UsageError("--json prints the value; do not combine it with --copy")
     if totp:
         if field not in (None, "totp"):
             raise UsageError("--totp reveals the TOTP field; do not combine it with --field")
@@ -68,7 +71,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         clipboard.require()  # before the decrypt: no clipboard, no reveal in the trail
     settings, vault = _client()
     try:
-        _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
+        field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
                                  reference=incident, field=field)
     except PermissionDenied:
         from netvault.errors import NotLoggedIn
@@ -79,11 +82,11 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
 
         jit = None if settings.env_token else stored_token(settings.address, f"jit:{customer}")
         login_token = vault.token
-        value = None
+        value, field_name = None, field
         if jit and jit != login_token:
             vault.token = jit
             try:
-                _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
+                field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
                                          reference=incident, field=field)
             except (PermissionDenied, NotLoggedIn):
                 value = None
@@ -98,7 +101,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
             if not jit:
                 raise
             vault.token = jit
-            _, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
+            field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
                                      reference=incident, field=field)
     if totp:
         value = totp_code(value)
@@ -107,6 +110,14 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
 
         tool = clipboard.copy(value)
         sys.stderr.write(f"copied to the clipboard ({tool}); cleared in {clipboard.CLEAR_AFTER} s unless it changes\n")
+        return
+    if as_json:
+        # the value only on stdout, inside the JSON; JSON escapes control characters
+        from netvault.text import json_text
+
+        sys.stdout.write(json_text({"field": "totp_code" if totp else field_name, "value": value,
+                                    "record": f"{customer}/{name}", "incident": incident}, sort_keys=True) + "\n")
+        sys.stdout.flush()
         return
     if not value.isprintable() and sys.stdout.isatty():
         # netvault never stores such a value (validate.secret_value); one written
@@ -230,9 +241,9 @@ def _parse(argv: list[str]):
     """(command, kwargs) for a plain reveal/find line, else None (full CLI)."""
     command, rest = argv[0], argv[1:]
     if command == "reveal":
-        opts = {"incident": None, "field": None, "copy": False, "totp": False}
+        opts = {"incident": None, "field": None, "copy": False, "totp": False, "as_json": False}
         valued = {"--incident": "incident", "-i": "incident", "--field": "field", "-f": "field"}
-        flags = {"--copy": "copy", "--totp": "totp"}
+        flags = {"--copy": "copy", "--totp": "totp", "--json": "as_json"}
     elif command == "find":
         opts = {"as_json": False}
         valued = {}

@@ -109,6 +109,27 @@ class LazyGroup(TyperGroup):
                 self.commands.setdefault(name, cmd)
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx, args):
+        # typer suggests only from commands already built; the lazy ones are
+        # not built yet, so suggest from every visible name (issue 15).
+        try:
+            return self._click_resolve_command(ctx, args)
+        except Exception as exc:
+            if not (args and hasattr(exc, "message") and "Did you mean" not in exc.message):
+                raise
+            from difflib import get_close_matches
+
+            visible = [n for n in self.list_commands(ctx) if not self._is_hidden(n)]
+            matches = get_close_matches(args[0], visible)
+            if matches:
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+            raise
+
+    def _is_hidden(self, name):
+        if name in self.commands:
+            return bool(self.commands[name].hidden)
+        return bool(self._lazy().get(name, (None, "", False))[2])
+
     def format_commands(self, ctx, formatter):
         from typer._click.utils import make_default_short_help
 

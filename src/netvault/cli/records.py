@@ -186,12 +186,13 @@ def credential_add(ref: Ref, username: Username = None, url: Url = None, notes: 
 
 
 @credential_app.command("list")
-def credential_list(customer: CustomerArg, as_json: JsonOption = False) -> None:
+def credential_list(customer: CustomerArg, tag: Tags = None, as_json: JsonOption = False) -> None:
     """List a customer's credentials (no secrets: those stay sealed).
+    --tag keeps those carrying every given tag.
 
-    Example:  netvault credential list acme
+    Example:  netvault credential list acme --tag vpn
     """
-    rows = _store().list("credentials", customer)
+    rows = _store().list("credentials", customer, tags=tag)
     if as_json:
         emit_json(rows)
         return
@@ -239,20 +240,53 @@ def credential_rotate(ref: Ref,
                            f"(sealed: {', '.join(result['secret_fields'])})")
 
 
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; delete at once.")]
+
+
+def _confirm_rm(customer: str, name: str, yes: bool) -> None:
+    """rm asks for the record's name (typed; read from stdin when it is not a
+    terminal) unless --yes; anything else leaves the record alone."""
+    if yes:
+        return
+    import sys
+
+    from netvault.errors import NetvaultError
+
+    prompt = f"delete {customer}/{name}? type its name ({name}) to confirm: "
+    if sys.stdin.isatty():
+        typer.echo(prompt, err=True, nl=False)
+    line = sys.stdin.readline()
+    if line.strip() != name:
+        raise NetvaultError(f"not deleted: confirmation did not match {name!r} (or give --yes)")
+
+
 @credential_app.command("rm")
-def credential_rm(ref: Ref, as_json: JsonOption = False) -> None:
+def credential_rm(ref: Ref, yes: Yes = False, as_json: JsonOption = False) -> None:
     """Delete a credential (its history stays: `netvault history`).
 
     Example:  netvault credential rm acme/old-vpn
     """
     customer, name = _ref(ref)
+    _confirm_rm(customer, name, yes)
     result = _store().remove("credentials", customer, name)
     _done(result, as_json, f"deleted credential {customer}/{name}")
+
+
+@credential_app.command("undelete")
+def credential_undelete(ref: Ref, as_json: JsonOption = False) -> None:
+    """Restore a removed credential (the version `rm` deleted).
+
+    Example:  netvault credential undelete acme/old-vpn
+    """
+    customer, name = _ref(ref)
+    result = _store().undelete("credentials", customer, name)
+    _done(result, as_json, f"restored credential {customer}/{name} (version {result['restored_version']})")
 
 
 # -- device ----------------------------------------------------------------------
 Kind = Annotated[Optional[str], typer.Option("--kind", help="modem, router, firewall, switch, access-point, server, nas, printer or other.")]
 Macs = Annotated[Optional[list[str]], typer.Option("--mac", help="MAC address in any common notation (repeat).")]
+Force = Annotated[bool, typer.Option("--force", help="Record a MAC even if another device you may see has it.")]
 Ips = Annotated[Optional[list[str]], typer.Option("--ip", help="IP address (repeat).")]
 Serial = Annotated[Optional[str], typer.Option("--serial")]
 Model = Annotated[Optional[str], typer.Option("--model")]
@@ -268,24 +302,25 @@ def _device_view(obj: dict) -> dict:
 
 @device_app.command("add")
 def device_add(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, serial: Serial = None, model: Model = None,
-               location: Location = None, credential: Linked = None, notes: Notes = None, as_json: JsonOption = False) -> None:
+               location: Location = None, credential: Linked = None, notes: Notes = None, tag: Tags = None,
+               force: Force = False, as_json: JsonOption = False) -> None:
     """Add a device; its MACs and IPs go into the find index.
 
     Example:  netvault device add acme/fw-main --kind firewall --mac AA-BB-CC-DD-EE-FF --ip 192.0.2.1 --location "server room"
     """
     customer, name = _ref(ref)
     result = _store().add_device(customer, name, kind=kind or "", macs=mac or [], ips=ip or [], serial=serial,
-                                 model=model, location=location, credential=credential, notes=notes)
+                                 model=model, location=location, credential=credential, notes=notes, tags=tag, force=force)
     _done(result, as_json, f"added device {customer}/{name}")
 
 
 @device_app.command("list")
-def device_list(customer: CustomerArg, as_json: JsonOption = False) -> None:
-    """List a customer's devices.
+def device_list(customer: CustomerArg, kind: Kind = None, tag: Tags = None, as_json: JsonOption = False) -> None:
+    """List a customer's devices; --kind and --tag narrow the list.
 
-    Example:  netvault device list acme
+    Example:  netvault device list acme --kind switch --tag core
     """
-    rows = _store().list("devices", customer)
+    rows = _store().list("devices", customer, tags=tag, device_kind=kind)
     if as_json:
         emit_json(rows)
         return
@@ -315,27 +350,40 @@ def device_show(ref: Ref, version: Version = None, as_json: JsonOption = False) 
 
 @device_app.command("edit")
 def device_edit(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, serial: Serial = None, model: Model = None,
-                location: Location = None, credential: Linked = None, notes: Notes = None,
-                if_version: IfVersion = None, as_json: JsonOption = False) -> None:
+                location: Location = None, credential: Linked = None, notes: Notes = None, tag: Tags = None,
+                force: Force = False, if_version: IfVersion = None, as_json: JsonOption = False) -> None:
     """Change a device (--mac/--ip replace the whole list); the find index follows.
 
     Example:  netvault device edit acme/fw-main --ip 192.0.2.1 --ip 198.51.100.7 --if-version 1
     """
     customer, name = _ref(ref)
     result = _store().edit_device(customer, name, kind=kind, macs=mac, ips=ip, serial=serial, model=model,
-                                  location=location, credential=credential, notes=notes, if_version=if_version)
+                                  location=location, credential=credential, notes=notes, tags=tag,
+                                  force=force, if_version=if_version)
     _done(result, as_json, f"device {customer}/{name} is now at version {result['version']}")
 
 
 @device_app.command("rm")
-def device_rm(ref: Ref, as_json: JsonOption = False) -> None:
+def device_rm(ref: Ref, yes: Yes = False, as_json: JsonOption = False) -> None:
     """Delete a device and its find-index entries (history stays).
 
     Example:  netvault device rm acme/old-switch
     """
     customer, name = _ref(ref)
+    _confirm_rm(customer, name, yes)
     result = _store().remove("devices", customer, name)
     _done(result, as_json, f"deleted device {customer}/{name}")
+
+
+@device_app.command("undelete")
+def device_undelete(ref: Ref, as_json: JsonOption = False) -> None:
+    """Restore a removed device (the version `rm` deleted).
+
+    Example:  netvault device undelete acme/old-switch
+    """
+    customer, name = _ref(ref)
+    result = _store().undelete("devices", customer, name)
+    _done(result, as_json, f"restored device {customer}/{name} (version {result['restored_version']})")
 
 
 # -- licence ---------------------------------------------------------------------
@@ -425,14 +473,26 @@ def licence_edit(ref: Ref, product: Product = None, vendor: Vendor = None, seats
 
 
 @licence_app.command("rm")
-def licence_rm(ref: Ref, as_json: JsonOption = False) -> None:
+def licence_rm(ref: Ref, yes: Yes = False, as_json: JsonOption = False) -> None:
     """Delete a licence (history stays).
 
     Example:  netvault licence rm acme/old-av
     """
     customer, name = _ref(ref)
+    _confirm_rm(customer, name, yes)
     result = _store().remove("licences", customer, name)
     _done(result, as_json, f"deleted licence {customer}/{name}")
+
+
+@licence_app.command("undelete")
+def licence_undelete(ref: Ref, as_json: JsonOption = False) -> None:
+    """Restore a removed licence (the version `rm` deleted).
+
+    Example:  netvault licence undelete acme/old-av
+    """
+    customer, name = _ref(ref)
+    result = _store().undelete("licences", customer, name)
+    _done(result, as_json, f"restored licence {customer}/{name} (version {result['restored_version']})")
 
 
 # -- history, reveal, find ----------------------------------------------------------
@@ -461,7 +521,8 @@ def reveal(ref: Ref,
            incident: Annotated[Optional[str], typer.Option("--incident", "-i", help="Incident/change reference, e.g. INC-1234 (Vault requires it).")] = None,
            field: Annotated[Optional[str], typer.Option("--field", "-f", help="Sealed field (default: password, or licence_key for a licence).")] = None,
            copy: Annotated[bool, typer.Option("--copy", help="Put it on the clipboard instead (cleared after 45 s unless changed).")] = False,
-           totp: Annotated[bool, typer.Option("--totp", help="Print the current TOTP code from the stored seed.")] = False) -> None:
+           totp: Annotated[bool, typer.Option("--totp", help="Print the current TOTP code from the stored seed.")] = False,
+           as_json: Annotated[bool, typer.Option("--json", help="Print {field, value, record, incident} as JSON.")] = False) -> None:
     """Decrypt a sealed field through Vault transit, for an incident. Prints the secret alone.
 
     Vault itself refuses a reveal without a reference matching the configured
@@ -471,7 +532,7 @@ def reveal(ref: Ref,
     """
     from netvault.cli.fast import do_reveal
 
-    do_reveal(ref, incident, field, copy, totp)
+    do_reveal(ref, incident, field, copy, totp, as_json)
 
 
 def find(term: Annotated[str, typer.Argument(help="MAC (any notation), IP, or device name.", show_default=False)],
