@@ -166,58 +166,56 @@ def remove_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvau
     return False
 
 
+def _login_once(vault: Vault, mount: str, username: str, password: str) -> str:
+    """Log in as the user and revoke that token at once; returns the entity id.
+    Vault itself creates the entity and its alias on a first login: creating
+    aliases by hand would need a capability that lets a team lead attach any
+    login to any entity (an escalation path)."""
+    anon = vault.clone()  # same address(es), namespace and CA; no token
+    anon.token = None
+    auth = anon.write(f"auth/{mount}/login/{username}", {"password": password})["auth"]
+    anon.token = auth["client_token"]
+    try:
+        anon.write("auth/token/revoke-self")
+    except NetvaultError:
+        pass
+    return auth["entity_id"]
+
+
+def _give_role(vault: Vault, username: str, entity_id: str, role: str, group: str, kv: str) -> str:
+    if role in NO_JIT_ROLES:  # before the role: never an auditor with a usable jit:<user>
+        lock_jit_identity(vault, username)
+    add_member(vault, group, entity_id, kv=kv)
+    return entity_id
+
+
 def _finish_interrupted_add(vault: Vault, mount: str, username: str, password: str, role: str,
                             group: str, kv: str) -> str:
     """An add that died after the login was written leaves a login with no
     role. Run again with the same password, it completes: the login proves the
     caller set that password, and the person must hold no role and not be
     disabled (so no one is moved between roles, nor an offboarding undone)."""
-    anon = vault.clone()
-    anon.token = None
     try:
-        auth = anon.write(f"auth/{mount}/login/{username}", {"password": password})["auth"]
+        entity_id = _login_once(vault, mount, username, password)
     except NetvaultError:
         raise Conflict(f"user {username!r} already exists") from None
-    entity_id = auth["entity_id"]
-    anon.token = auth["client_token"]
-    try:
-        anon.write("auth/token/revoke-self")
-    except NetvaultError:
-        pass
     for _role, (role_group_name, _policies) in ROLES.items():
         g = vault.read(f"identity/group/name/{role_group_name}")
         if entity_id in (((g or {}).get("data") or {}).get("member_entity_ids") or []):
             raise Conflict(f"user {username!r} already exists (with a role)")
-    if role in NO_JIT_ROLES:
-        lock_jit_identity(vault, username)
-    add_member(vault, group, entity_id, kv=kv)
-    return entity_id
+    return _give_role(vault, username, entity_id, role, group, kv)
 
 
 def create_user(vault: Vault, mount: str, username: str, password: str, role: str, *, kv: str = "netvault") -> str:
-    """Create a login with a role; returns the entity id. Nothing is left half-made
-    that a retry would trip over: an existing user is a conflict up front."""
+    """Create a login with a role; returns the entity id. An existing login is a
+    conflict, unless it is an interrupted add finished by the same password."""
     names.username(username)
     group = role_group(role)
     if vault.read(f"auth/{mount}/users/{username}") is not None:
         return _finish_interrupted_add(vault, mount, username, password, role, group, kv)
     vault.write(f"auth/{mount}/users/{username}", {"password": password})
-    # Log in once as the new user: Vault itself creates the entity and its
-    # alias. Creating aliases by hand would need a capability that lets a
-    # team lead attach any login to any entity (an escalation path).
-    anon = vault.clone()  # same address(es), namespace and CA; no token
-    anon.token = None
     try:
-        auth = anon.write(f"auth/{mount}/login/{username}", {"password": password})["auth"]
+        entity_id = _login_once(vault, mount, username, password)
     except NetvaultError as exc:
         raise NetvaultError(f"user {username!r} was created but its first login failed: {exc}") from None
-    entity_id = auth["entity_id"]
-    anon.token = auth["client_token"]
-    try:
-        anon.write("auth/token/revoke-self")
-    except NetvaultError:
-        pass
-    if role in NO_JIT_ROLES:  # before the role: never an auditor with a usable jit:<user>
-        lock_jit_identity(vault, username)
-    add_member(vault, group, entity_id, kv=kv)
-    return entity_id
+    return _give_role(vault, username, entity_id, role, group, kv)
