@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import json
 
 import hvac
@@ -244,8 +246,12 @@ def test_a_field_named_time_cannot_cut_an_entry_in_two(cli, tmp_path, server):
     own write out of the trail."""
     import hvac
 
+    from netvault.records import Store
+
+    customer = f"planted-{secrets.token_hex(3)}"
+    Store(server.gateway()).add_customer(customer, {})  # a real customer: setup --check stays clean
     root = hvac.Client(server.address, token=server.root_token)
-    path = f"customers/t-{tmp_path.name[-6:]}/credentials/x"
+    path = f"customers/{customer}/credentials/x"
     root.secrets.kv.v2.create_or_update_secret(
         path=path, secret={"time": "2026-01-01T00:00:00.1Z", "type": "request", "request": {"id": "x"}}, cas=0,
         mount_point="netvault")
