@@ -68,14 +68,25 @@ def start_server(data_dir: Path) -> Server:
     return Server(info.address, root, Path(info.audit_file), Path(info.data_dir), config.Mounts())
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
-    data_dir = tmp_path_factory.mktemp("bao")
+def _served(tmp_path_factory, name: str):
+    data_dir = tmp_path_factory.mktemp(name)
     srv = start_server(data_dir)
     try:
         yield srv
     finally:
         embedded.down(data_dir)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Server:
+    yield from _served(tmp_path_factory, "bao")
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory) -> Server:
+    """A server of this test module's own: for tests that restore, crash or
+    inspect the whole server, which must not see other modules' data."""
+    yield from _served(tmp_path_factory, "bao-own")
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from pathlib import Path
 import hvac
 import pytest
 
-from conftest import start_server
-from netvault import embedded, lookup
+from netvault import lookup
 from netvault.audit.reader import entries
 from netvault.errors import ExitCode
 from netvault.gateway import Vault
@@ -25,14 +24,9 @@ from test_records_helpers import grant
 
 
 @pytest.fixture(scope="module")
-def own(tmp_path_factory):
+def own(own_server):
     """A server of its own: a restore replaces everything on it."""
-    data = tmp_path_factory.mktemp("bao-backup")
-    srv = start_server(data)
-    try:
-        yield srv
-    finally:
-        embedded.down(data)
+    return own_server
 
 
 def run(env: dict, *args: str, input: str | None = None) -> subprocess.CompletedProcess:

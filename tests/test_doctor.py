@@ -18,8 +18,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import start_server
-from netvault import access, doctor, embedded, users
+from netvault import access, doctor, users
 from netvault.errors import Conflict
 from netvault.gateway import Vault
 from netvault.records import Store
@@ -52,16 +51,6 @@ class DyingVault(Vault):
         if self.count[0] >= self.at:  # dead: no clean-up request gets out either
             raise Crash(self.death[0])
         return super().request(method, path, data, headers=headers, idempotent=idempotent)
-
-
-@pytest.fixture(scope="module")
-def own_server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("doctor")
-    srv = start_server(data)
-    try:
-        yield srv
-    finally:
-        embedded.down(data)
 
 
 def _now():
