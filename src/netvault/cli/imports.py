@@ -1,4 +1,4 @@
-"""``netvault import csv|keepass|bitwarden`` and ``netvault export csv``.
+"""``netvault import csv|keepass|bitwarden|passbolt`` and ``netvault export csv``.
 
 Thin: parse, call ``netvault.importing``, render. Outcomes (one per source
 entry) go to stdout, as a table or as JSON lines (``--json``); problems,
@@ -14,7 +14,7 @@ import typer
 
 from netvault.cli.output import JsonOption, emit_json, info
 
-import_app = typer.Typer(help="Import records from CSV, KeePass or Bitwarden files (moving in).",
+import_app = typer.Typer(help="Import records from CSV, KeePass, Bitwarden or Passbolt files (moving in).",
                          no_args_is_help=True, rich_markup_mode=None)
 export_app = typer.Typer(help="Export records (non-secret fields) for an inventory.", no_args_is_help=True,
                          rich_markup_mode=None)
@@ -197,6 +197,32 @@ def import_bitwarden(file: Annotated[str, typer.Argument(help="The unencrypted B
     if not customer and not mapping:
         raise UsageError("say where the items go: --customer C or --map COLLECTION=CUSTOMER")
     plan = bitwarden_source.read(file, customer=customer, mapping=mapping)
+    _run(plan, dry_run, as_json, threads)
+
+
+@import_app.command("passbolt")
+def import_passbolt(file: Annotated[str, typer.Argument(help="The Passbolt CSV export.", show_default=False)],
+                    customer: CustomerOpt = None, map_: MapOpt = None,
+                    encoding: Annotated[Optional[str], typer.Option("--encoding", help="File encoding (default: UTF-8 with or without BOM, else Windows-1252).")] = None,
+                    dry_run: DryRun = False, threads: Threads = 16, as_json: JsonOption = False) -> None:
+    """Import a Passbolt CSV export as credentials.
+
+    Every CSV flavour Passbolt exports is recognised from its header: csv-kdbx
+    (Title, Username, URL, Password, Notes, Group, TOTP), the older Group/Folder,
+    Title, Username, URL, Password, Description, and csv-lastpass, -bitwarden,
+    -1password, -chromium, -mozilla. Folders go to customers with
+    --map FOLDER=CUSTOMER (a folder or path prefix), or all to --customer.
+    A KDBX export is a KeePass file: use `netvault import keepass`.
+
+    Example:  netvault import passbolt passbolt-export.csv --map "Customers/Acme=acme" --dry-run
+    """
+    from netvault.errors import UsageError
+    from netvault.importing import passbolt_source
+
+    mapping = _mapping(map_, customer)
+    if not customer and not mapping:
+        raise UsageError("say where the entries go: --customer C or --map FOLDER=CUSTOMER")
+    plan = passbolt_source.read(file, customer=customer, mapping=mapping, encoding=encoding)
     _run(plan, dry_run, as_json, threads)
 
 
