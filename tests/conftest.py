@@ -119,23 +119,18 @@ class CliResult:
         return json.loads(self.stdout)
 
 
-@pytest.fixture
-def cli_env(tmp_path, server):
-    """Environment for running the real `netvault` command in a subprocess."""
+def _cli_env(base: Path, server) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in _VAULT_ENV}
     env.update({
-        "NETVAULT_CONFIG_DIR": str(tmp_path / "config"),
-        "NETVAULT_DATA_DIR": str(tmp_path / "data"),
+        "NETVAULT_CONFIG_DIR": str(base / "config"),
+        "NETVAULT_DATA_DIR": str(base / "data"),
         "VAULT_ADDR": server.address,
         "NETVAULT_KEYRING": "file",
     })
     return env
 
 
-@pytest.fixture
-def cli(cli_env):
-    """cli("whoami", "--json", token=t, input="...") -> CliResult (exit code, stdout, stderr)."""
-
+def _cli_runner(cli_env: dict):
     def run(*args: str, token: str | None = None, input: str | None = None, env: dict | None = None, timeout: float = 120) -> CliResult:
         full_env = dict(cli_env)
         if token:
@@ -149,6 +144,34 @@ def cli(cli_env):
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture
+def cli_env(tmp_path, server):
+    """Environment for running the real `netvault` command in a subprocess."""
+    return _cli_env(tmp_path, server)
+
+
+@pytest.fixture
+def cli(cli_env):
+    """cli("whoami", "--json", token=t, input="...") -> CliResult (exit code, stdout, stderr)."""
+    return _cli_runner(cli_env)
+
+
+@pytest.fixture(scope="module")
+def module_cli(tmp_path_factory, server):
+    """Like ``cli``, shared by one module's tests (its own config dir): for
+    module-scoped set-up (people, customers) that tests only read."""
+    return _cli_runner(_cli_env(tmp_path_factory.mktemp("module-cli"), server))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses a server (``server``/``own_server``, directly or
+    through another fixture) is marked ``server``: ``-m "not server"`` runs
+    the pure unit tests alone, in seconds."""
+    for item in items:
+        if {"server", "own_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
 
 
 def pytest_sessionfinish(session, exitstatus):

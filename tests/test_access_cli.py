@@ -266,7 +266,6 @@ def test_engineer_add_prompts_twice_on_a_terminal(server, cli_env, lt):
 def test_offboard_marks_what_they_revealed_from_the_audit_log(cli, server, lt, engineer, tmp_path, monkeypatch):
     """With the audit reader (issue 5) installed: the worklist says which
     credentials the person really revealed, by login or by JIT token."""
-    pytest.importorskip("netvault.audit")
     from access_helpers import decrypt
 
     cust = provision_customer(server.root(), f"ob-{secrets.token_hex(3)}", ("fw", "sw", "nas"))

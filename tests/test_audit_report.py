@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from audit_helpers import Customer
+from missing import missing
 from netvault.audit import report
 from netvault.audit.events import Event
 
@@ -108,8 +109,9 @@ def _png_pixels(path: Path):
     return counts
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian package `chromium`)")
 def test_report_renders_in_headless_chromium(tmp_path, cli, server, make_user, unique):
+    if CHROMIUM is None:
+        missing("headless Chromium not installed (Debian package `chromium`)")
     # A real workload in the real audit log, then the CLI writes the page.
     c = Customer(server.root(), unique("rep"))
     c.add_credential("fw", "pw")

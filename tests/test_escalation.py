@@ -229,7 +229,12 @@ def test_allowed_grant_shape_still_works(s):
     name = f"nv-grant:{s.customer.name}:ok{secrets.token_hex(2)}"
     raw(s.lead_client, "POST", "identity/group", {
         "name": name, "policies": f"nv-customer-{s.customer.name}", "member_entity_ids": [s.engineer.entity_id]})
+    made = raw(s.root, "GET", f"identity/group/name/{name}")["data"]
+    assert made["policies"] == [f"nv-customer-{s.customer.name}"]
+    assert made["member_entity_ids"] == [s.engineer.entity_id]
     raw(s.lead_client, "DELETE", f"identity/group/name/{name}")
+    with pytest.raises(hx.InvalidPath):
+        raw(s.root, "GET", f"identity/group/name/{name}")
 
 
 def test_lead_reveal_only_through_own_grant(s):

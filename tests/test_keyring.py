@@ -8,20 +8,22 @@ import os
 
 import pytest
 
+from missing import missing
+
 
 def _secret_service_or_skip():
     try:
         import keyring
         from keyring.errors import NoKeyringError
     except ImportError:  # pragma: no cover
-        pytest.skip("keyring not installed")
+        missing("keyring not installed")
     try:
         backend = keyring.get_keyring()
     except NoKeyringError:
-        pytest.skip("no OS keyring backend (run via scripts/test for a real Secret Service)")
+        missing("no OS keyring backend (run via scripts/test for a real Secret Service)")
     name = type(backend).__module__
     if "SecretService" not in name:
-        pytest.skip(f"no Secret Service keyring here (backend {name}); run via scripts/test")
+        missing(f"no Secret Service keyring here (backend {name}); run via scripts/test")
     return keyring
 
 

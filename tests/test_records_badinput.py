@@ -7,12 +7,19 @@ import pytest
 from test_records_helpers import kv_exists
 
 
-@pytest.fixture
-def ctx(server, make_user, unique, cli):
-    admin = make_user("admin").token()
-    lead = make_user("team-lead").token()
-    c = unique("bad")
-    assert cli("customer", "add", c, token=admin).returncode == 0
+@pytest.fixture(scope="module")
+def ctx(server, module_cli):
+    """One admin, team lead and customer for the whole module: every test here
+    is refused and writes nothing (the tests check that), so they can share."""
+    import secrets
+
+    from people import new_user
+
+    admin = new_user(server, "admin").token()
+    lead = new_user(server, "team-lead").token()
+    c = f"bad-{secrets.token_hex(3)}"
+    r = module_cli("customer", "add", c, token=admin)
+    assert r.returncode == 0, r.stderr
     return {"c": c, "admin": admin, "lead": lead}
 
 

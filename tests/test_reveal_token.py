@@ -7,6 +7,7 @@ import secrets
 
 import pytest
 
+from missing import missing
 from netvault import fasttoken, tokenstore
 
 
@@ -22,8 +23,9 @@ def _secret_service():
 
 
 @pytest.mark.keyring
-@pytest.mark.skipif(not _secret_service(), reason="needs a running Secret Service (scripts/test provides one)")
 def test_secret_service_lookup_matches_keyring():
+    if not _secret_service():
+        missing("needs a running Secret Service (scripts/test provides one)")
     address = f"http://127.0.0.1:{secrets.randbelow(20000) + 30000}"
     token = "s." + secrets.token_urlsafe(18)
     assert tokenstore.save(address, token) is None  # stored in the keyring, not the file
