@@ -10,8 +10,6 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from audit_helpers import Customer
 from missing import missing
 from netvault.audit import report

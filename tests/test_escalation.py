@@ -410,7 +410,7 @@ def test_admin_cannot_let_a_key_leave_vault_and_the_trail_shows_it(s, cli, serve
     admin = s.admin.login()
     k = f"customer-{s.customer.name}"
     new = f"customer-new{secrets.token_hex(3)}"
-    for label, (method, path, data) in KEY_EXPORT_ATTEMPTS.items():
+    for method, path, data in KEY_EXPORT_ATTEMPTS.values():
         with pytest.raises(hx.Forbidden, match="permission denied"):
             raw(admin, method, f"{TRANSIT}/" + path.format(k=k, new=new), data)
     # what the admin keeps: deletion_allowed (erasing a customer), rotation

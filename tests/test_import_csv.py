@@ -232,7 +232,7 @@ def test_export_reimports_unchanged(server, world, cli, tmp_path):
 def test_engineer_cannot_import_and_dry_run_writes_nothing(server, world, cli, tmp_path):
     c = world["c"]
     path = tmp_path / "d.csv"
-    path.write_text(f"name,kind,mac\nsw-x,switch,02:00:00:00:00:01\n")
+    path.write_text("name,kind,mac\nsw-x,switch,02:00:00:00:00:01\n")
     r = cli("import", "csv", str(path), "--kind", "device", "--customer", c, "--dry-run", "--json", token=world["lead"])
     assert r.returncode == 0 and lines(r)[0]["action"] == "created", r.stderr
     assert not kv_exists(server, f"customers/{c}/devices/sw-x")

@@ -80,7 +80,7 @@ def bench_log(tmp: Path, entries: int, runs: int) -> dict:
     nv_argv = [sys.executable, "-m", "netvault", "audit", "log", "--file", str(log), "--customer", CUSTOMER, "--json"]
     jq_argv = ["jq", "-c", synth.jq_filter(CUSTOMER), str(log)]
     nv_times, jq_times, rss = [], [], []
-    for i in range(runs):
+    for _ in range(runs):
         w, m, rc = _measure(nv_argv, env, tmp / "nv.out")
         assert rc == 0, "netvault audit log failed"
         nv_times.append(w)

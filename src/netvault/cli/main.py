@@ -131,7 +131,7 @@ class LazyGroup(TyperGroup):
         return bool(self._lazy().get(name, (None, "", False))[2])
 
     def format_commands(self, ctx, formatter):
-        from typer._click.utils import make_default_short_help
+        from typer.core import TyperCommand  # public typer API (its click is vendored, typer._click is private)
 
         rows = []
         names = self.list_commands(ctx)
@@ -144,7 +144,7 @@ class LazyGroup(TyperGroup):
             else:
                 _part, short, hidden = self._lazy()[name]
                 if not hidden:
-                    rows.append((name, make_default_short_help(short, limit)))
+                    rows.append((name, TyperCommand(name, help=short).get_short_help_str(limit)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

@@ -23,7 +23,7 @@ from netvault import names
 from netvault.errors import UsageError
 from netvault.importing import plan as planmod
 
-ITEM_TYPES = {1: "login", 2: "secure note", 3: "card", 4: "identity", 5: "SSH key"}
+ITEM_TYPES: dict[object, str] = {1: "login", 2: "secure note", 3: "card", 4: "identity", 5: "SSH key"}
 
 
 def _load(path: str) -> dict:
@@ -109,7 +109,8 @@ def _source(container: str, title: str, uid: str, seen: dict[str, int]) -> str:
 def _login(plan, item: dict, source: str, customer: str, containers: list[str], title: str, uid: str, namer) -> None:
     from netvault import validate
 
-    login = item.get("login") if isinstance(item.get("login"), dict) else {}
+    found = item.get("login")
+    login: dict = found if isinstance(found, dict) else {}
     secrets = {"password": _text(login.get("password")), "totp": _text(login.get("totp"))}
     notes = [_text(item.get("notes")).replace("\r\n", "\n")]
     remarks: list[str] = []
@@ -137,7 +138,7 @@ def _login(plan, item: dict, source: str, customer: str, containers: list[str], 
         if ftype == 1:
             if _text(value):
                 field = planmod.field_name(label, used)
-                secrets[field] = value
+                secrets[field] = _text(value)
                 if field != label:
                     remarks.append(f"hidden field {names.shown(label)} sealed as {field}")
         elif ftype == 3:

@@ -145,9 +145,9 @@ def read(path: str, *, customer: str | None = None, mapping: dict[str, str] | No
             names.slug(customer, "customer")
         except UsageError as exc:
             plan.problem("", f"--customer: {exc.message}")
-    if plan.problems:
+    if plan.problems or kind is None:
         return plan
-    roles = FLAVOURS[kind]  # type: ignore[index]  # kind is set when there is no problem
+    roles = FLAVOURS[kind]
     namer = planmod.Namer()
     uids: set[str] = set()
     row_no = 1
