@@ -28,7 +28,7 @@ from netvault.gateway import Vault, admin_client
 from netvault.records import Store
 from netvault.users import create_user
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.server]
 
 
 @pytest.fixture(scope="module")

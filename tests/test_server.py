@@ -13,6 +13,8 @@ import pytest
 from netvault import embedded
 from netvault.errors import ExitCode
 
+pytestmark = pytest.mark.server  # the tests start OpenBao servers of their own
+
 
 def netvault(env, *args, input=None):
     proc = subprocess.run([sys.executable, "-m", "netvault", *args], env=env, input=input,

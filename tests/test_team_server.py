@@ -17,6 +17,8 @@ import pytest
 from netvault import embedded
 from netvault.errors import ExitCode
 
+pytestmark = pytest.mark.server  # the tests start OpenBao servers of their own
+
 
 def netvault(env, *args, input=None):
     return subprocess.run([sys.executable, "-m", "netvault", *args], env=env, input=input,
