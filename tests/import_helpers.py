@@ -23,6 +23,17 @@ def world(server, make_user, unique, cli, customers: int = 1) -> dict:
     return {"admin": admin, "lead": lead, "eng_user": eng, "eng": eng.token(), "c": names[0], "customers": names}
 
 
+def shared_world(server, module_cli, customers: int = 1) -> dict:
+    """``world`` for a module-scoped fixture (people and customers made once),
+    for tests that are refused and write nothing."""
+    import secrets
+
+    from people import new_user
+
+    return world(server, lambda role: new_user(server, role), lambda prefix: f"{prefix}-{secrets.token_hex(3)}",
+                 module_cli, customers)
+
+
 def lines(result) -> list[dict]:
     """The JSON lines of an import --json."""
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from import_helpers import errors, lines, reveal, world as make_world
+from import_helpers import errors, lines, reveal, shared_world, world as make_world
 from test_records_helpers import kv_get
 
 SEED = "JBSWY3DPEHPK3PXPJBSWY3DP"
@@ -15,6 +15,12 @@ SEED = "JBSWY3DPEHPK3PXPJBSWY3DP"
 @pytest.fixture
 def world(server, make_user, unique, cli):
     return make_world(server, make_user, unique, cli, customers=2)
+
+
+@pytest.fixture(scope="module")
+def refused_world(server, module_cli):
+    """One world for the tests whose imports are all refused (nothing written)."""
+    return shared_world(server, module_cli)
 
 
 def _login(id_, name, username, password, *, uris=(), totp=None, fields=(), collections=None, folder=None, notes=None):
@@ -115,7 +121,8 @@ def test_bitwarden_personal_export_with_folders_and_customer(server, world, cli,
     ("{not json", "not valid JSON (line 1, column 2)"),
     ({"something": "else"}, "not a Bitwarden export"),
 ])
-def test_bitwarden_refused(server, world, cli, tmp_path, doc, needle):
+def test_bitwarden_refused(server, refused_world, cli, tmp_path, doc, needle):
+    world = refused_world
     path = tmp_path / "bw.json"
     path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
     r = cli("import", "bitwarden", str(path), "--customer", world["c"], token=world["lead"])
@@ -124,7 +131,8 @@ def test_bitwarden_refused(server, world, cli, tmp_path, doc, needle):
     assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{world['c']}", mount_point="netvault")["data"]["keys"] == ["_ids/", "profile"]
 
 
-def test_bitwarden_bad_totp_reports_item_and_writes_nothing(server, world, cli, tmp_path):
+def test_bitwarden_bad_totp_reports_item_and_writes_nothing(server, refused_world, cli, tmp_path):
+    world = refused_world
     doc = _export()
     doc["items"][1]["login"]["totp"] = "steam://ABCDEFGH"
     path = tmp_path / "bw.json"

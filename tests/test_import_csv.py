@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from import_helpers import errors, lines, reveal, world as make_world
+from import_helpers import errors, lines, reveal, shared_world, world as make_world
 from netvault import lookup
 from test_records_helpers import kv_exists, kv_get
 
@@ -17,6 +17,12 @@ DEVICE_HEADER = "customer,name,kind,mac,ip,serial,model,location,credential,note
 @pytest.fixture
 def world(server, make_user, unique, cli):
     return make_world(server, make_user, unique, cli)
+
+
+@pytest.fixture(scope="module")
+def refused_world(server, module_cli):
+    """One world for the tests whose imports are all refused (nothing written)."""
+    return shared_world(server, module_cli)
 
 
 def _mac(n: int) -> str:
@@ -131,7 +137,8 @@ def test_bad_input_reports_every_problem_and_writes_nothing(server, world, cli, 
     ("colour|size\nred|big\n", "names none of the columns"),
     ("customer;name;kind\nX;\"a\"b;switch\n", "row 2: broken CSV"),
 ])
-def test_broken_files(server, world, cli, tmp_path, content, needle):
+def test_broken_files(server, refused_world, cli, tmp_path, content, needle):
+    world = refused_world
     path = tmp_path / "broken.csv"
     path.write_text(content.replace("X", world["c"]))
     r = cli("import", "csv", str(path), "--kind", "device", token=world["lead"])
@@ -141,7 +148,8 @@ def test_broken_files(server, world, cli, tmp_path, content, needle):
     assert not kv_exists(server, f"customers/{world['c']}/devices/a")
 
 
-def test_huge_file_refused_by_size_before_reading(world, cli, tmp_path):
+def test_huge_file_refused_by_size_before_reading(refused_world, cli, tmp_path):
+    world = refused_world
     path = tmp_path / "huge.csv"
     with open(path, "wb") as fh:  # sparse: 2 GiB of size, nothing on disk
         fh.truncate(2 * 1024**3)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from import_helpers import errors, lines, reveal, world as make_world
+from import_helpers import errors, lines, reveal, shared_world, world as make_world
 from test_records_helpers import kv_get
 
 SEED = "JBSWY3DPEHPK3PXPJBSWY3DP"
@@ -18,6 +18,12 @@ KDBX_HEADER = ["Title", "Username", "URL", "Password", "Notes", "Group", "TOTP"]
 @pytest.fixture
 def world(server, make_user, unique, cli):
     return make_world(server, make_user, unique, cli, customers=2)
+
+
+@pytest.fixture(scope="module")
+def refused_world(server, module_cli):
+    """One world for the tests whose imports are all refused (nothing written)."""
+    return shared_world(server, module_cli, customers=2)
 
 
 def _csv(header, rows) -> str:
@@ -109,7 +115,8 @@ def test_passbolt_every_csv_flavour_imports(server, world, cli, tmp_path):
     assert kv_get(server, f"customers/{c}/credentials/lastpass-vpn")["notes"] == "notes here"
 
 
-def test_passbolt_bad_rows_named_and_nothing_written(server, world, cli, tmp_path):
+def test_passbolt_bad_rows_named_and_nothing_written(server, refused_world, cli, tmp_path):
+    world = refused_world
     c1, c2 = world["customers"]
     rows = [list(r) for r in ROWS]
     rows[1][6] = "steam://ABCDEFGH"  # row 3: a TOTP nobody can use
@@ -134,7 +141,8 @@ def test_passbolt_bad_rows_named_and_nothing_written(server, world, cli, tmp_pat
     (b'"Username","Password"\n"a","b"\n', "row 1: the columns 'username', 'password' match no Passbolt CSV export"),
     (b'{"encrypted": false, "items": []}', "is JSON, not a Passbolt CSV export"),
 ])
-def test_passbolt_wrong_files_refused(server, world, cli, tmp_path, content, needle):
+def test_passbolt_wrong_files_refused(server, refused_world, cli, tmp_path, content, needle):
+    world = refused_world
     path = tmp_path / "export.csv"
     path.write_bytes(content)
     r = cli("import", "passbolt", str(path), "--customer", world["c"], token=world["lead"])
