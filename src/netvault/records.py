@@ -22,7 +22,7 @@ import base64
 import uuid
 from datetime import date, timedelta
 
-from netvault import lookup, names, policies, validate
+from netvault import lookup, names, policies, reach, search, validate
 from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.lookup import (
@@ -272,6 +272,7 @@ class Store:
         record_id = uuid.uuid4().hex
         data["id"] = record_id
         self._write_id(customer, record_id, "customer", customer)
+        reach.create_search(self.vault, self.kv, customer)
         version = self.create(profile_path(customer), data, what)
         return {"customer": customer, "id": record_id, "version": version, "transit_key": key,
                 "policy": policies.customer_policy_name(customer), "skipped": skipped}
@@ -449,6 +450,8 @@ class Store:
         if kind == "devices":
             # settle, not a blind removal: the name may have been added again meanwhile
             self._settle_index(customer, name, self._index_keys(name, got[0]))
+        elif kind == "credentials":
+            self._settle_search(customer, kind, name)
         return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
 
     def undelete(self, kind: str, customer: str, name: str) -> dict:
@@ -472,6 +475,8 @@ class Store:
         self.vault.write(f"{self.kv}/undelete/{path}", {"versions": [version]})
         if kind == "devices":
             self._settle_index(customer, name, set())  # its MACs/IPs come back into find
+        elif kind == "credentials":
+            self._settle_search(customer, kind, name)
         return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "restored_version": version}
 
     def _delete_version(self, path: str, version: int, what: str) -> None:
@@ -557,6 +562,7 @@ class Store:
         record_id, data = self._new_record("credentials", customer, name, fields, sealed_input)
         version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}",
                               sealed=list(data["secrets"]))
+        self._settle_search(customer, "credentials", name)
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "secret_fields": sorted(data["secrets"])}
 
@@ -569,6 +575,7 @@ class Store:
             raise UsageError("nothing to change; give at least one field option")
         _, version = self.update(record_path(customer, "credentials", name), f"credential {customer}/{name}",
                                  lambda d: _merge(d, changes), if_version)
+        self._settle_search(customer, "credentials", name)
         return {"customer": customer, "name": name, "version": version}
 
     def set_secrets(self, kind: str, customer: str, name: str, secrets: dict[str, str], *,
@@ -709,11 +716,43 @@ class Store:
                 self._index_remove(customer, name, touched - held)
             if held:
                 self._index_add(customer, name, held)
+            reach.edit_search(self.vault, self.kv, customer, {("devices", name): self._search_entry("devices", got)})
             again = self.read(path)
             if (again[1].get("version") if again else None) == seen:
+                reach.propagate(self.vault, self.kv, customer)
                 return
             touched |= held
         raise Conflict(f"device {customer}/{name} kept changing while its find entries were updated; "
+                       "the change itself is saved; run the same command again once it is quiet")
+
+    @staticmethod
+    def _search_entry(kind: str, got) -> dict | None:
+        """The search-document entry of a record as read (None: absent or deleted)."""
+        if got is None:
+            return None
+        data, meta = got
+        if kind == "credentials":
+            return search.credential_entry(data, meta.get("version"))
+        from netvault.macs import vendor
+
+        vendors = [v for v in (vendor(m) for m in data.get("macs") or []) if v]
+        return search.device_entry(data, meta.get("version"), vendors)
+
+    def _settle_search(self, customer: str, kind: str, name: str) -> None:
+        """Make the customer's search document hold the record as it is now
+        (credentials; devices settle in ``_settle_index``): write the entry
+        from a read, read again, repeat if the record moved on; then copy the
+        document to the people enrolled for the customer."""
+        path = record_path(customer, kind, name)
+        for _ in range(INDEX_RETRIES):
+            got = self.read(path)
+            seen = got[1].get("version") if got else None
+            reach.edit_search(self.vault, self.kv, customer, {(kind, name): self._search_entry(kind, got)})
+            again = self.read(path)
+            if (again[1].get("version") if again else None) == seen:
+                reach.propagate(self.vault, self.kv, customer)
+                return
+        raise Conflict(f"{KIND_WORDS[kind]} {customer}/{name} kept changing while find's index was updated; "
                        "the change itself is saved; run the same command again once it is quiet")
 
     def _mac_holders(self, customer: str, name: str, macs) -> list[str]:
@@ -882,8 +921,13 @@ class Store:
                 pass
         self._index_edit(path, list_key, entry, True, vault)
 
+    def _collect(self, collect: dict | None, kind: str, name: str, data: dict, version: int) -> None:
+        if collect is not None and kind in ("devices", "credentials"):
+            collect[(kind, name)] = self._search_entry(kind, (data, {"version": version}))
+
     def write_record(self, kind: str, customer: str, name: str, fields: dict, secrets: dict[str, str], *,
-                     vault=None, known_new: bool = False, dry_run: bool = False) -> tuple[str, str]:
+                     vault=None, known_new: bool = False, dry_run: bool = False,
+                     collect: dict | None = None) -> tuple[str, str]:
         """Bring one record to the given state, for imports: ``created``,
         ``unchanged`` or ``updated`` (with the names of the changed fields).
 
@@ -898,7 +942,11 @@ class Store:
         ``edit_*``, on ``vault`` (one client per thread). ``known_new``: the
         caller listed the names and this one is not there (skips two reads;
         a concurrent create still ends in the check-and-set and a retry).
-        ``customer`` must exist (the caller checks, once per customer)."""
+        ``customer`` must exist (the caller checks, once per customer).
+        ``collect``: gets ``(kind, name) -> search entry`` of the record as
+        written (or found unchanged); the caller writes the customer's search
+        document once per batch (``reach.edit_search(only_newer=True)``)
+        instead of once per record."""
         kind = kind_dir(kind)
         vault = vault or self.vault
         path = record_path(customer, kind, name)
@@ -922,7 +970,8 @@ class Store:
                     for job in self._index_jobs(customer, name, self._index_keys(name, data)):
                         self._index_put(*job, vault, fresh=True)
                 try:
-                    self.put(path, data, cas, vault)
+                    written = self.put(path, data, cas, vault)
+                    self._collect(collect, kind, name, data, written)
                     return "created", ""
                 except Conflict:  # someone wrote it meanwhile: compare with theirs
                     known_new = False
@@ -939,6 +988,7 @@ class Store:
             resealed = {f: v for f, v in candidates.items() if f not in same}
             kept_note = f"kept the stored {', '.join(kept)} (set outside an import)" if kept else ""
             if not changed and not resealed:
+                self._collect(collect, kind, name, data, version)
                 return "unchanged", kept_note
             reason = "; ".join(r for r in ("changed: " + ", ".join(changed + sorted(resealed)), kept_note) if r)
             if dry_run:
@@ -953,9 +1003,10 @@ class Store:
                 for job in self._index_jobs(customer, name, new_keys - old_keys):
                     self._index_put(*job, vault, fresh=False)
             try:
-                self.put(path, new, version, vault)
+                written = self.put(path, new, version, vault)
             except Conflict:
                 continue
+            self._collect(collect, kind, name, new, written)
             for job in self._index_jobs(customer, name, old_keys - new_keys):
                 self._index_edit(*job, False, vault)
             return "updated", reason

@@ -155,7 +155,7 @@ def do_find(term: str, as_json: bool) -> int:
     self_data = vault.request("GET", "auth/token/lookup-self")["data"]
     policies = sorted(set((self_data.get("policies") or []) + (self_data.get("identity_policies") or [])))
     kv = settings.mounts.kv
-    what, key, hits = lookup.find(vault, kv, term, policies=policies)
+    what, key, hits = lookup.find(vault, kv, term, policies=policies, entity_id=self_data.get("entity_id"))
     # An engineer may also hold time-limited grants (a stored JIT token, or a
     # delivery waiting in the inbox). A MAC names one device, so when the
     # standing grants already found it, that extra search is skipped; IPs and
@@ -163,7 +163,7 @@ def do_find(term: str, as_json: bool) -> int:
     if not any(p in lookup.ELEVATED_POLICIES for p in policies) and not (what == "mac" and hits):
         pending = _inbox_customers(vault, kv, self_data.get("entity_id"))
         hits = hits + _time_limited_hits(settings, vault, term, pending, lookup.granted_customers(policies))
-        hits.sort(key=lambda h: (h["customer"], h["device"]))
+        hits.sort(key=lambda h: (h["customer"], h["type"], h["device"]))
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in hits]
     if as_json:
         from netvault.text import json_text
@@ -172,7 +172,10 @@ def do_find(term: str, as_json: bool) -> int:
     elif rows:
         _table(rows, FIND_COLUMNS)
     if not rows:
-        sys.stderr.write(f"no device matches {what} {key if what != 'mac' else display_mac(key)}\n")
+        shown = display_mac(key) if what == "mac" else (":".join(key[i:i + 2] for i in range(0, 6, 2)) if what == "mac-prefix" else key)
+        from netvault.text import printable
+
+        sys.stderr.write(f"no device or credential matches {what} {printable(shown)}\n")
         return 3
     return 0
 
