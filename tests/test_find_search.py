@@ -124,18 +124,19 @@ def test_engineer_reads_one_copy_and_vault_guards_every_other(world, server):
     token can read neither another customer's search document nor another
     person's copy."""
     eng, a, b = world["eng"], world["a"], world["b"]
-    mine = kv_get(server, f"_reach/{eng.entity_id}")
-    assert set(mine["customers"]) == {a}                              # only the granted customer
+    from netvault.search import copies
+
+    assert set(copies(kv_get(server, f"_reach/{eng.entity_id}"))) == {a}   # only the granted customer
     client = eng.login()
     got = raw(client, "GET", f"{KV}/data/_reach/{eng.entity_id}")
-    assert set(got["data"]["data"]["customers"]) == {a}
+    assert set(copies(got["data"]["data"])) == {a}
     assert raw(client, "GET", f"{KV}/data/customers/{a}/_index/search")["data"]["data"]["z"]
     with pytest.raises(hvac.exceptions.Forbidden):
         raw(client, "GET", f"{KV}/data/customers/{b}/_index/search")
     with pytest.raises(hvac.exceptions.Forbidden):
         raw(client, "GET", f"{KV}/data/_readers/{a}")
     with pytest.raises(hvac.exceptions.Forbidden):
-        raw(client, "POST", f"{KV}/data/_reach/{eng.entity_id}", {"data": {"customers": {}}, "options": {"cas": 1}})
+        raw(client, "POST", f"{KV}/data/_reach/{eng.entity_id}", {"data": {"c": "{}"}, "options": {"cas": 1}})
     # another engineer's copy
     from people import new_user
 
@@ -147,8 +148,10 @@ def test_engineer_reads_one_copy_and_vault_guards_every_other(world, server):
 def test_revoke_and_regrant_keep_the_copy_true(world, cli, server):
     eng, a, lead = world["eng"], world["a"], world["lead"]
     assert cli("revoke", eng.name, a, token=lead).returncode == 0
-    assert a not in (kv_get(server, f"_reach/{eng.entity_id}") or {}).get("customers", {})
-    assert eng.entity_id not in (kv_get(server, f"_readers/{a}") or {}).get("entities", {})
+    from netvault.search import copies
+
+    assert a not in copies(kv_get(server, f"_reach/{eng.entity_id}") or {})
+    assert eng.entity_id not in (kv_get(server, f"_readers/{a}") or {}).get("e", "{}")
     assert _found(cli, "core-sw", eng.token()) == []
     assert cli("grant", eng.name, a, token=lead).returncode == 0
     assert _found(cli, "core-sw", eng.token()) == [(a, "device", "core-sw1")]
@@ -171,7 +174,7 @@ def test_copy_follows_writes_rm_and_undelete(world, cli, server):
     # the engineer's copy is what changed, not only the customer's document
     from netvault import search
 
-    copy = kv_get(server, f"_reach/{eng.entity_id}")["customers"][a]
+    copy = search.copies(kv_get(server, f"_reach/{eng.entity_id}"))[a]
     assert "vpn-admin" not in search.unpack(copy["z"])["credentials"]
     assert "nas-backup" in search.unpack(copy["z"])["devices"]
 
@@ -182,10 +185,12 @@ def test_a_copy_planted_for_an_ungranted_customer_is_not_shown(world, cli, serve
     eng, b = world["eng"], world["b"]
     root = server.root()
     doc = kv_get(server, f"customers/{b}/_index/search")
-    cur = kv_get(server, f"_reach/{eng.entity_id}")
+    from netvault.search import copies, reach_data
+
+    cur = copies(kv_get(server, f"_reach/{eng.entity_id}"))
     meta = root.secrets.kv.v2.read_secret_metadata(path=f"_reach/{eng.entity_id}", mount_point=KV)["data"]
-    cur["customers"][b] = {"z": doc["z"], "n": 1}
-    root.secrets.kv.v2.create_or_update_secret(path=f"_reach/{eng.entity_id}", secret=cur,
+    cur[b] = {"z": doc["z"], "n": 1}
+    root.secrets.kv.v2.create_or_update_secret(path=f"_reach/{eng.entity_id}", secret=reach_data(cur),
                                                cas=meta["current_version"], mount_point=KV)
     assert world["b"] not in {c for c, _, _ in _found(cli, "core-sw", eng.token())}
 
@@ -207,7 +212,9 @@ def test_time_limited_grant_searches_until_it_expires(world, cli, server, make_u
     b, lead = world["b"], world["lead"]
     r = cli("grant", eng2.name, b, "--for", "8s", "--reason", "INC-9", token=lead)
     assert r.returncode == 0, r.stderr
-    assert b not in (kv_get(server, f"_reach/{eng2.entity_id}") or {}).get("customers", {})
+    from netvault.search import copies
+
+    assert b not in copies(kv_get(server, f"_reach/{eng2.entity_id}") or {})
     login = eng2.token()
     assert _found(cli, "core-sw", login) == [(b, "device", "core-sw1")]
     time.sleep(9)

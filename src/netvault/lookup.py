@@ -402,12 +402,10 @@ def find(vault, kv: str, term: str, *, policies: list[str] | None = None,
                 got = kv_read(vault, kv, reach_path(entity_id))
             except PermissionDenied:
                 got = None
-            copies = (got[0].get("customers") if got else None) or {}
-            if isinstance(copies, dict):
-                for c in granted:
-                    copy = copies.get(c)
-                    if isinstance(copy, dict) and isinstance(copy.get("z"), str):
-                        covered.add(c)
-                        hits += search.search(c, search.unpack(copy["z"]), what, key)
+            held = search.copies(got[0]) if got else {}
+            for c in granted:
+                if c in held:
+                    covered.add(c)
+                    hits += search.search(c, search.unpack(held[c]["z"]), what, key)
         hits += _search_customers(vault, kv, [c for c in granted if c not in covered], what, key)
     return what, key, sorted(hits, key=lambda h: (h["customer"], h["type"], h["device"]))

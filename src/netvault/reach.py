@@ -7,11 +7,11 @@ through ``lookup``. Layout and the convergence argument: docs/DESIGN.md,
 * ``customers/<c>/_index/search`` (``{"z": blob}``) is edited with
   check-and-set by every writer of a device or credential, from a record
   read it verifies afterwards (``records.Store._settle_*``);
-* ``_readers/<c>`` = ``{"entities": {entity id: user}}``: who holds a
+* ``_readers/<c>`` = ``{"e": JSON of {entity id: user}}``: who holds a
   *standing* grant of ``c`` made by ``netvault grant`` (enrolled after the
   grant group exists);
-* ``_reach/<entity id>`` = ``{"customers": {c: {"z": blob, "n": version}}}``:
-  the person's copies. After every copy a writer checks the grant group
+* ``_reach/<entity id>`` = ``{"c": JSON of {c: {"z": blob, "n": version}}}``
+  (``search.copies``): the person's copies. After every copy a writer checks the grant group
   still holds that entity and takes the copy back if not; a revoke deletes
   the group first and the copy after. So whichever order a revoke and a
   copy interleave in, the last step leaves no copy for a revoked grant.
@@ -92,24 +92,23 @@ def _grant_holds(vault, customer: str, user: str, entity_id: str) -> bool:
 
 def _set_copy(vault, kv: str, entity_id: str, customer: str, blob: str | None, version: int) -> None:
     def change(data):
-        copies = data.get("customers")
-        copies = dict(copies) if isinstance(copies, dict) else {}
-        old = copies.get(customer)
+        held = search.copies(data)
+        old = held.get(customer)
         if blob is None:
-            if customer not in copies:
+            if customer not in held:
                 return None
-            copies.pop(customer)
+            held.pop(customer)
         else:
-            if isinstance(old, dict) and old.get("z") == blob:
+            if old is not None and old.get("z") == blob:
                 return None
-            if isinstance(old, dict) and int(old.get("n") or 0) > version:
+            if old is not None and int(old.get("n") or 0) > version:
                 return None  # a newer copy landed first
-            copies[customer] = {"z": blob, "n": int(version)}
-            if sum(len(c.get("z") or "") for c in copies.values() if isinstance(c, dict)) > REACH_MAX:
-                copies.pop(customer)  # too big: find reads this customer directly
-                if customer not in (data.get("customers") or {}):
+            held[customer] = {"z": blob, "n": int(version)}
+            if sum(len(c["z"]) for c in held.values()) > REACH_MAX:
+                held.pop(customer)  # too big: find reads this customer directly
+                if old is None:
                     return None
-        return {"customers": copies}
+        return search.reach_data(held)
 
     _edit(vault, kv, reach_path(entity_id), change)
 
@@ -118,16 +117,26 @@ def drop_copy(vault, kv: str, entity_id: str, customer: str) -> None:
     _set_copy(vault, kv, entity_id, customer, None, 0)
 
 
-def _readers(vault, kv: str, customer: str) -> dict[str, str]:
-    got = kv_read(vault, kv, readers_path(customer))
-    ents = (got[0].get("entities") if got else None) or {}
+def _entities(data) -> dict[str, str]:
+    import json
+
+    try:
+        ents = json.loads(data.get("e")) if isinstance(data, dict) and isinstance(data.get("e"), str) else {}
+    except ValueError:
+        return {}
     return {k: v for k, v in ents.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(ents, dict) else {}
 
 
+def _readers(vault, kv: str, customer: str) -> dict[str, str]:
+    got = kv_read(vault, kv, readers_path(customer))
+    return _entities(got[0]) if got else {}
+
+
 def _set_reader(vault, kv: str, customer: str, entity_id: str, user: str | None) -> None:
+    import json
+
     def change(data):
-        ents = data.get("entities")
-        ents = dict(ents) if isinstance(ents, dict) else {}
+        ents = _entities(data)
         if user is None:
             if entity_id not in ents:
                 return None
@@ -136,7 +145,7 @@ def _set_reader(vault, kv: str, customer: str, entity_id: str, user: str | None)
             if ents.get(entity_id) == user:
                 return None
             ents[entity_id] = user
-        return {"entities": ents}
+        return {"e": json.dumps(ents, separators=(",", ":"), sort_keys=True)}
 
     _edit(vault, kv, readers_path(customer), change)
 
@@ -186,7 +195,7 @@ def forget_person(vault, kv: str, entity_id: str) -> None:
         got = kv_read(vault, kv, reach_path(entity_id))
     except PermissionDenied:
         got = None
-    for c in ((got[0].get("customers") if got else None) or {}):
+    for c in search.copies(got[0] if got else {}):
         try:
             _set_reader(vault, kv, c, entity_id, None)
         except NetvaultError:
@@ -194,5 +203,4 @@ def forget_person(vault, kv: str, entity_id: str) -> None:
     try:
         vault.delete(f"{kv}/metadata/{reach_path(entity_id)}")
     except NetvaultError:
-        drop_all = _edit(vault, kv, reach_path(entity_id), lambda d: {"customers": {}} if d.get("customers") else None)
-        del drop_all
+        _edit(vault, kv, reach_path(entity_id), lambda d: search.reach_data({}) if search.copies(d) else None)

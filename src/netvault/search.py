@@ -9,8 +9,9 @@ Two kinds of KV documents hold what ``find`` matches (docs/DESIGN.md, "Find"):
   credential of that customer as a compact entry, stored as ``{"z": blob}``
   (zlib-compressed JSON, base64). Readable wherever the customer's records
   are (``nv-customer-<c>``), written by the record writers.
-* ``_reach/<entity id>``: one per person, ``{"customers": {c: {"z": blob,
-  "n": version}}}``, a copy of the search document of every customer the
+* ``_reach/<entity id>``: one per person, ``{"c": "<JSON of {c: {"z": blob,
+  "n": version}}>"}`` (one string: Vault refuses request bodies holding more
+  than 1000 JSON strings), a copy of the search document of every customer the
   person holds a *standing* grant for, kept at grant, revoke, offboarding and
   record-write time. Readable only by that entity (templated policy).
 
@@ -101,6 +102,21 @@ def apply_changes(doc: dict, changes: dict, only_newer: bool = False) -> bool:
             part[name] = entry
             changed = True
     return changed
+
+
+def copies(data) -> dict[str, dict]:
+    """The per-customer copies held in a ``_reach`` document's data."""
+    try:
+        got = json.loads(data.get("c")) if isinstance(data, dict) and isinstance(data.get("c"), str) else {}
+    except ValueError:
+        return {}
+    if not isinstance(got, dict):
+        return {}
+    return {c: v for c, v in got.items() if isinstance(c, str) and isinstance(v, dict) and isinstance(v.get("z"), str)}
+
+
+def reach_data(held: dict[str, dict]) -> dict:
+    return {"c": json.dumps(held, separators=(",", ":"), sort_keys=True)}
 
 
 # -- terms -------------------------------------------------------------------
