@@ -219,3 +219,38 @@ def test_time_limited_grant_searches_until_it_expires(world, cli, server, make_u
     assert _found(cli, "core-sw", login) == [(b, "device", "core-sw1")]
     time.sleep(9)
     assert _found(cli, "core-sw", login) == []
+
+
+def test_doctor_rebuilds_a_missing_search_document(world, cli, server):
+    """A customer whose search document is gone (made before it existed, or
+    removed): doctor reports it, --repair rebuilds it from the records and
+    refreshes the engineer's copy, and text search finds the records again."""
+    from datetime import datetime, timezone
+
+    from netvault import doctor, search
+
+    a, eng = world["a"], world["eng"]
+    root = server.root()
+    root.secrets.kv.v2.delete_metadata_and_all_versions(path=f"customers/{a}/_index/search", mount_point=KV)
+    lead = server.gateway(world["lead"])
+    report = doctor.examine(lead, now=datetime.now(timezone.utc))
+    mine = [f for f in report.findings if f.area == "search" and f.subject == a]
+    assert [f.problem for f in mine] == ["missing-search-document"]
+    report = doctor.examine(lead, now=datetime.now(timezone.utc), repair=True)
+    assert [f.repaired for f in report.findings if f.area == "search" and f.subject == a] == [True]
+    doc = search.unpack(kv_get(server, f"customers/{a}/_index/search")["z"])
+    assert set(doc["devices"]) == {"core-sw1"} and set(doc["credentials"]) == {"vpn-admin"}
+    assert _found(cli, "meter cup", eng.token()) == [(a, "device", "core-sw1")]
+    again = doctor.examine(lead, now=datetime.now(timezone.utc))
+    assert not [f for f in again.findings if f.area == "search" and f.subject == a]
+
+
+def test_union_entry_matches_old_and_new():
+    from netvault.search import device_entry, matches, union_entry
+
+    old = device_entry({"kind": "nas", "macs": ["001122334455"], "model": "DS920"}, 2)
+    new = device_entry({"kind": "nas", "macs": ["00aabbccddee"], "model": "RS1221"}, 0)
+    both = union_entry(old, new)
+    for form, key in (("mac", "001122334455"), ("mac", "00aabbccddee"), ("text", "ds920"), ("text", "rs1221")):
+        assert matches(form, key, "devices", "nas1", both), key
+    assert union_entry(None, new) == new

@@ -131,9 +131,12 @@ def run(ctx) -> list[dict]:
          "bao list identity/group/name", [bao, "list", "identity/group/name"], lead_bao_env),
     ]
     for label, cmd, cenv, ref_label, ref, renv in pairs:
+        # "typer path": the same command with NETVAULT_NO_FAST=1, i.e. how it ran before the lean path
         a, b = Side(label, [cmd], cenv), Side(ref_label, [ref], renv)
-        ctx.time_alternating([a, b])
+        old = Side(label + " (typer path, before)", [cmd], {**cenv, "NETVAULT_NO_FAST": "1"})
+        ctx.time_alternating([a, b, old])
         rows.append(ctx.row(label, a.samples, ref_label, b.samples, "<= 1.0", 1.0))
+        rows.append(ctx.row(old.label, old.samples, ref_label, b.samples, "info", 1.0, ok_info=True) | {"ok": None})
     helps = Side("netvault --help", [[nv, "--help"]], env)
     ctx.time_alternating([helps])
     med = ctx.median(helps.samples)

@@ -738,6 +738,15 @@ class Store:
         vendors = [v for v in (vendor(m) for m in data.get("macs") or []) if v]
         return search.device_entry(data, meta.get("version"), vendors)
 
+    def _search_ahead(self, customer: str, name: str, old, new: dict) -> None:
+        """Before a device's record write, as with the index lists: put in an
+        entry matching the old AND the new values (``search.union_entry``), so
+        a writer that dies after its record write never leaves the device
+        unfindable; its settle (or ``doctor --repair``) narrows it down."""
+        entry = search.union_entry(self._search_entry("devices", old), self._search_entry("devices", (new, {"version": 0})))
+        reach.edit_search(self.vault, self.kv, customer, {("devices", name): entry})
+        reach.propagate(self.vault, self.kv, customer)
+
     def _settle_search(self, customer: str, kind: str, name: str) -> None:
         """Make the customer's search document hold the record as it is now
         (credentials; devices settle in ``_settle_index``): write the entry
@@ -754,6 +763,35 @@ class Store:
                 return
         raise Conflict(f"{KIND_WORDS[kind]} {customer}/{name} kept changing while find's index was updated; "
                        "the change itself is saved; run the same command again once it is quiet")
+
+    def expected_search(self, customer: str, vault=None) -> dict:
+        """The search document the customer's live records call for (doctor)."""
+        vault = vault or self.vault
+        doc: dict = {"devices": {}, "credentials": {}}
+        for kind in ("devices", "credentials"):
+            for n in self.list_names_with(vault, f"customers/{customer}/{kind}"):
+                got = kv_read(vault, self.kv, record_path(customer, kind, n))
+                if got is not None:
+                    doc[kind][n] = self._search_entry(kind, got)
+        return doc
+
+    def list_names_with(self, vault, path: str) -> list[str]:
+        return sorted(k for k in vault.list(f"{self.kv}/metadata/{path}") if not k.endswith("/"))
+
+    def stored_search(self, customer: str, vault=None) -> dict | None:
+        got = kv_read(vault or self.vault, self.kv, lookup.search_path(customer))
+        return None if got is None else search.unpack(got[0].get("z"))
+
+    def rebuild_search(self, customer: str) -> None:
+        """Write the search document the records call for, then copy it to
+        the people enrolled for the customer (``doctor --repair``; also how a
+        customer made before search documents gets one)."""
+        want = self.expected_search(customer)
+        have = self.stored_search(customer) or {"devices": {}, "credentials": {}}
+        changes = {(k, n): e for k in want for n, e in want[k].items()}
+        changes.update({(k, n): None for k in have for n in have[k] if n not in want.get(k, {})})
+        reach.edit_search(self.vault, self.kv, customer, changes)
+        reach.propagate(self.vault, self.kv, customer)
 
     def _mac_holders(self, customer: str, name: str, macs) -> list[str]:
         """Other devices the caller may see that hold one of ``macs``, as
@@ -808,6 +846,7 @@ class Store:
         record_id, data = self._new_record("devices", customer, name, fields, {})
         keys = self._index_keys(name, data)
         self._index_add(customer, name, keys)
+        self._search_ahead(customer, name, None, data)
         try:
             version = self.create(record_path(customer, "devices", name), data, f"device {customer}/{name}")
         except Conflict:
@@ -833,6 +872,7 @@ class Store:
         new = _merge(data, fields)
         old_keys, new_keys = self._index_keys(name, data), self._index_keys(name, new)
         self._index_add(customer, name, new_keys - old_keys)
+        self._search_ahead(customer, name, (data, {"version": version}), new)
         try:
             new_version = self.put(path, new, version)
         except Conflict:

@@ -84,6 +84,22 @@ def credential_entry(data: dict, version: int | None) -> dict:
     return {k: v for k, v in entry.items() if v not in (None, "", [])}
 
 
+def union_entry(old: dict | None, new: dict) -> dict:
+    """An entry matching both versions of a device (written ahead of its
+    record): lists merged, the new text fields kept in ``x``."""
+    if not old:
+        return new
+    out = dict(old)
+    for key in ("m", "i", "t", "v"):
+        merged = list(dict.fromkeys(list(old.get(key) or []) + list(new.get(key) or [])))
+        if merged:
+            out[key] = merged
+    extra = [new.get(k) for k in ("k", "o", "s", "l") if isinstance(new.get(k), str) and new.get(k) != old.get(k)]
+    if extra:
+        out["x"] = extra
+    return out
+
+
 def apply_changes(doc: dict, changes: dict, only_newer: bool = False) -> bool:
     """Apply ``{(kind, name): entry | None}`` to a search document in place;
     True if it changed. ``only_newer``: replace an entry only by one of a
@@ -177,7 +193,7 @@ def _texts(name: str, entry: dict):
         value = entry.get(key)
         if isinstance(value, str):
             yield value
-    for key in ("t", "v"):
+    for key in ("t", "v", "x"):
         for value in entry.get(key) or ():
             if isinstance(value, str):
                 yield value
