@@ -18,3 +18,10 @@ path "netvault/metadata/_inbox/{{identity.entity.id}}" {
 path "netvault/data/_config/settings" {
   capabilities = ["read"]
 }
+
+# find's per-person copy of the search documents of the customers this
+# person holds a standing grant for (written by team leads at grant, revoke
+# and record-write time; docs/DESIGN.md "Find"). Only their own.
+path "netvault/data/_reach/{{identity.entity.id}}" {
+  capabilities = ["read"]
+}

@@ -31,6 +31,20 @@ path "netvault/metadata/_index/*" {
 path "netvault/data/_config/settings" {
   capabilities = ["read"]
 }
+# find's per-person copies and who is enrolled for them (docs/DESIGN.md
+# "Find"): kept by every record writer, grant, revoke and offboarding.
+path "netvault/data/_reach/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "netvault/metadata/_reach/*" {
+  capabilities = ["read", "delete"]
+}
+path "netvault/data/_readers/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "netvault/metadata/_readers/*" {
+  capabilities = ["read"]
+}
 
 # --- sealing secret fields: encrypt and rewrap, never decrypt or export ---
 path "netvault-transit/encrypt/customer-*" {

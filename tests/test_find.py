@@ -106,7 +106,7 @@ def test_find_ignores_stale_index_entries(server, net, cli):
 
 
 def test_find_rejects_garbage(net, cli):
-    for term in ("aa:bb:cc:dd:ee", "zz:bb:cc:dd:ee:ff", "300.1.1.1", "Bad Name", "../x", "a" * 65, "\u0430b"):
+    for term in ("aa:bb:cc:dd:ee", "zz:bb:cc:dd:ee:ff", "300.1.1.1", "10.0.0.0/33", "a" * 65, "x\x1by"):
         r = cli("find", term, token=net["eng"])
         assert r.returncode == 2, (term, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1
@@ -149,14 +149,15 @@ def test_fast_argv_parser():
     ("10.0.0", "looks like an IPv4 address with 3 parts"),
     ("10.0.0.300", "300 is not 0-255"),
     ("fe80:::1", "looks like an IPv6 address but is not a valid one"),
-    ("Bad Name", "is not a MAC address, an IP address or a device name"),
+    ("zz:bb:cc:dd:ee:ff", "looks like a MAC address but holds characters that are not hex digits"),
+    ("10.0.0.0/33", "looks like a subnet but is not a valid one"),
 ])
 def test_find_says_what_a_bad_term_looks_like(term, says):
     """Issue 15: `find 00:11:22:33:44` said "not a valid IP address"; now it says
     what the term looks like and what find accepts."""
     from netvault.errors import UsageError
-    from netvault.lookup import classify
+    from netvault.search import parse_term
 
     with pytest.raises(UsageError) as err:
-        classify(term)
+        parse_term(term)
     assert says in err.value.message and "find takes a MAC" in err.value.message

@@ -128,7 +128,7 @@ def test_bitwarden_refused(server, refused_world, cli, tmp_path, doc, needle):
     r = cli("import", "bitwarden", str(path), "--customer", world["c"], token=world["lead"])
     assert r.returncode == 2, r.stderr
     assert len(errors(r)) == 1 and needle in r.stderr, r.stderr
-    assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{world['c']}", mount_point="netvault")["data"]["keys"] == ["_ids/", "profile"]
+    assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{world['c']}", mount_point="netvault")["data"]["keys"] == ["_ids/", "_index/", "profile"]
 
 
 def test_bitwarden_bad_totp_reports_item_and_writes_nothing(server, refused_world, cli, tmp_path):

@@ -46,7 +46,7 @@ def test_thousand_devices_one_bad_row_then_all_then_unchanged(server, world, cli
     errs = errors(r)
     assert errs[0].startswith("error: row 502: invalid MAC address '0a1b.2c3d.4e5'"), errs
     assert "1 problem(s)" in errs[-1] and "nothing written" in errs[-1]
-    assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{c}", mount_point="netvault")["data"]["keys"] == ["_ids/", "profile"]
+    assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{c}", mount_point="netvault")["data"]["keys"] == ["_ids/", "_index/", "profile"]
     assert not kv_exists(server, f"customers/{c}/devices/sw-0000")
 
     path.write_text(_devices_csv(c, 1000))
@@ -288,6 +288,10 @@ def test_interrupted_import_rerun_completes_without_duplicates(server, world, cl
         # the global index is shared with other tests' customers: count this one's entry
         assert kv_get(server, f"_index/mac/{mac}")["entries"].count({"customer": c, "device": f"sw-{i:04d}"}) == 1
         assert kv_get(server, f"_index/name/sw-{i:04d}")["entries"].count({"customer": c, "device": f"sw-{i:04d}"}) == 1
+    # find's search document, written once per import, holds every device
+    from netvault import search
+
+    assert len(search.unpack(kv_get(server, f"customers/{c}/_index/search")["z"])["devices"]) == 600
 
 
 def test_progress_bar_only_on_a_terminal(server, world, cli, cli_env, tmp_path):

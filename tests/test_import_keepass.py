@@ -133,7 +133,7 @@ def test_keepass_keyfile_wrong_password_corrupt(server, world, cli, tmp_path):
                 input=PASSWORD + "\n")
         assert r.returncode == 2, (path, r.stderr)
         assert len(errors(r)) == 1 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
-    assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{c1}", mount_point="netvault")["data"]["keys"] == ["_ids/", "profile"]
+    assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{c1}", mount_point="netvault")["data"]["keys"] == ["_ids/", "_index/", "profile"]
     # no terminal, no --stdin: refused before anything
     r = cli("import", "keepass", str(db), "--customer", c1, token=lead)
     assert r.returncode == 2 and "--stdin" in r.stderr

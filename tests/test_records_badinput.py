@@ -45,7 +45,7 @@ def test_bad_record_names(ctx, cli, server, bad):
     _refused(r)
     r = cli("device", "add", f"{ctx['c']}/{bad}", "--kind", "router", token=ctx["lead"])
     _refused(r)
-    assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{ctx['c']}", mount_point="netvault")["data"]["keys"] == ["_ids/", "profile"]
+    assert server.root().secrets.kv.v2.list_secrets(path=f"customers/{ctx['c']}", mount_point="netvault")["data"]["keys"] == ["_ids/", "_index/", "profile"]
 
 
 @pytest.mark.parametrize("args", [

@@ -294,6 +294,15 @@ def grant(
     except BaseException:
         _delete_quietly(vault, p.grant_meta(customer, user))
         raise
+    if duration is None:
+        # find's per-person copy (docs/DESIGN.md "Find"): speed only; without
+        # it find reads the customer's search document directly
+        from netvault import reach
+
+        try:
+            reach.enrol(vault, mounts.kv, customer, user, entity["id"])
+        except NetvaultError:
+            pass
     return Grant(state="active", **record)
 
 
@@ -386,12 +395,14 @@ def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts())
     group_name = grant_group(customer, user)
     group = vault.read(f"identity/group/name/{group_name}")
     if record is None and group is None:
+        _withdraw_copy(vault, mounts, customer, user)  # an earlier revoke stopped half-way
         # Say precisely what is unknown.
         require_customer(vault, customer, mounts)
         entity_of(vault, user, mounts)
         raise NotFound(f"{names.shown(user)} has no grant of {names.shown(customer)}")
     if group is not None:
         _delete_quietly(vault, f"identity/group/name/{group_name}")
+    _withdraw_copy(vault, mounts, customer, user)
     kind = (record or {}).get("kind", "standing")
     if record and kind == "jit":
         _revoke_accessor(vault, record.get("accessor"))
@@ -406,6 +417,15 @@ def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts())
         granted_by=rec.get("granted_by"), granted_at=rec.get("granted_at"),
         expires_at=rec.get("expires_at"), reason=rec.get("reason"), accessor=rec.get("accessor"),
     )
+
+
+def _withdraw_copy(vault: Vault, mounts: Mounts, customer: str, user: str) -> None:
+    """Take back the person's find copy of the customer (after the group is gone)."""
+    from netvault import reach
+
+    entity = users.entity_for(vault, mounts.userpass, user)
+    if entity:
+        reach.withdraw(vault, mounts.kv, customer, entity["id"])
 
 
 def _grant_groups(vault: Vault) -> set[tuple[str, str]]:
@@ -794,6 +814,11 @@ def offboard(
         result.revoked.append({"customer": g.customer, "kind": g.kind, "state": g.state, "expires_at": g.expires_at})
     for entry in vault.list(p.inbox_meta(entity_id)):
         _delete_quietly(vault, p.inbox_meta(entity_id, entry.rstrip("/")))
+    from netvault import reach
+
+    for c in customers:
+        reach.withdraw(vault, mounts.kv, c, entity_id)
+    reach.forget_person(vault, mounts.kv, entity_id)
 
     ids = [e for e in (entity_id, result.jit_entity_id) if e]
     hmacs = None

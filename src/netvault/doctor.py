@@ -8,6 +8,8 @@ What it checks:
 * **find index**: every device's MACs, IPs and name have their per-customer
   and global entries, and no entry names a device that does not hold it
   (repair: ``Store._settle_index``, the same step every device write ends with);
+* **find search documents**: each customer's equals what its records call
+  for (repair: rebuilt from the records and copied to the people enrolled);
 * **grants**: a grant record without its group or token (an interrupted grant
   or revoke: the record is removed), a group without a record (access Vault
   enforces but nobody can explain: a record is reconstructed and marked so),
@@ -74,6 +76,40 @@ def _valid(name: str, what: str) -> bool:
 # --------------------------------------------------------------------------
 # find index
 # --------------------------------------------------------------------------
+def _search_findings(vault, kv: str, customers: list[str]) -> list[Finding]:
+    """find's search document of each customer against its records."""
+    from netvault.records import Store
+
+    store = Store(vault, Mounts(kv=kv))
+
+    def one(client, c):
+        want, have = store.expected_search(c, client), store.stored_search(c, client)
+        if have is None:
+            return Finding("search", "missing-search-document", c, "no find search document (made before it existed?)",
+                           "build it from the records", True)
+        diff = sorted(f"{k[:-1]} {n}" for k in want for n in set(want[k]) | set(have.get(k, {}))
+                      if want[k].get(n) != have.get(k, {}).get(n))
+        if diff:
+            return Finding("search", "search-document-differs", c,
+                           f"{len(diff)} entr{'y' if len(diff) == 1 else 'ies'} differ: " + ", ".join(diff[:5]),
+                           "rebuild it from the records", True)
+        return None
+
+    return [f for f in parallel(vault, customers, one) if f is not None]
+
+
+def _repair_search(vault, kv: str, findings: list[Finding]) -> None:
+    from netvault.records import Store
+
+    store = Store(vault, Mounts(kv=kv))
+    for f in findings:
+        try:
+            store.rebuild_search(f.subject)
+            f.repaired = True
+        except NetvaultError as exc:
+            f.error = exc.message
+
+
 def _listing(vault, path: str) -> list[str]:
     return [k for k in vault.list(path) if not k.endswith("/")]
 
@@ -317,6 +353,7 @@ def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool 
     index, counts = _index_findings(vault, m.kv, customers, progress)
     findings += index
     checked.update(counts)
+    findings += _search_findings(vault, m.kv, customers)
     for label, fn in (("grants", lambda: _grant_findings(vault, m, now)),
                       ("people", lambda: _people_findings(vault, m, now)),
                       ("customers", lambda: _customer_findings(vault, m, customers)),
@@ -330,6 +367,7 @@ def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool 
 
     if repair:
         _repair_index(vault, m.kv, [f for f in findings if f.area == "index"])
+        _repair_search(vault, m.kv, [f for f in findings if f.area == "search"])
         for f in findings:
             if f.area == "grant" and f.repairable:
                 try:

@@ -183,7 +183,7 @@ def reveal(vault, kv: str, transit: str, customer: str, name: str, *, reference:
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
-def classify(term: str) -> tuple[str, str]:
+def classify(term: str) -> tuple[str, str]:  # kept for callers of the exact forms
     """('mac', 12hex) | ('ip', ip) | ('name', name); UsageError otherwise."""
     from netvault.macs import parse_ip, parse_mac
 
@@ -307,44 +307,105 @@ def _device_hit(client, kv: str, customer: str, device: str, what: str, key: str
     if what == "ip" and key not in (data.get("ips") or []):
         return None
     return {
-        "customer": customer, "device": device, "kind": data.get("kind"),
+        "customer": customer, "type": "device", "device": device, "kind": data.get("kind"),
         "location": data.get("location"), "macs": data.get("macs") or [],
-        "ips": data.get("ips") or [], "model": data.get("model"), "version": meta.get("version"),
+        "ips": data.get("ips") or [], "model": data.get("model"), "serial": data.get("serial"),
+        "tags": data.get("tags") or [], "vendors": [], "version": meta.get("version"),
     }
 
 
-def find(vault, kv: str, term: str, *, policies: list[str] | None = None) -> tuple[str, str, list[dict]]:
-    """Devices matching a MAC, IP or name, across every customer the token may see.
+def search_path(customer: str) -> str:
+    return f"customers/{customer}/_index/search"
 
-    Team leads and admins read the global index (one read); engineers probe
-    the per-customer index of each customer they are granted (in parallel).
-    Never a scan of devices: cost does not grow with the number of devices.
-    Returns (what, key, hits).
+
+def reach_path(entity_id: str) -> str:
+    return f"_reach/{entity_id}"
+
+
+def readers_path(customer: str) -> str:
+    return f"_readers/{customer}"
+
+
+def _search_doc(client, kv: str, customer: str) -> dict | None:
+    """A customer's search document; None when it has none (written before
+    search documents existed) or the token may not read it."""
+    from netvault import search
+
+    try:
+        got = kv_read(client, kv, search_path(customer))
+    except PermissionDenied:
+        return None
+    return None if got is None else search.unpack(got[0].get("z"))
+
+
+def _legacy_probe(client, kv: str, customer: str, what: str, key: str) -> list[dict]:
+    """A customer without a search document: its per-customer MAC/IP index
+    (exact terms only), each hit checked against the device record."""
+    if what not in ("mac", "ip"):
+        return []
+    try:
+        got = kv_read(client, kv, customer_index_path(customer, what, key))
+    except PermissionDenied:
+        return []
+    devices = sorted({d for d in ((got[0].get("devices") if got else None) or []) if isinstance(d, str)})
+    return [h for h in (_device_hit(client, kv, customer, d, what, key) for d in devices) if h is not None]
+
+
+def _search_customers(client, kv: str, customers: list[str], what: str, key: str) -> list[dict]:
+    from netvault import search
+
+    def one(c, cust):
+        doc = _search_doc(c, kv, cust)
+        return _legacy_probe(c, kv, cust, what, key) if doc is None else search.search(cust, doc, what, key)
+
+    return [h for found in parallel(client, customers, one) for h in found]
+
+
+def find(vault, kv: str, term: str, *, policies: list[str] | None = None,
+         entity_id: str | None = None) -> tuple[str, str, list[dict]]:
+    """Devices and credentials matching a term, across every customer the token may see.
+
+    Forms (``search.parse_term``): full MAC, IP, subnet, MAC vendor prefix,
+    text (case-insensitive substring of names, model, serial, location,
+    tags, MAC vendor).
+
+    * Team leads and admins: a full MAC or IP from the global index (one
+      read, then the hit devices); any other form reads each customer's
+      search document (one request per customer, in parallel).
+    * Anyone else: their own ``_reach/<entity_id>`` (one read: the search
+      documents of every customer they hold a standing grant for), then the
+      search document of each granted customer the copy does not cover
+      (grants made outside netvault, customers over the size bound; none
+      normally). Every hit is filtered by the token's own grants.
+    Never a scan of records. Returns (form, key, hits), hits sorted.
     """
-    what, key = classify(term)
+    from netvault import search
+
+    what, key = search.parse_term(term)
     if policies is None:
         policies = token_policies(vault)
-    pairs: list[tuple[str, str]] = []
     if any(p in ELEVATED_POLICIES for p in policies):
-        got = kv_read(vault, kv, global_index_path(what, key))
-        for entry in (got[0].get("entries") if got else None) or []:
-            pairs.append((entry.get("customer"), entry.get("device")))
+        if what in ("mac", "ip"):
+            got = kv_read(vault, kv, global_index_path(what, key))
+            pairs = sorted({(e.get("customer"), e.get("device")) for e in ((got[0].get("entries") if got else None) or [])
+                            if isinstance(e, dict) and isinstance(e.get("customer"), str) and isinstance(e.get("device"), str)})
+            hits = parallel(vault, pairs, lambda client, p: _device_hit(client, kv, p[0], p[1], what, key))
+            return what, key, [h for h in hits if h is not None]
+        customers = sorted(k.rstrip("/") for k in vault.list(f"{kv}/metadata/customers") if k.endswith("/"))
+        hits = _search_customers(vault, kv, customers, what, key)
     else:
-        customers = granted_customers(policies)
-        if what == "name":
-            pairs = [(c, key) for c in customers]
-        else:
-            # probe and, on a hit, read the device in the same worker
-            def probe(client, customer):
-                try:
-                    got = kv_read(client, kv, customer_index_path(customer, what, key))
-                except PermissionDenied:
-                    return []
-                devices = sorted({d for d in ((got[0].get("devices") if got else None) or []) if isinstance(d, str)})
-                return [_device_hit(client, kv, customer, d, what, key) for d in devices]
-
-            hits = [h for found in parallel(vault, customers, probe) for h in found if h is not None]
-            return what, key, sorted(hits, key=lambda h: (h["customer"], h["device"]))
-    pairs = sorted({(c, d) for c, d in pairs if isinstance(c, str) and isinstance(d, str)})
-    hits = parallel(vault, pairs, lambda client, p: _device_hit(client, kv, p[0], p[1], what, key))
-    return what, key, [h for h in hits if h is not None]
+        granted = granted_customers(policies)
+        hits = []
+        covered: set[str] = set()
+        if entity_id and granted:
+            try:
+                got = kv_read(vault, kv, reach_path(entity_id))
+            except PermissionDenied:
+                got = None
+            held = search.copies(got[0]) if got else {}
+            for c in granted:
+                if c in held:
+                    covered.add(c)
+                    hits += search.search(c, search.unpack(held[c]["z"]), what, key)
+        hits += _search_customers(vault, kv, [c for c in granted if c not in covered], what, key)
+    return what, key, sorted(hits, key=lambda h: (h["customer"], h["type"], h["device"]))

@@ -22,7 +22,7 @@ import base64
 import uuid
 from datetime import date, timedelta
 
-from netvault import lookup, names, policies, validate
+from netvault import lookup, names, policies, reach, search, validate
 from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.lookup import (
@@ -272,6 +272,7 @@ class Store:
         record_id = uuid.uuid4().hex
         data["id"] = record_id
         self._write_id(customer, record_id, "customer", customer)
+        reach.create_search(self.vault, self.kv, customer)
         version = self.create(profile_path(customer), data, what)
         return {"customer": customer, "id": record_id, "version": version, "transit_key": key,
                 "policy": policies.customer_policy_name(customer), "skipped": skipped}
@@ -449,6 +450,8 @@ class Store:
         if kind == "devices":
             # settle, not a blind removal: the name may have been added again meanwhile
             self._settle_index(customer, name, self._index_keys(name, got[0]))
+        elif kind == "credentials":
+            self._settle_search(customer, kind, name)
         return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
 
     def undelete(self, kind: str, customer: str, name: str) -> dict:
@@ -472,6 +475,8 @@ class Store:
         self.vault.write(f"{self.kv}/undelete/{path}", {"versions": [version]})
         if kind == "devices":
             self._settle_index(customer, name, set())  # its MACs/IPs come back into find
+        elif kind == "credentials":
+            self._settle_search(customer, kind, name)
         return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "restored_version": version}
 
     def _delete_version(self, path: str, version: int, what: str) -> None:
@@ -557,6 +562,7 @@ class Store:
         record_id, data = self._new_record("credentials", customer, name, fields, sealed_input)
         version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}",
                               sealed=list(data["secrets"]))
+        self._settle_search(customer, "credentials", name)
         return {"customer": customer, "name": name, "id": record_id, "version": version,
                 "secret_fields": sorted(data["secrets"])}
 
@@ -569,6 +575,7 @@ class Store:
             raise UsageError("nothing to change; give at least one field option")
         _, version = self.update(record_path(customer, "credentials", name), f"credential {customer}/{name}",
                                  lambda d: _merge(d, changes), if_version)
+        self._settle_search(customer, "credentials", name)
         return {"customer": customer, "name": name, "version": version}
 
     def set_secrets(self, kind: str, customer: str, name: str, secrets: dict[str, str], *,
@@ -709,12 +716,82 @@ class Store:
                 self._index_remove(customer, name, touched - held)
             if held:
                 self._index_add(customer, name, held)
+            reach.edit_search(self.vault, self.kv, customer, {("devices", name): self._search_entry("devices", got)})
             again = self.read(path)
             if (again[1].get("version") if again else None) == seen:
+                reach.propagate(self.vault, self.kv, customer)
                 return
             touched |= held
         raise Conflict(f"device {customer}/{name} kept changing while its find entries were updated; "
                        "the change itself is saved; run the same command again once it is quiet")
+
+    @staticmethod
+    def _search_entry(kind: str, got) -> dict | None:
+        """The search-document entry of a record as read (None: absent or deleted)."""
+        if got is None:
+            return None
+        data, meta = got
+        if kind == "credentials":
+            return search.credential_entry(data, meta.get("version"))
+        from netvault.macs import vendor
+
+        vendors = [v for v in (vendor(m) for m in data.get("macs") or []) if v]
+        return search.device_entry(data, meta.get("version"), vendors)
+
+    def _search_ahead(self, customer: str, name: str, old, new: dict) -> None:
+        """Before a device's record write, as with the index lists: put in an
+        entry matching the old AND the new values (``search.union_entry``), so
+        a writer that dies after its record write never leaves the device
+        unfindable; its settle (or ``doctor --repair``) narrows it down."""
+        entry = search.union_entry(self._search_entry("devices", old), self._search_entry("devices", (new, {"version": 0})))
+        reach.edit_search(self.vault, self.kv, customer, {("devices", name): entry})
+        reach.propagate(self.vault, self.kv, customer)
+
+    def _settle_search(self, customer: str, kind: str, name: str) -> None:
+        """Make the customer's search document hold the record as it is now
+        (credentials; devices settle in ``_settle_index``): write the entry
+        from a read, read again, repeat if the record moved on; then copy the
+        document to the people enrolled for the customer."""
+        path = record_path(customer, kind, name)
+        for _ in range(INDEX_RETRIES):
+            got = self.read(path)
+            seen = got[1].get("version") if got else None
+            reach.edit_search(self.vault, self.kv, customer, {(kind, name): self._search_entry(kind, got)})
+            again = self.read(path)
+            if (again[1].get("version") if again else None) == seen:
+                reach.propagate(self.vault, self.kv, customer)
+                return
+        raise Conflict(f"{KIND_WORDS[kind]} {customer}/{name} kept changing while find's index was updated; "
+                       "the change itself is saved; run the same command again once it is quiet")
+
+    def expected_search(self, customer: str, vault=None) -> dict:
+        """The search document the customer's live records call for (doctor)."""
+        vault = vault or self.vault
+        doc: dict = {"devices": {}, "credentials": {}}
+        for kind in ("devices", "credentials"):
+            for n in self.list_names_with(vault, f"customers/{customer}/{kind}"):
+                got = kv_read(vault, self.kv, record_path(customer, kind, n))
+                if got is not None:
+                    doc[kind][n] = self._search_entry(kind, got)
+        return doc
+
+    def list_names_with(self, vault, path: str) -> list[str]:
+        return sorted(k for k in vault.list(f"{self.kv}/metadata/{path}") if not k.endswith("/"))
+
+    def stored_search(self, customer: str, vault=None) -> dict | None:
+        got = kv_read(vault or self.vault, self.kv, lookup.search_path(customer))
+        return None if got is None else search.unpack(got[0].get("z"))
+
+    def rebuild_search(self, customer: str) -> None:
+        """Write the search document the records call for, then copy it to
+        the people enrolled for the customer (``doctor --repair``; also how a
+        customer made before search documents gets one)."""
+        want = self.expected_search(customer)
+        have = self.stored_search(customer) or {"devices": {}, "credentials": {}}
+        changes = {(k, n): e for k in want for n, e in want[k].items()}
+        changes.update({(k, n): None for k in have for n in have[k] if n not in want.get(k, {})})
+        reach.edit_search(self.vault, self.kv, customer, changes)
+        reach.propagate(self.vault, self.kv, customer)
 
     def _mac_holders(self, customer: str, name: str, macs) -> list[str]:
         """Other devices the caller may see that hold one of ``macs``, as
@@ -769,6 +846,7 @@ class Store:
         record_id, data = self._new_record("devices", customer, name, fields, {})
         keys = self._index_keys(name, data)
         self._index_add(customer, name, keys)
+        self._search_ahead(customer, name, None, data)
         try:
             version = self.create(record_path(customer, "devices", name), data, f"device {customer}/{name}")
         except Conflict:
@@ -794,6 +872,7 @@ class Store:
         new = _merge(data, fields)
         old_keys, new_keys = self._index_keys(name, data), self._index_keys(name, new)
         self._index_add(customer, name, new_keys - old_keys)
+        self._search_ahead(customer, name, (data, {"version": version}), new)
         try:
             new_version = self.put(path, new, version)
         except Conflict:
@@ -882,8 +961,13 @@ class Store:
                 pass
         self._index_edit(path, list_key, entry, True, vault)
 
+    def _collect(self, collect: dict | None, kind: str, name: str, data: dict, version: int) -> None:
+        if collect is not None and kind in ("devices", "credentials"):
+            collect[(kind, name)] = self._search_entry(kind, (data, {"version": version}))
+
     def write_record(self, kind: str, customer: str, name: str, fields: dict, secrets: dict[str, str], *,
-                     vault=None, known_new: bool = False, dry_run: bool = False) -> tuple[str, str]:
+                     vault=None, known_new: bool = False, dry_run: bool = False,
+                     collect: dict | None = None) -> tuple[str, str]:
         """Bring one record to the given state, for imports: ``created``,
         ``unchanged`` or ``updated`` (with the names of the changed fields).
 
@@ -898,7 +982,11 @@ class Store:
         ``edit_*``, on ``vault`` (one client per thread). ``known_new``: the
         caller listed the names and this one is not there (skips two reads;
         a concurrent create still ends in the check-and-set and a retry).
-        ``customer`` must exist (the caller checks, once per customer)."""
+        ``customer`` must exist (the caller checks, once per customer).
+        ``collect``: gets ``(kind, name) -> search entry`` of the record as
+        written (or found unchanged); the caller writes the customer's search
+        document once per batch (``reach.edit_search(only_newer=True)``)
+        instead of once per record."""
         kind = kind_dir(kind)
         vault = vault or self.vault
         path = record_path(customer, kind, name)
@@ -922,7 +1010,8 @@ class Store:
                     for job in self._index_jobs(customer, name, self._index_keys(name, data)):
                         self._index_put(*job, vault, fresh=True)
                 try:
-                    self.put(path, data, cas, vault)
+                    written = self.put(path, data, cas, vault)
+                    self._collect(collect, kind, name, data, written)
                     return "created", ""
                 except Conflict:  # someone wrote it meanwhile: compare with theirs
                     known_new = False
@@ -939,6 +1028,7 @@ class Store:
             resealed = {f: v for f, v in candidates.items() if f not in same}
             kept_note = f"kept the stored {', '.join(kept)} (set outside an import)" if kept else ""
             if not changed and not resealed:
+                self._collect(collect, kind, name, data, version)
                 return "unchanged", kept_note
             reason = "; ".join(r for r in ("changed: " + ", ".join(changed + sorted(resealed)), kept_note) if r)
             if dry_run:
@@ -953,9 +1043,10 @@ class Store:
                 for job in self._index_jobs(customer, name, new_keys - old_keys):
                     self._index_put(*job, vault, fresh=False)
             try:
-                self.put(path, new, version, vault)
+                written = self.put(path, new, version, vault)
             except Conflict:
                 continue
+            self._collect(collect, kind, name, new, written)
             for job in self._index_jobs(customer, name, old_keys - new_keys):
                 self._index_edit(*job, False, vault)
             return "updated", reason

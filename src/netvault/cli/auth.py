@@ -81,14 +81,6 @@ def whoami(as_json: JsonOption = False) -> None:
 
     Example:  netvault whoami --json
     """
-    from netvault import config, session
+    from netvault.cli.fast import do_whoami
 
-    settings = config.load()
-    who = session.whoami(session.connect(settings))
-    if as_json:
-        emit_json({**who.to_dict(), "address": settings.address, "expires_in": session.expires_in(who)})
-        return
-    fields([
-        ("user", who.username or who.display_name), ("roles", who.roles), ("customers", who.customers),
-        ("expires_in", session.expires_in(who)), ("address", settings.address), ("entity_id", who.entity_id),
-    ])
+    do_whoami(as_json)

@@ -155,7 +155,7 @@ def do_find(term: str, as_json: bool) -> int:
     self_data = vault.request("GET", "auth/token/lookup-self")["data"]
     policies = sorted(set((self_data.get("policies") or []) + (self_data.get("identity_policies") or [])))
     kv = settings.mounts.kv
-    what, key, hits = lookup.find(vault, kv, term, policies=policies)
+    what, key, hits = lookup.find(vault, kv, term, policies=policies, entity_id=self_data.get("entity_id"))
     # An engineer may also hold time-limited grants (a stored JIT token, or a
     # delivery waiting in the inbox). A MAC names one device, so when the
     # standing grants already found it, that extra search is skipped; IPs and
@@ -163,7 +163,7 @@ def do_find(term: str, as_json: bool) -> int:
     if not any(p in lookup.ELEVATED_POLICIES for p in policies) and not (what == "mac" and hits):
         pending = _inbox_customers(vault, kv, self_data.get("entity_id"))
         hits = hits + _time_limited_hits(settings, vault, term, pending, lookup.granted_customers(policies))
-        hits.sort(key=lambda h: (h["customer"], h["device"]))
+        hits.sort(key=lambda h: (h["customer"], h["type"], h["device"]))
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in hits]
     if as_json:
         from netvault.text import json_text
@@ -172,7 +172,10 @@ def do_find(term: str, as_json: bool) -> int:
     elif rows:
         _table(rows, FIND_COLUMNS)
     if not rows:
-        sys.stderr.write(f"no device matches {what} {key if what != 'mac' else display_mac(key)}\n")
+        shown = display_mac(key) if what == "mac" else (":".join(key[i:i + 2] for i in range(0, 6, 2)) if what == "mac-prefix" else key)
+        from netvault.text import printable
+
+        sys.stderr.write(f"no device or credential matches {what} {printable(shown)}\n")
         return 3
     return 0
 
@@ -217,23 +220,82 @@ def _time_limited_hits(settings, vault, term: str, pending: set[str], granted: l
     return hits
 
 
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_cell(v) for v in value) or "-"
-    from netvault.text import printable
+def _table(rows: list[dict], columns, empty: str = "(none)") -> None:
+    from netvault.cli.render import table
 
-    return printable(value)
+    table(rows, columns, empty=empty)
 
 
-def _table(rows: list[dict], columns) -> None:
-    """Same layout as netvault.cli.output.table (which needs typer)."""
-    cells = [[_cell(r.get(k)) for k, _ in columns] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (_, h) in enumerate(columns)]
-    out = [("  ".join(h.upper().ljust(w) for (_, h), w in zip(columns, widths))).rstrip()]
-    out += [("  ".join(c.ljust(w) for c, w in zip(r, widths))).rstrip() for r in cells]
-    sys.stdout.write("\n".join(out) + "\n")
+# -- everyday reads (issue 15: each at most its bao peer) --------------------
+# Same bodies for the typer commands (cli/records.py, cli/auth.py) and the
+# lean path below: the typer import alone (~60-120 ms) costs more than the
+# whole `bao kv list` these are measured against.
+RECORD_ORDER = ["customer", "name", "kind", "username", "url", "product", "vendor", "seats", "expires", "days_left",
+                "macs", "ips", "serial", "model", "location", "credential", "tags", "secret_fields", "key_versions",
+                "notes", "id", "version", "created_time"]
+LIST_COLUMNS = {
+    "credentials": ([("name", "name"), ("username", "username"), ("url", "url"), ("tags", "tags"),
+                     ("secret_fields", "sealed"), ("version", "version")], "(no credentials)"),
+    "devices": ([("name", "name"), ("kind", "kind"), ("macs", "macs"), ("ips", "ips"), ("location", "location"),
+                 ("model", "model")], "(no devices)"),
+}
+
+
+def _store():
+    from netvault.records import Store
+
+    settings, vault = _client()
+    return Store(vault, settings.mounts)
+
+
+def do_list(kind: str, customer: str, tags=None, device_kind: str | None = None, as_json: bool = False) -> int:
+    from netvault.cli.render import emit_json
+
+    rows = _store().list(kind, customer, tags=tags, device_kind=device_kind)
+    if as_json:
+        emit_json(rows)
+        return 0
+    if kind == "devices":
+        from netvault.macs import display_mac
+
+        rows = [{**r, "macs": [display_mac(m) for m in r.get("macs") or []]} for r in rows]
+    columns, empty = LIST_COLUMNS[kind]
+    _table(rows, columns, empty=empty)
+    return 0
+
+
+def show_fields(obj: dict, as_json: bool, order=RECORD_ORDER) -> None:
+    from netvault.cli.render import emit_json, fields
+
+    if as_json:
+        emit_json(obj)
+        return
+    keys = [k for k in order if k in obj] + sorted(k for k in obj if k not in order)
+    fields([(k, obj[k]) for k in keys])
+
+
+def do_show(kind: str, ref: str, version: int | None = None, as_json: bool = False) -> int:
+    from netvault import names
+
+    customer, name = names.record_ref(ref)
+    show_fields(_store().show(kind, customer, name, version), as_json)
+    return 0
+
+
+def do_whoami(as_json: bool = False) -> int:
+    from netvault import session
+    from netvault.cli.render import emit_json, fields
+
+    settings, vault = _client()
+    who = session.whoami(vault)
+    if as_json:
+        emit_json({**who.to_dict(), "address": settings.address, "expires_in": session.expires_in(who)})
+        return 0
+    fields([
+        ("user", who.username or who.display_name), ("roles", who.roles), ("customers", who.customers),
+        ("expires_in", session.expires_in(who)), ("address", settings.address), ("entity_id", who.entity_id),
+    ])
+    return 0
 
 
 # -- lean argv parsing -------------------------------------------------------
@@ -248,6 +310,8 @@ def _parse(argv: list[str]):
         opts = {"as_json": False}
         valued = {}
         flags = {"--json": "as_json"}
+    elif command in ("whoami", "credential", "device"):
+        return _parse_everyday(argv)
     else:
         return None
     positional: list[str] = []
@@ -281,6 +345,21 @@ def _parse(argv: list[str]):
     return command, {key: positional[0], **opts}
 
 
+def _parse_everyday(argv: list[str]):
+    """whoami / credential list|show / device list, plain (``--json`` at most)."""
+    as_json = "--json" in argv
+    rest = [a for a in argv if a != "--json"]
+    if argv.count("--json") > 1 or any(a.startswith("-") for a in rest):
+        return None
+    if rest == ["whoami"]:
+        return "whoami", {"as_json": as_json}
+    if len(rest) == 3 and rest[1] == "list" and rest[0] in ("credential", "device"):
+        return "list", {"kind": rest[0] + "s", "customer": rest[2], "as_json": as_json}
+    if len(rest) == 3 and rest[:2] == ["credential", "show"]:
+        return "show", {"kind": "credentials", "ref": rest[2], "as_json": as_json}
+    return None
+
+
 def _run_fast(command: str, kwargs: dict) -> int:
     from netvault.errors import ExitCode, NetvaultError
 
@@ -289,6 +368,12 @@ def _run_fast(command: str, kwargs: dict) -> int:
         if command == "reveal":
             do_reveal(**kwargs)
             return 0
+        if command == "whoami":
+            return do_whoami(**kwargs)
+        if command == "list":
+            return do_list(**kwargs)
+        if command == "show":
+            return do_show(**kwargs)
         return do_find(**kwargs)
     except NetvaultError as exc:
         if debug:
@@ -313,7 +398,8 @@ def _run_fast(command: str, kwargs: dict) -> int:
 
 def run(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("reveal", "find") and os.environ.get("NETVAULT_NO_FAST", "") in ("", "0"):
+    if argv and argv[0] in ("reveal", "find", "whoami", "credential", "device") \
+            and os.environ.get("NETVAULT_NO_FAST", "") in ("", "0"):
         parsed = _parse(argv)
         if parsed is not None:
             sys.exit(_run_fast(*parsed))

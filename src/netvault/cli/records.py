@@ -155,9 +155,7 @@ def customer_rotate_key(customer: CustomerArg, as_json: JsonOption = False) -> N
 Username = Annotated[Optional[str], typer.Option("--username", "-u", help="Login name (not secret).")]
 Url = Annotated[Optional[str], typer.Option("--url", help="URL or host[:port], e.g. https://192.0.2.1:8443.")]
 Tags = Annotated[Optional[list[str]], typer.Option("--tag", help="Tag (repeat, or comma-separated).")]
-RECORD_ORDER = ["customer", "name", "kind", "username", "url", "product", "vendor", "seats", "expires", "days_left",
-                "macs", "ips", "serial", "model", "location", "credential", "tags", "secret_fields", "key_versions",
-                "notes", "id", "version", "created_time"]
+from netvault.cli.fast import RECORD_ORDER  # noqa: E402  (one list for both paths)
 
 
 @credential_app.command("add")
@@ -192,12 +190,9 @@ def credential_list(customer: CustomerArg, tag: Tags = None, as_json: JsonOption
 
     Example:  netvault credential list acme --tag vpn
     """
-    rows = _store().list("credentials", customer, tags=tag)
-    if as_json:
-        emit_json(rows)
-        return
-    table(rows, [("name", "name"), ("username", "username"), ("url", "url"), ("tags", "tags"), ("secret_fields", "sealed"),
-                 ("version", "version")], empty="(no credentials)")
+    from netvault.cli.fast import do_list
+
+    do_list("credentials", customer, tags=tag, as_json=as_json)
 
 
 @credential_app.command("show")
@@ -206,8 +201,9 @@ def credential_show(ref: Ref, version: Version = None, as_json: JsonOption = Fal
 
     Example:  netvault credential show acme/fw-admin --json
     """
-    customer, name = _ref(ref)
-    _show(_store().show("credentials", customer, name, version), as_json, RECORD_ORDER)
+    from netvault.cli.fast import do_show
+
+    do_show("credentials", ref, version, as_json)
 
 
 @credential_app.command("edit")
@@ -320,15 +316,9 @@ def device_list(customer: CustomerArg, kind: Kind = None, tag: Tags = None, as_j
 
     Example:  netvault device list acme --kind switch --tag core
     """
-    rows = _store().list("devices", customer, tags=tag, device_kind=kind)
-    if as_json:
-        emit_json(rows)
-        return
-    from netvault.macs import display_mac
+    from netvault.cli.fast import do_list
 
-    rows = [{**r, "macs": [display_mac(m) for m in r.get("macs") or []]} for r in rows]
-    table(rows, [("name", "name"), ("kind", "kind"), ("macs", "macs"), ("ips", "ips"), ("location", "location"),
-                 ("model", "model")], empty="(no devices)")
+    do_list("devices", customer, tags=tag, device_kind=kind, as_json=as_json)
 
 
 @device_app.command("show")

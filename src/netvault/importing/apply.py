@@ -86,11 +86,18 @@ def run(store, plan: Plan, *, dry_run: bool = False, threads: int = THREADS, pro
 
     lock = _thread.allocate_lock()
 
+    # search entries of what was written, per customer: find's search
+    # document is written once per customer at the end, not once per record
+    collected: dict[str, dict] = {}
+
     def one(client, e: Entry) -> Outcome:
         try:
+            with lock:
+                collect = collected.setdefault(e.customer, {})
             action, reason = store.write_record(
                 e.kind, e.customer, e.name, e.fields, e.secrets, vault=client,
-                known_new=e.name not in present[(e.customer, e.kind)], dry_run=dry_run)
+                known_new=e.name not in present[(e.customer, e.kind)], dry_run=dry_run,
+                collect=None if dry_run else collect)
             out = Outcome(e.source, e.customer, e.name, action, "; ".join(r for r in (reason, e.note) if r))
         except PermissionDenied as exc:
             raise PermissionDenied(f"{exc.message} (writing {e.customer}/{e.name}); "
@@ -108,6 +115,14 @@ def run(store, plan: Plan, *, dry_run: bool = False, threads: int = THREADS, pro
         batch = [(i, e) for i, e in enumerate(plan.entries) if e.kind == kind]
         outs = lookup.parallel(store.vault, [e for _, e in batch], one, threads=threads)
         results.update({i: o for (i, _), o in zip(batch, outs)})
+    if collected:
+        from netvault import reach
+
+        def index(client, customer):
+            reach.edit_search(client, store.kv, customer, collected[customer], only_newer=True)
+            reach.propagate(client, store.kv, customer)
+
+        lookup.parallel(store.vault, sorted(c for c, got in collected.items() if got), index, threads=threads)
     outcomes = [results[i] for i in range(len(plan.entries))] + list(plan.skipped)
     return sorted(outcomes, key=lambda o: _source_key(o.source))
 

@@ -1,0 +1,68 @@
+"""Everyday reads on the lean path (issue 15 speed): whoami, credential
+list/show, device list print exactly what the typer commands print."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def shop(server, make_user, unique, cli):
+    from test_records_helpers import grant
+
+    admin = make_user("admin").token()
+    lead = make_user("team-lead").token()
+    eng = make_user("engineer")
+    c = unique("ev")
+    assert cli("customer", "add", c, token=admin).returncode == 0
+    grant(server, c, eng)
+    for i in range(3):
+        r = cli("credential", "add", f"{c}/cred-{i}", "--username", f"u{i}", "--generate", "--tag", "vpn", token=lead)
+        assert r.returncode == 0, r.stderr
+    r = cli("device", "add", f"{c}/sw-1", "--kind", "switch", "--mac", "00:16:3e:00:00:01", "--ip", "192.0.2.9", "--force", token=lead)
+    assert r.returncode == 0, r.stderr
+    return {"c": c, "eng": eng.token(), "lead": lead}
+
+
+def _steady(out: str) -> str:
+    """Output without what moves with the clock (the token's remaining time)."""
+    import json
+
+    if out.startswith("{"):
+        return json.dumps({k: v for k, v in json.loads(out).items() if k not in ("ttl", "expires_in")}, sort_keys=True)
+    return "\n".join(line for line in out.splitlines() if not line.startswith("expires_in"))
+
+
+def test_fast_and_typer_paths_print_the_same(shop, cli):
+    c = shop["c"]
+    for args in (["whoami"], ["whoami", "--json"], ["credential", "list", c], ["credential", "list", c, "--json"],
+                 ["device", "list", c], ["device", "list", "--json", c], ["credential", "show", f"{c}/cred-1"],
+                 ["credential", "show", f"{c}/cred-1", "--json"]):
+        fast = cli(*args, token=shop["eng"])
+        full = cli(*args, token=shop["eng"], env={"NETVAULT_NO_FAST": "1"})
+        assert fast.returncode == full.returncode == 0, (args, fast.stderr, full.stderr)
+        assert _steady(fast.stdout) == _steady(full.stdout) and fast.stdout.strip(), args
+    assert "cred-2" in cli("credential", "list", c, token=shop["eng"]).stdout
+    assert "00:16:3e:00:00:01" in cli("device", "list", c, token=shop["eng"]).stdout
+
+
+def test_fast_path_errors_like_the_typer_path(shop, cli):
+    for args in (["credential", "list", "no-such-customer"], ["credential", "show", f"{shop['c']}/nope"],
+                 ["credential", "show", "not a ref"]):
+        fast = cli(*args, token=shop["eng"])
+        full = cli(*args, token=shop["eng"], env={"NETVAULT_NO_FAST": "1"})
+        assert fast.returncode == full.returncode != 0, args
+        assert fast.stderr == full.stderr, args
+
+
+def test_fast_everyday_parser():
+    from netvault.cli.fast import _parse
+
+    assert _parse(["whoami"]) == ("whoami", {"as_json": False})
+    assert _parse(["credential", "list", "acme", "--json"]) == ("list", {"kind": "credentials", "customer": "acme", "as_json": True})
+    assert _parse(["device", "list", "acme"]) == ("list", {"kind": "devices", "customer": "acme", "as_json": False})
+    assert _parse(["credential", "show", "acme/fw"]) == ("show", {"kind": "credentials", "ref": "acme/fw", "as_json": False})
+    for other in (["credential", "list", "acme", "--tag", "x"], ["device", "list", "acme", "--kind", "nas"],
+                  ["whoami", "--help"], ["credential", "add", "acme/x"], ["device", "show", "acme/x"],
+                  ["credential", "list"], ["credential", "show", "acme/fw", "--version", "2"]):
+        assert _parse(other) is None, other
