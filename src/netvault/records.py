@@ -30,7 +30,8 @@ from netvault.lookup import (
     record_path, transit_key,
 )
 
-PROFILE_FIELDS = ("company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat", "bank", "notes")
+PROFILE_FIELDS = ("company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat", "bank", "notes",
+                  "retention")
 DEVICE_KINDS = ("modem", "router", "firewall", "switch", "access-point", "server", "nas", "printer", "other")
 KIND_WORDS = {"credentials": "credential", "devices": "device", "licences": "licence", "customer": "customer"}
 SETTINGS_PATH = "_config/settings"
@@ -72,9 +73,16 @@ def _profile(values: dict) -> dict:
         check = {
             "email": validate.email, "phone": validate.phone, "kvk": validate.kvk,
             "vat": validate.vat, "bank": validate.iban, "notes": validate.notes,
+            "retention": _retention,
         }.get(key)
         out[key] = check(value) if check else validate.text(value, key)
     return out
+
+
+def _retention(value):
+    from netvault.lifecycle import retention_field
+
+    return retention_field(value)
 
 
 def _merge(current: dict, changes: dict) -> dict:
@@ -288,6 +296,9 @@ class Store:
             customers.append(customer)
         for name, text in policies.customer_list_policies(customers).items():
             self.vault.write(f"sys/policies/acl/{name}", {"policy": text})
+        from netvault.lifecycle import sync_lifecycle_group
+
+        sync_lifecycle_group(self.vault, customers)
         return [policies.customer_policy_name(b) for b in bad]
 
     def customer_names(self) -> list[str]:
