@@ -150,6 +150,15 @@ class Lifecycle:
         except PermissionDenied:
             return None
 
+    def _require(self, paths: list[str], capability: str, message: str) -> None:
+        """Refuse before changing anything when Vault would refuse a later step."""
+        caps = self.vault.write("sys/capabilities-self", {"paths": paths}) or {}
+        data = caps.get("data") or caps
+        for path in paths:
+            got = data.get(path) or []
+            if "root" not in got and capability not in got:
+                raise PermissionDenied(message)
+
     def customers(self) -> list[str]:
         """Customers in KV (team leads, admins); names that are not slugs skipped."""
         out = set()
@@ -348,6 +357,8 @@ class Lifecycle:
         """Delete the customer's transit key (admin): every ciphertext of it,
         wherever copied, becomes undecryptable. Records stay."""
         names.slug(customer, "customer")
+        self._require([f"{self.transit}/keys/{transit_key(customer)}"], "delete",
+                      "deleting a customer's transit key (shred) is admin-only")
         steps = []
         if self._delete_key(customer):
             steps.append("transit key deleted")
@@ -390,6 +401,9 @@ class Lifecycle:
         from netvault.records import Store
 
         names.slug(customer, "customer")
+        self._require([f"{self.kv}/metadata/customers/{customer}/profile",
+                       f"sys/policies/acl/{policies.customer_policy_name(customer)}",
+                       f"{self.transit}/keys/{transit_key(customer)}"], "delete", "customer erase is admin-only")
         if not self.exists(customer):
             erased = self._data(lifecycle_path(customer, "erase"))
             raise NotFound(f"no customer {customer}" + (f" (erased {names.shown(str(erased.get('at')))})" if erased else ""))
