@@ -221,7 +221,8 @@ class Lifecycle:
         path = lifecycle_path(customer, "end")
         existing = self._data(path)
         if existing:
-            raise Conflict(f"customer {customer} already ended (end date {names.shown(str(existing.get('on')))})")
+            raise Conflict(f"customer {customer} already ended (end date {names.shown(str(existing.get('on')))}); "
+                           "only an admin can undo an end")
         record = {"customer": customer, "on": on.isoformat(), "grace_days": int(grace_days),
                   "recorded_at": now.isoformat(timespec="seconds")}
         if reason:

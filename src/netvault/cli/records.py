@@ -129,7 +129,7 @@ def customer_list(as_json: JsonOption = False) -> None:
     for row in rows:
         row["state_text"] = _state_text(row) if "state" in row else ""
     table(rows, [("customer", "customer"), ("company", "company"), ("city", "city"), ("contact", "contact"), ("phone", "phone"),
-                 ("state", "state_text")], empty="(no customers)")
+                 ("state_text", "state")], empty="(no customers)")
 
 
 @customer_app.command("show")
