@@ -118,6 +118,10 @@ def test_end_refuses_reveals_for_everyone_and_new_grants(server, world, cli, mak
     assert rows[c]["state"] == "ended" and rows[c]["end_on"] == date.today().isoformat()
     r = cli("customer", "end", c, token=world["admin"])
     assert r.returncode == 7 and "already ended" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("customer", "rotate-key", c, token=world["admin"])
+    assert r.returncode == 7 and "has ended" in r.stderr
+    rows = {row["customer"]: row for row in cli("customer", "list", "--json", token=eng.token()).json()}
+    assert c not in rows  # the engineer's grant is gone
 
 
 def test_end_bad_input_changes_nothing(server, world, cli):
@@ -134,6 +138,13 @@ def test_end_bad_input_changes_nothing(server, world, cli):
         r = cli("customer", "edit", c, "--retention", bad, token=lead)
         assert r.returncode == 2 and "retention" in r.stderr, r.stderr
     assert "retention" not in kv_get(server, f"customers/{c}/profile")
+    new = c + "-x"
+    r = cli("customer", "add", new, "--retention", "0y", token=world["admin"])
+    assert r.returncode == 2 and not kv_exists(server, f"customers/{new}/profile")
+    with pytest.raises(hx.InvalidPath):
+        raw(server.root(), "GET", f"{TRANSIT}/keys/customer-{new}")
+    assert cli("customer", "edit", c, "--retention", "10y", token=lead).returncode == 0
+    assert kv_get(server, f"customers/{c}/profile")["retention"] == "10y"
 
 
 def test_future_end_takes_effect_on_first_run_after_the_date(server, world, cli):

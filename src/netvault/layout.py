@@ -347,6 +347,11 @@ class _Layout:
         patterns = self.patterns()
         for customer in customers:
             out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns), existing))
+        for customer in customers:
+            name = pol.ended_policy_name(customer)
+            if name not in existing:  # never overwritten here: it may hold an end in force
+                out.append(Item(f"policy {name}", False, "missing", lambda n=name, c=customer:
+                                self.c.sys.create_or_update_acl_policy(n, pol.render_not_ended(c))))
         out.append(self.lifecycle_group_item(customers))
         return out
 

@@ -150,6 +150,9 @@ class Lifecycle:
         except PermissionDenied:
             return None
 
+    def in_force(self, customer: str, vault=None) -> bool | None:
+        return in_force(vault or self.vault, customer)
+
     def _require(self, paths: list[str], capability: str, message: str) -> None:
         """Refuse before changing anything when Vault would refuse a later step."""
         caps = self.vault.write("sys/capabilities-self", {"paths": paths}) or {}
@@ -198,7 +201,7 @@ class Lifecycle:
         return Status(customer, state, end_on=on.isoformat(), reason=end.get("reason"), grace_days=grace,
                       retention=retention, shred_due=(on + timedelta(days=grace)).isoformat(),
                       retention_until=until.isoformat(), shredded=(shred or {}).get("at"),
-                      in_force=self._policy_exists(policies.ended_policy_name(customer), vault))
+                      in_force=self.in_force(customer, vault))
 
     def statuses(self, *, now: datetime) -> list[Status]:
         customers = self.customers()
@@ -242,7 +245,7 @@ class Lifecycle:
         revoked. Each step idempotent; the policy write says "in force", grants
         are swept after it so none made meanwhile survives."""
         steps = []
-        if not self._policy_exists(policies.ended_policy_name(customer)):
+        if not self.in_force(customer):
             if self._lock_key(customer):
                 steps.append("key")
             self.vault.write(f"sys/policies/acl/{policies.ended_policy_name(customer)}",
@@ -309,8 +312,7 @@ class Lifecycle:
                     continue
                 if self._data(lifecycle_path(c, "erase")) and self._meta(profile_path(c)) is None:
                     continue
-                in_force = self._policy_exists(policies.ended_policy_name(c))
-                if in_force and not self._grants_left(c):
+                if self.in_force(c) and not self._grants_left(c):
                     continue
                 if self.enforce(c, now=now):
                     changed.append(c)
@@ -468,6 +470,17 @@ class Lifecycle:
             if k in last:
                 self._destroy(k)
         return len(keys)
+
+
+def in_force(vault, customer: str) -> bool | None:
+    """Is the end of ``customer`` in force (nv-ended-<c> holds the ended text)?
+    None when the caller may not read the policy."""
+    try:
+        got = vault.read(f"sys/policies/acl/{policies.ended_policy_name(customer)}")
+    except PermissionDenied:
+        return None
+    text = ((got or {}).get("data") or {}).get("policy")
+    return text == policies.render_ended(customer)
 
 
 def _lifecycle_group_body(vault, customers: list[str] | None) -> tuple[dict, bool]:

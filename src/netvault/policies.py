@@ -139,6 +139,14 @@ def ended_policy_name(customer: str) -> str:
     return ENDED_POLICY_PREFIX + customer
 
 
+def render_not_ended(customer: str) -> str:
+    """nv-ended-<slug> while the customer is active: no rules. Written by
+    ``customer add`` and setup so the name the team-lead group inherits always
+    exists (a missing policy would be looked up in storage on every request)."""
+    c = names.slug(customer, "customer")
+    return f"# nv-ended-{c}: customer {c} is active (no rules until `netvault customer end`).\n"
+
+
 def render_ended(customer: str) -> str:
     """nv-ended-<slug>: what ``customer end`` switches on for a customer.
 

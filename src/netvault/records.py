@@ -272,6 +272,9 @@ class Store:
                 f"sys/policies/acl/{policies.customer_policy_name(customer)}",
                 {"policy": policies.render_customer(customer, patterns)},
             )
+            ended = f"sys/policies/acl/{policies.ended_policy_name(customer)}"
+            if self.vault.read(ended) is None:
+                self.vault.write(ended, {"policy": policies.render_not_ended(customer)})
             skipped = self.sync_customer_list_policies(customer)
         except PermissionDenied:
             raise PermissionDenied(
@@ -355,6 +358,10 @@ class Store:
         names.slug(customer, "customer")
         if self.read(profile_path(customer)) is None:
             raise NotFound(f"no customer {customer}")
+        from netvault.lifecycle import in_force
+
+        if in_force(self.vault, customer):
+            raise Conflict(f"customer {customer} has ended: its key refuses every earlier ciphertext, nothing to rewrap")
         key = transit_key(customer)
         self.vault.write(f"{self.transit}/keys/{key}/rotate")
         info = self.vault.read(f"{self.transit}/keys/{key}") or {}
