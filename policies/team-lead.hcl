@@ -74,8 +74,20 @@ path "identity/group" {
     "member_entity_ids" = []
     "metadata"          = []
   }
+  # Vault lower-cases and trims policy names ("nv-customer-ACME " grants
+  # nv-customer-acme; Go also lower-cases U+0130 to "i" and the Kelvin sign
+  # to "k"): refused, so a per-customer deny (nv-ended-<slug>, customer end)
+  # cannot be side-stepped by spelling.
   denied_parameters = {
-    "policies" = ["*,*"]
+    "policies" = [
+      "*,*",
+      "*A*", "*B*", "*C*", "*D*", "*E*", "*F*", "*G*", "*H*", "*I*",
+      "*J*", "*K*", "*L*", "*M*", "*N*", "*O*", "*P*", "*Q*", "*R*",
+      "*S*", "*T*", "*U*", "*V*", "*W*", "*X*", "*Y*", "*Z*", "*\u0130*",
+      "*\u212a*", "*\t*", "*\n*", "*\u000b*", "*\f*", "*\r*", "* *", "*\u0085*", "*\u00a0*",
+      "*\u1680*", "*\u2000*", "*\u2001*", "*\u2002*", "*\u2003*", "*\u2004*", "*\u2005*", "*\u2006*", "*\u2007*",
+      "*\u2008*", "*\u2009*", "*\u200a*", "*\u2028*", "*\u2029*", "*\u202f*", "*\u205f*", "*\u3000*",
+    ]
   }
 }
 path "identity/group/name/nv-grant:*" {
@@ -117,6 +129,18 @@ path "netvault/data/_grants/*" {
 path "netvault/metadata/_grants/*" {
   capabilities = ["read", "list", "delete"]
 }
+# End of service (netvault customer end): the end record, create-only (a
+# lead cannot move the date or remove it; only an admin can). Shred and
+# erase records are written by admins.
+path "netvault/data/_lifecycle/+/end" {
+  capabilities = ["create", "read"]
+}
+path "netvault/data/_lifecycle/*" {
+  capabilities = ["read"]
+}
+path "netvault/metadata/_lifecycle/*" {
+  capabilities = ["read", "list"]
+}
 # Deliver JIT tokens (response-wrapped) to an engineer's inbox. Write-only
 # for the data: a team lead never reads another person's delivery. Metadata
 # (versions only, no wrap token) is readable so a write can carry the
@@ -143,7 +167,15 @@ path "auth/token/create/nv-jit" {
     "display_name" = []
   }
   denied_parameters = {
-    "policies" = ["*,*"]
+    "policies" = [
+      "*,*",
+      "*A*", "*B*", "*C*", "*D*", "*E*", "*F*", "*G*", "*H*", "*I*",
+      "*J*", "*K*", "*L*", "*M*", "*N*", "*O*", "*P*", "*Q*", "*R*",
+      "*S*", "*T*", "*U*", "*V*", "*W*", "*X*", "*Y*", "*Z*", "*\u0130*",
+      "*\u212a*", "*\t*", "*\n*", "*\u000b*", "*\f*", "*\r*", "* *", "*\u0085*", "*\u00a0*",
+      "*\u1680*", "*\u2000*", "*\u2001*", "*\u2002*", "*\u2003*", "*\u2004*", "*\u2005*", "*\u2006*", "*\u2007*",
+      "*\u2008*", "*\u2009*", "*\u200a*", "*\u2028*", "*\u2029*", "*\u202f*", "*\u205f*", "*\u3000*",
+    ]
   }
 }
 # Revoke a JIT token (revoke, offboard). Vault cannot limit this to JIT

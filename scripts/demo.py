@@ -101,6 +101,11 @@ def main() -> None:
         demo_audit.steps(nv, say, {"auditor_env": auditor, "work": str(WORK)})
         say("Auditor: bob's exposure, the rotation worklist from the trail")
         nv("audit", "exposure", "bob", user_env=auditor)
+
+        # --- end of service (issue 11)
+        import demo_lifecycle
+
+        demo_lifecycle.steps(nv, say, lead)
         say("Admin: stop the server (data stays in the data dir)")
     finally:
         if not keep:

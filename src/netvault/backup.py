@@ -221,7 +221,8 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
     from netvault.lookup import transit_key
 
     for c in customers:
-        if vault.read(f"{mounts.transit}/keys/{transit_key(c)}") is None:
+        if vault.read(f"{mounts.transit}/keys/{transit_key(c)}") is None \
+                and vault.read(f"{mounts.kv}/metadata/_lifecycle/{c}/shred") is None:  # shredded on purpose
             result.missing.append(f"transit key {transit_key(c)}")
         if vault.read(f"sys/policies/acl/{customer_policy_name(c)}") is None:
             result.missing.append(f"policy {customer_policy_name(c)}")

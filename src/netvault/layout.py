@@ -347,7 +347,23 @@ class _Layout:
         patterns = self.patterns()
         for customer in customers:
             out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns), existing))
+        for customer in customers:
+            name = pol.ended_policy_name(customer)
+            if name not in existing:  # never overwritten here: it may hold an end in force
+                out.append(Item(f"policy {name}", False, "missing", lambda n=name, c=customer:
+                                self.c.sys.create_or_update_acl_policy(n, pol.render_not_ended(c))))
+        out.append(self.lifecycle_group_item(customers))
         return out
+
+    def lifecycle_group_item(self, customers: list[str]) -> Item:
+        """Group nv-lifecycle (netvault.lifecycle): every customer's nv-ended-<slug>
+        policy, inherited by nv-role-team-lead."""
+        from netvault import lifecycle
+
+        vault = self._gateway()
+        ok = lifecycle.lifecycle_group_in_sync(vault, customers)
+        return Item(f"group {pol.LIFECYCLE_GROUP}", ok, "" if ok else "missing or different",
+                    lambda: lifecycle.sync_lifecycle_group(vault, customers))
 
     def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
         current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None

@@ -36,6 +36,13 @@ AUDITOR_NO_REVEAL = "nv-auditor-no-reveal"
 #: rendered from the list of customers (see render_team_lead_customers)
 TEAM_LEAD_CUSTOMERS = "nv-team-lead-customers"
 
+#: per customer, written by ``customer end`` (netvault.lifecycle): see render_ended
+ENDED_POLICY_PREFIX = "nv-ended-"
+#: identity group (admin-made) whose policies are every customer's
+#: ``nv-ended-<slug>`` and whose member group is nv-role-team-lead, so a
+#: team lead's token carries an ended customer's policy once it is written
+LIFECYCLE_GROUP = "nv-lifecycle"
+
 #: roles whose people never get a just-in-time token: their ``jit:<user>``
 #: alias belongs to a disabled entity (users.lock_jit_identity)
 NO_JIT_ROLES = ("auditor", "admin")
@@ -128,9 +135,51 @@ def render_auditor_no_reveal(customers: list[str]) -> str:
     return Template(read("auditor-no-reveal.hcl.tmpl")).substitute(customer_denies=blocks)
 
 
+def ended_policy_name(customer: str) -> str:
+    return ENDED_POLICY_PREFIX + customer
+
+
+def render_not_ended(customer: str) -> str:
+    """nv-ended-<slug> while the customer is active: no rules. Written by
+    ``customer add`` and setup so the name the team-lead group inherits always
+    exists (a missing policy would be looked up in storage on every request)."""
+    c = names.slug(customer, "customer")
+    return f"# nv-ended-{c}: customer {c} is active (no rules until `netvault customer end`).\n"
+
+
+def render_ended(customer: str) -> str:
+    """nv-ended-<slug>: what ``customer end`` switches on for a customer.
+
+    Attached to team leads through the group nv-lifecycle. Refuses new grants
+    of the customer (group and JIT token) and every transit use of its key
+    but reads; the key itself refuses every decrypt (min_decryption_version,
+    netvault.lifecycle). Its text depends on the slug alone: team leads may
+    write exactly this text and nothing else (render_team_lead_customers)."""
+    c = names.slug(customer, "customer")
+    deny = "".join(
+        f'path "netvault-transit/{p}" {{\n  capabilities = ["deny"]\n}}\n'
+        for p in (f"decrypt/customer-{c}", f"encrypt/customer-{c}", f"rewrap/customer-{c}",
+                  f"hmac/customer-{c}", f"keys/customer-{c}/rotate", f"keys/customer-{c}/config")
+    )
+    return (
+        f"# nv-ended-{c}: customer {c} has ended (netvault customer end).\n"
+        "# No new grant (standing or time-limited), no transit use of its key.\n"
+        'path "identity/group" {\n  capabilities = ["create", "update"]\n'
+        f'  denied_parameters = {{ "name" = ["nv-grant:{c}:*"], "policies" = ["nv-customer-{c}"] }}\n}}\n'
+        'path "auth/token/create/nv-jit" {\n  capabilities = ["update"]\n'
+        f'  denied_parameters = {{ "policies" = ["nv-customer-{c}"] }}\n}}\n'
+        + deny
+    )
+
+
 def render_team_lead_customers(customers: list[str]) -> str:
     """nv-team-lead-customers: a team lead's record and key rights, one block
-    per existing customer (names must be slugs, UsageError otherwise)."""
+    per existing customer (names must be slugs, UsageError otherwise).
+
+    The last two rules of a block are the end of service (netvault.lifecycle):
+    raising the key's min_decryption_version (nothing else of its config),
+    and writing nv-ended-<slug> with exactly render_ended's text (Vault
+    compares the whole value, so no other policy text is accepted)."""
     blocks = []
     for c in _slugs(customers):
         blocks.append(
@@ -138,6 +187,10 @@ def render_team_lead_customers(customers: list[str]) -> str:
             f'path "netvault/data/customers/{c}/*" {{\n  capabilities = ["create", "read", "update", "delete"]\n}}\n'
             f'path "netvault/data/customers/{c}/_ids/*" {{\n  capabilities = ["create", "read"]\n}}\n'
             f'path "netvault-transit/keys/customer-{c}/rotate" {{\n  capabilities = ["update"]\n}}\n'
+            f'path "netvault-transit/keys/customer-{c}/config" {{\n  capabilities = ["update"]\n'
+            f'  allowed_parameters = {{ "min_decryption_version" = [] }}\n}}\n'
+            f'path "sys/policies/acl/{ended_policy_name(c)}" {{\n  capabilities = ["create", "read", "update"]\n'
+            f'  allowed_parameters = {{ "policy" = [{json.dumps(render_ended(c))}] }}\n}}\n'
         )
     return Template(read("team-lead-customers.hcl.tmpl")).substitute(customer_blocks="".join(blocks))
 

@@ -30,7 +30,8 @@ from netvault.lookup import (
     record_path, transit_key,
 )
 
-PROFILE_FIELDS = ("company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat", "bank", "notes")
+PROFILE_FIELDS = ("company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat", "bank", "notes",
+                  "retention")
 DEVICE_KINDS = ("modem", "router", "firewall", "switch", "access-point", "server", "nas", "printer", "other")
 KIND_WORDS = {"credentials": "credential", "devices": "device", "licences": "licence", "customer": "customer"}
 SETTINGS_PATH = "_config/settings"
@@ -72,9 +73,16 @@ def _profile(values: dict) -> dict:
         check = {
             "email": validate.email, "phone": validate.phone, "kvk": validate.kvk,
             "vat": validate.vat, "bank": validate.iban, "notes": validate.notes,
+            "retention": _retention,
         }.get(key)
         out[key] = check(value) if check else validate.text(value, key)
     return out
+
+
+def _retention(value):
+    from netvault.lifecycle import retention_field
+
+    return retention_field(value)
 
 
 def _merge(current: dict, changes: dict) -> dict:
@@ -264,6 +272,9 @@ class Store:
                 f"sys/policies/acl/{policies.customer_policy_name(customer)}",
                 {"policy": policies.render_customer(customer, patterns)},
             )
+            ended = f"sys/policies/acl/{policies.ended_policy_name(customer)}"
+            if self.vault.read(ended) is None:
+                self.vault.write(ended, {"policy": policies.render_not_ended(customer)})
             skipped = self.sync_customer_list_policies(customer)
         except PermissionDenied:
             raise PermissionDenied(
@@ -289,6 +300,9 @@ class Store:
             customers.append(customer)
         for name, text in policies.customer_list_policies(customers).items():
             self.vault.write(f"sys/policies/acl/{name}", {"policy": text})
+        from netvault.lifecycle import sync_lifecycle_group
+
+        sync_lifecycle_group(self.vault, customers)
         return [policies.customer_policy_name(b) for b in bad]
 
     def customer_names(self) -> list[str]:
@@ -345,6 +359,10 @@ class Store:
         names.slug(customer, "customer")
         if self.read(profile_path(customer)) is None:
             raise NotFound(f"no customer {customer}")
+        from netvault.lifecycle import in_force
+
+        if in_force(self.vault, customer):
+            raise Conflict(f"customer {customer} has ended: its key refuses every earlier ciphertext, nothing to rewrap")
         key = transit_key(customer)
         self.vault.write(f"{self.transit}/keys/{key}/rotate")
         info = self.vault.read(f"{self.transit}/keys/{key}") or {}

@@ -21,7 +21,8 @@ from netvault.config import Mounts
 from netvault.errors import UsageError
 from netvault.text import reference_flags
 
-ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup", "key-export", "tamper")
+ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup", "key-export", "tamper",
+           "end", "shred", "erase")
 HMAC_PREFIX = "hmac-sha256:"
 _ID = re.compile(r"[0-9a-zA-Z._-]{1,128}")
 _SAFE_NEEDLE = re.compile(r"[A-Za-z0-9._:@-]{2,128}")
@@ -302,6 +303,11 @@ class Classifier:
                 return (action, customer, "profile", "profile", None, None, None)
             record = "/".join(parts[3:]) or None
             return (action, customer, kind, record, None, None, None)
+        if top == "_lifecycle":
+            # end of service, crypto-shred, erasure (netvault.lifecycle): one write each
+            if len(parts) == 3 and action == "write" and area == "data" and parts[2] in ("end", "shred", "erase"):
+                return (parts[2], parts[1], "lifecycle", f"_lifecycle/{parts[2]}", None, None, None)
+            return None
         if top == "_grants":
             if len(parts) >= 3 and action in ("write", "delete"):
                 customer, user = parts[1], parts[2]

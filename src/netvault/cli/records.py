@@ -79,6 +79,7 @@ Email = Annotated[Optional[str], typer.Option("--email")]
 Kvk = Annotated[Optional[str], typer.Option("--kvk", help="KvK number (8 digits).")]
 Vat = Annotated[Optional[str], typer.Option("--vat", help="VAT number, e.g. NL004495445B01.")]
 Bank = Annotated[Optional[str], typer.Option("--bank", help="Bank account (IBAN).")]
+Retention = Annotated[Optional[str], typer.Option("--retention", help="Years kept after the end of service: 7y (default) or e.g. 10y (1y-30y).")]
 
 PROFILE_ORDER = ["customer", "company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat",
                  "bank", "notes", "credentials", "devices", "licences", "id", "version", "created_time"]
@@ -87,14 +88,15 @@ PROFILE_ORDER = ["customer", "company", "address", "postcode", "city", "contact"
 @customer_app.command("add")
 def customer_add(customer: CustomerArg, company: Company = None, address: Address = None, postcode: Postcode = None,
                  city: City = None, contact: Contact = None, phone: Phone = None, email: Email = None,
-                 kvk: Kvk = None, vat: Vat = None, bank: Bank = None, notes: Notes = None, as_json: JsonOption = False) -> None:
+                 kvk: Kvk = None, vat: Vat = None, bank: Bank = None, notes: Notes = None, retention: Retention = None,
+                 as_json: JsonOption = False) -> None:
     """Add a customer (admin only): its transit key, its Vault policy, its profile.
 
-    Example:  netvault customer add acme --company "Acme BV" --city Utrecht --email it@acme.example
+    Example:  netvault customer add acme --company "Acme BV" --city Utrecht --email it@acme.example --retention 10y
     """
     result = _store().add_customer(customer, dict(
         company=company, address=address, postcode=postcode, city=city, contact=contact, phone=phone,
-        email=email, kvk=kvk, vat=vat, bank=bank, notes=notes))
+        email=email, kvk=kvk, vat=vat, bank=bank, notes=notes, retention=retention))
     from netvault.names import shown
 
     for name in result.get("skipped") or []:
@@ -104,16 +106,30 @@ def customer_add(customer: CustomerArg, company: Company = None, address: Addres
 
 @customer_app.command("list")
 def customer_list(as_json: JsonOption = False) -> None:
-    """List the customers you may see (engineers: those granted to them).
+    """List the customers you may see (engineers: those granted to them), with their state.
+
+    State (team leads, admins): active, ending (date), ended (date), past-retention (date).
+    Ends whose date has come are put in force first.
 
     Example:  netvault customer list --json
     """
-    rows = _store().list_customers()
+    from netvault.cli.lifecycle import _state_text, states
+
+    store = _store()
+    rows = store.list_customers()
+    known = states()
+    for row in rows:
+        st = known.get(row["customer"])
+        if st:
+            row.update(state=st["state"], end_on=st["end_on"], retention=st["retention"],
+                       retention_until=st["retention_until"], shredded=st["shredded"])
     if as_json:
         emit_json(rows)
         return
-    table(rows, [("customer", "customer"), ("company", "company"), ("city", "city"), ("contact", "contact"), ("phone", "phone")],
-          empty="(no customers)")
+    for row in rows:
+        row["state_text"] = _state_text(row) if "state" in row else ""
+    table(rows, [("customer", "customer"), ("company", "company"), ("city", "city"), ("contact", "contact"), ("phone", "phone"),
+                 ("state_text", "state")], empty="(no customers)")
 
 
 @customer_app.command("show")
@@ -129,14 +145,14 @@ def customer_show(customer: CustomerArg, version: Version = None, as_json: JsonO
 def customer_edit(customer: CustomerArg, company: Company = None, address: Address = None, postcode: Postcode = None,
                   city: City = None, contact: Contact = None, phone: Phone = None, email: Email = None,
                   kvk: Kvk = None, vat: Vat = None, bank: Bank = None, notes: Notes = None,
-                  if_version: IfVersion = None, as_json: JsonOption = False) -> None:
+                  retention: Retention = None, if_version: IfVersion = None, as_json: JsonOption = False) -> None:
     """Change profile fields (an empty value clears one). Check-and-set: a concurrent edit is exit 7.
 
     Example:  netvault customer edit acme --phone "+31 30 123 4567" --if-version 3
     """
     result = _store().edit_customer(customer, dict(
         company=company, address=address, postcode=postcode, city=city, contact=contact, phone=phone,
-        email=email, kvk=kvk, vat=vat, bank=bank, notes=notes), if_version)
+        email=email, kvk=kvk, vat=vat, bank=bank, notes=notes, retention=retention), if_version)
     _done(result, as_json, f"customer {customer} is now at version {result['version']}")
 
 
