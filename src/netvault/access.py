@@ -488,7 +488,7 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
     scope = f"jit:{customer}"
     stored = tokenstore.load(settings.address, scope=scope)
     if stored:
-        probe = Vault(settings.address, stored, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+        probe = settings.client.once(stored)
         if probe.token_is_valid():
             return stored
         tokenstore.delete(settings.address, scope=scope)
@@ -504,7 +504,7 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
         _delete_quietly(vault, p.inbox_meta(entity_id, customer))
         return None
     wrap = entry.get("wrap_token") or ""
-    anon = Vault(settings.address, None, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+    anon = settings.client.once(None)
     granted_by = names.shown(str(entry.get("granted_by") or "?"))
     try:
         info = anon.write("sys/wrapping/lookup", {"token": wrap})["data"]
@@ -522,7 +522,7 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
     # Unwrap with the engineer's OWN token (the wrap token goes in the body):
     # the audit entry of the unwrap then names the engineer as the holder.
     # Unwrapping with the wrap token as X-Vault-Token would leave no person.
-    unwrapper = Vault(settings.address, vault.token, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+    unwrapper = settings.client.once(vault.token)
     try:
         resp = unwrapper.write("sys/wrapping/unwrap", {"token": wrap})
     except NetvaultError:

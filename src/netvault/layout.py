@@ -411,11 +411,14 @@ class _Layout:
     def _gateway(self):
         """The same server and token as the hvac client, for domain helpers
         (users.py) that speak through ``gateway.Vault``."""
-        from netvault.gateway import Vault
+        from netvault.gateway import ClientConfig
 
-        verify = (getattr(self.c.adapter, "_kwargs", None) or {}).get("verify")
-        return Vault(self.c.adapter.base_uri, self.c.token, namespace=getattr(self.c.adapter, "namespace", None),
-                     cacert=verify if isinstance(verify, str) else None)
+        cfg = getattr(self.c, "netvault_config", None)
+        if cfg is None:  # an hvac client built elsewhere (scripts, tests)
+            verify = (getattr(self.c.adapter, "_kwargs", None) or {}).get("verify")
+            cfg = ClientConfig(self.c.adapter.base_uri, namespace=getattr(self.c.adapter, "namespace", None),
+                               cacert=verify if isinstance(verify, str) else None)
+        return cfg.vault(self.c.token, address=self.c.adapter.base_uri)
 
     def jit_identity_item(self) -> Item:
         """Every auditor and admin has a ``jit:<user>`` alias on the token

@@ -26,13 +26,11 @@ def _client():
     from netvault import config
     from netvault.errors import NotLoggedIn
     from netvault.fasttoken import current_token
-    from netvault.gateway import Vault
-
     settings = config.load()
     token = current_token(settings)
     if not token:
         raise NotLoggedIn(f"not logged in to {settings.address}; run `netvault login`")
-    return settings, Vault(settings.address, token, namespace=settings.namespace, cacert=settings.cacert)
+    return settings, settings.vault(token)
 
 
 def ask_incident() -> str:

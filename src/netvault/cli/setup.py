@@ -40,7 +40,7 @@ def setup(
     settings = config.load()
     vault = session.connect(settings)
     vault.require_ready()
-    client = admin_client(settings.address, vault.token, namespace=settings.namespace, cacert=settings.cacert)
+    client = settings.client.admin(vault.token)
     result = layout.run_setup(client, settings.mounts, check=check, patterns=incident_pattern, audit_path=audit_file,
                               history=history)
     if as_json:
