@@ -310,23 +310,27 @@ class ClientConfig:
         """CA file/dir, client certificate, or no verification (warned)."""
         if self._ctx is not None:
             return self._ctx
-        try:
-            if self.skip_verify:
-                import sys
+        if self.skip_verify:
+            import sys
 
-                sys.stderr.write("warning: VAULT_SKIP_VERIFY is set: the server's certificate is NOT checked\n")
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            else:
+            sys.stderr.write("warning: VAULT_SKIP_VERIFY is set: the server's certificate is NOT checked\n")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            try:
                 ctx = ssl.create_default_context(cafile=self.cacert)
-                if self.capath:
-                    self._load_capath(ctx)
-            if self.client_cert:
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"cannot use CA certificate {self.cacert!r} (VAULT_CACERT): "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
+            if self.capath:
+                self._load_capath(ctx)
+        if self.client_cert:
+            try:
                 ctx.load_cert_chain(self.client_cert, self.client_key)
-        except (OSError, ssl.SSLError) as exc:
-            raise UsageError(f"cannot use the TLS files (VAULT_CACERT/VAULT_CAPATH/VAULT_CLIENT_CERT/VAULT_CLIENT_KEY): "
-                             f"{getattr(exc, 'strerror', None) or exc}") from None
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"cannot use client certificate {self.client_cert!r} with its key "
+                                 f"(VAULT_CLIENT_CERT/VAULT_CLIENT_KEY): {getattr(exc, 'strerror', None) or exc}") from None
         self._ctx = ctx
         return ctx
 
@@ -449,9 +453,11 @@ def _https_connection_class():
 def _reason(exc: BaseException | None) -> str:
     """A short, secret-free reason for a failed connection."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({exc.verify_message}); see VAULT_CACERT"
+        return f"TLS certificate verify failed ({exc.reason}: {exc.verify_message}); see VAULT_CACERT / VAULT_TLS_SERVER_NAME"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed ({exc.reason or type(exc).__name__}); a client certificate may be required (VAULT_CLIENT_CERT)"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "no answer in time (VAULT_CLIENT_TIMEOUT)"
     return getattr(exc, "strerror", None) or type(exc).__name__
 
 
