@@ -63,8 +63,6 @@ class Settings:
     #: how to reach Vault (TLS, proxy, timeout, retries): ``gateway.ClientConfig``,
     #: resolved once from the environment and the file; builds every client
     client: object = None
-    #: token lifetime a login asks for (``login_ttl`` in the file, default a working day)
-    login_ttl: str = "10h"
 
     def __post_init__(self) -> None:
         if self.client is None:
@@ -128,9 +126,6 @@ def load(path: Path | None = None) -> Settings:
     from netvault.gateway import ClientConfig
 
     tls = {k: data[k] for k in ("capath", "client_cert", "client_key", "tls_server_name") if isinstance(data.get(k), str)}
-    login_ttl = data.get("login_ttl", "10h")
-    if not isinstance(login_ttl, (str, int)) or isinstance(login_ttl, bool):
-        raise UsageError("config file: 'login_ttl' must be a duration such as \"10h\"")
     return Settings(
         address=address,
         mounts=mounts,
@@ -140,7 +135,6 @@ def load(path: Path | None = None) -> Settings:
         user=data.get("user"),
         data_dir=data.get("data_dir"),
         client=ClientConfig.from_env(address, namespace=namespace, cacert=cacert, file=tls),
-        login_ttl=str(login_ttl),
     )
 
 

@@ -113,14 +113,55 @@ def _while_upgrading(call, seconds: float = 60.0):
             time.sleep(0.1)
 
 
+#: how long a `netvault login` token lives: a working day (issue 15), not Vault's 32 days
+DEFAULT_LOGIN_TTL = 10 * 3600
+MIN_LOGIN_TTL, MAX_LOGIN_TTL = 5 * 60, 31 * 86400
+
+
+def validate_login_ttl(text: str | int) -> int:
+    from netvault.durations import parse
+
+    return int(parse(str(text), minimum=MIN_LOGIN_TTL, maximum=MAX_LOGIN_TTL, what="login TTL").total_seconds())
+
+
 class _Layout:
     def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None,
-                 history: int | None = None):
+                 history: int | None = None, login_ttl: int | None = None):
         self.c = client
         self.m = mounts
         self.audit_path = audit_path
         self._patterns = patterns
         self._history = history
+        self._login_ttl = login_ttl
+
+    def login_ttl(self) -> int:
+        """Seconds a login token lives: asked for (``--login-ttl``), else kept
+        in the settings, else a working day."""
+        if self._login_ttl is not None:
+            return self._login_ttl
+        if f"{self.m.kv}/" in self.secrets_mounts():
+            kept = (((self.kv_read(SETTINGS_PATH) or {}).get("data")) or {}).get("login_ttl")
+            if isinstance(kept, int) and MIN_LOGIN_TTL <= kept <= MAX_LOGIN_TTL:
+                return kept
+        return DEFAULT_LOGIN_TTL
+
+    def userpass_ttl_item(self, mount: dict | None) -> Item:
+        """Userpass tokens last ``login_ttl`` (mount tune: default and max)."""
+        from netvault.durations import format_seconds
+
+        ttl = self.login_ttl()
+        name = f"auth {self.m.userpass}/ logins last {format_seconds(ttl)}"
+        if mount is None:
+            return Item(name, False, "no userpass mount yet")  # tuned on the next pass
+        cfg = self.c.sys.read_auth_method_tuning(path=self.m.userpass)
+        cfg = cfg.get("data") or cfg
+        have = (int(cfg.get("default_lease_ttl") or 0), int(cfg.get("max_lease_ttl") or 0))
+        ok = have == (ttl, ttl)
+        return Item(name, ok, "" if ok else f"tokens last {format_seconds(have[0])} (max {format_seconds(have[1])})",
+                    lambda: self._tune_userpass(ttl))
+
+    def _tune_userpass(self, ttl: int) -> None:
+        self.c.sys.tune_auth_method(path=self.m.userpass, default_lease_ttl=f"{ttl}s", max_lease_ttl=f"{ttl}s")
 
     def history(self) -> int:
         """The depth asked for (``--history``), else the one kept in the settings,
@@ -189,6 +230,7 @@ class _Layout:
         auth = self.auth_mounts()
         up = auth.get(f"{self.m.userpass}/")
         out.append(Item(f"auth {self.m.userpass}/ (userpass)", up is not None and up.get("type") == "userpass", "" if up else "missing", self.enable_userpass))
+        out.append(self.userpass_ttl_item(up))
 
         existing = set(self.c.sys.list_acl_policies()["data"]["keys"])
         for name, text in pol.role_policies().items():
@@ -314,12 +356,13 @@ class _Layout:
         depth = self.history()
         current = self.kv_read(SETTINGS_PATH)
         have = (current or {}).get("data") or {}
-        ok = have.get("incident_patterns") == patterns and have.get("history") == depth
+        login_ttl = self.login_ttl()
+        ok = have.get("incident_patterns") == patterns and have.get("history") == depth and have.get("login_ttl") == login_ttl
 
         def fix() -> None:
             version = ((current or {}).get("metadata") or {}).get("version", 0)
             self.c.secrets.kv.v2.create_or_update_secret(
-                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth},
+                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth, "login_ttl": login_ttl},
                 cas=version, mount_point=self.m.kv,
             )
 
@@ -507,6 +550,7 @@ def run_setup(
     patterns: list[str] | None = None,
     audit_path: str | None = None,
     history: int | None = None,
+    login_ttl: str | int | None = None,
 ) -> SetupResult:
     from netvault.gateway import hvac_errors
 
@@ -514,7 +558,9 @@ def run_setup(
         patterns = validate_patterns(patterns)
     if history is not None:
         history = validate_history(history)
-    layout = _Layout(client, mounts, patterns, audit_path, history)
+    if login_ttl is not None:
+        login_ttl = validate_login_ttl(login_ttl)
+    layout = _Layout(client, mounts, patterns, audit_path, history, login_ttl)
     result = SetupResult()
     with hvac_errors("Vault"):
         if check:

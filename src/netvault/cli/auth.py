@@ -24,14 +24,18 @@ def login(
     user: Annotated[Optional[str], typer.Argument(help="User name (userpass). Default: the last one used.")] = None,
     method: Annotated[str, typer.Option("--method", help="userpass or token.")] = "userpass",
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password (or token) from standard input.")] = False,
+    address: Annotated[Optional[str], typer.Option("--address", help="Vault address (https://host:8200); remembered in the config file, so later commands need no VAULT_ADDR.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Log in and keep the token in the OS keyring.
 
     The password is prompted (hidden) or read from stdin, never taken as an
     argument. VAULT_TOKEN / BAO_TOKEN, when set, win over the stored token.
+    --address wins over VAULT_ADDR and is saved in the config file; later
+    commands use VAULT_ADDR when set, else the saved address. The token lasts
+    a working day (10h; an admin changes it with `netvault setup --login-ttl`).
 
-    Example:  netvault login alice
+    Example:  netvault login alice --address https://vault.example.com:8200
               echo "$TOKEN" | netvault login --method token --password-stdin
     """
     import getpass
@@ -40,6 +44,10 @@ def login(
     from netvault.errors import UsageError
 
     settings = config.load()
+    if address is not None:
+        from netvault.gateway import split_addresses
+
+        settings = settings.with_address(",".join(split_addresses(address)))
     if method == "userpass":
         user = user or settings.user
         if not user:
@@ -57,7 +65,8 @@ def login(
     who, warning = session.login(settings, method=method, username=user, secret=secret)
     if warning:
         warn(warning)
-    info(f"logged in to {settings.address} as {who.username or who.display_name} ({', '.join(who.roles) or 'no role'})")
+    info(f"logged in to {settings.address} as {who.username or who.display_name} ({', '.join(who.roles) or 'no role'}); "
+         f"token expires in {session.expires_in(who)}")
     if as_json:
         emit_json(who.to_dict())
 
@@ -90,5 +99,6 @@ def whoami(as_json: JsonOption = False) -> None:
         return
     fields([
         ("user", who.username or who.display_name), ("roles", who.roles), ("customers", who.customers),
-        ("expires_in", session.expires_in(who)), ("address", settings.address), ("entity_id", who.entity_id),
+        ("expires_in", session.expires_in(who)), ("expires_at", who.expire_time or "never"),
+        ("address", settings.address), ("entity_id", who.entity_id),
     ])
