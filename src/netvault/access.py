@@ -546,12 +546,27 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def check_password(password: str) -> str:
+def check_password(password: str, what: str = "the initial password") -> str:
     if not password or len(password) < MIN_PASSWORD:
-        raise UsageError(f"the initial password must have at least {MIN_PASSWORD} characters")
+        raise UsageError(f"{what} must have at least {MIN_PASSWORD} characters")
     if any(ch in password for ch in "\r\n\x00"):
-        raise UsageError("the initial password must be one line")
+        raise UsageError(f"{what} must be one line")
     return password
+
+
+def refresh_team_lead_engineers(vault: Vault, mounts: Mounts = Mounts()) -> bool:
+    """Re-render nv-team-lead-engineers (the logins team leads may reset)
+    when the caller may write it (an admin); True when written."""
+    from netvault import policies as pol
+
+    path = f"sys/policies/acl/{pol.TEAM_LEAD_ENGINEERS}"
+    caps = vault.write("sys/capabilities-self", {"paths": [path]}) or {}
+    have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
+    if not have & {"update", "root"}:
+        return False
+    logins, _bad = users.engineer_logins(vault, mounts.userpass)
+    vault.write(path, {"policy": pol.render_team_lead_engineers(mounts.userpass, logins)})
+    return True
 
 
 def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mounts = Mounts()) -> dict:
@@ -567,6 +582,7 @@ def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mount
     # an existing login is a Conflict, unless it is an interrupted add of the
     # same person with the same password: then create_user completes it
     entity_id = users.create_user(vault, mounts.userpass, user, password, role, kv=mounts.kv)
+    refresh_team_lead_engineers(vault, mounts)  # an admin: the reset list follows at once
     return {"user": user, "role": role, "entity_id": entity_id}
 
 

@@ -236,6 +236,7 @@ class _Layout:
         for name, text in pol.role_policies().items():
             current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
             out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "differs from policies/"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
+        out.extend(self.password_policy_items(up, existing))
         for role, (group, group_policies) in pol.ROLES.items():
             out.append(self.group_item(group, group_policies, role))
 
@@ -390,6 +391,20 @@ class _Layout:
         patterns = self.patterns()
         for customer in customers:
             out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns), existing))
+        return out
+
+    def password_policy_items(self, userpass: dict | None, existing: set[str]) -> list[Item]:
+        """nv-self-password (own password) and nv-team-lead-engineers (the
+        logins a team lead may reset), both rendered for the userpass mount."""
+        if userpass is None or not userpass.get("accessor"):
+            return [Item(f"policy {n}", False, "no userpass mount yet") for n in (pol.SELF_PASSWORD, pol.TEAM_LEAD_ENGINEERS)]
+        out = [self._policy_item(pol.SELF_PASSWORD, pol.render_self_password(self.m.userpass, userpass["accessor"]), existing)]
+        from netvault import users
+
+        logins, bad = users.engineer_logins(self._gateway(), self.m.userpass)
+        out.append(self._policy_item(pol.TEAM_LEAD_ENGINEERS, pol.render_team_lead_engineers(self.m.userpass, logins), existing))
+        out.extend(Item(f"login {names.shown(b)} (engineer)", False, "not a valid user name: team leads cannot reset it",
+                        manual=True) for b in bad)
         return out
 
     def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
@@ -577,6 +592,22 @@ def run_setup(
     if any(i.name.startswith("audit device") and not i.in_sync for i in result.items):
         result.audit_stanza = audit_stanza(audit_path or "/var/log/openbao/audit.log")
     return result
+
+
+def sync_team_lead_engineers(client, mounts: Mounts) -> bool:
+    """Re-render nv-team-lead-engineers (after an admin adds a person);
+    True when it was written."""
+    from netvault.gateway import hvac_errors
+
+    layout = _Layout(client, mounts, None, None)
+    with hvac_errors("Vault"):
+        existing = set(client.sys.list_acl_policies()["data"]["keys"])
+        up = layout.auth_mounts().get(f"{mounts.userpass}/")
+        for item in layout.password_policy_items(up, existing):
+            if item.name == f"policy {pol.TEAM_LEAD_ENGINEERS}" and not item.in_sync and item.fix:
+                item.fix()
+                return True
+    return False
 
 
 def sync_customer_policies(client, mounts: Mounts) -> list[str]:

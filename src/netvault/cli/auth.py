@@ -71,6 +71,49 @@ def login(
         emit_json(who.to_dict())
 
 
+def passwd(
+    user: Annotated[Optional[str], typer.Argument(help="Your login name. Default: the one you logged in with.")] = None,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read two lines from standard input: the current password, then the new one.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Change your own password (userpass login).
+
+    The current password is checked by logging in with it; the new one is
+    prompted twice (hidden), or with --password-stdin read from the second
+    line of standard input. Never an argument. Vault lets each person change
+    only their own login's password (policy nv-self-password).
+
+    Example:  netvault passwd
+              printf '%s\n%s\n' "$OLD" "$NEW" | netvault passwd alice --password-stdin
+    """
+    import getpass
+
+    from netvault import access, config, names, users
+    from netvault.errors import UsageError
+
+    settings = config.load()
+    user = user or settings.user
+    if not user:
+        raise UsageError("which login? `netvault passwd USER` (or log in first)")
+    names.username(user)
+    if password_stdin or not sys.stdin.isatty():
+        if not password_stdin:
+            raise UsageError("no terminal to prompt for the passwords; use --password-stdin (two lines: current, new)")
+        current = read_secret_stdin("current password")
+        new = read_secret_stdin("new password")
+    else:
+        current = getpass.getpass(f"Current password for {user}: ")
+        new = getpass.getpass("New password: ")
+        access.check_password(new, "the new password")
+        if getpass.getpass("Repeat the new password: ") != new:
+            raise UsageError("the two new passwords differ; nothing changed")
+    access.check_password(new, "the new password")
+    users.change_own_password(settings.vault(None), settings.mounts.userpass, user, current, new)
+    info(f"password changed for {user}")
+    if as_json:
+        emit_json({"user": user, "changed": True})
+
+
 def logout(as_json: JsonOption = False) -> None:
     """Revoke the stored token and remove it from the keyring.
 

@@ -161,6 +161,7 @@ def _register() -> None:
     app.command("login")(auth.login)
     app.command("logout")(auth.logout)
     app.command("whoami")(auth.whoami)
+    app.command("passwd")(auth.passwd)
     from netvault.cli import access, audit, doctor, imports, records
 
     for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor),
