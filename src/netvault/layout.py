@@ -52,6 +52,8 @@ class Item:
     fix: Callable[[], None] | None = None
     #: drift that setup cannot fix itself (e.g. OpenBao audit devices)
     manual: bool = False
+    #: in sync, but `setup` rewrites it anyway (a safe allow-list that lags)
+    refresh: bool = False
 
     def to_dict(self) -> dict:
         return {"item": self.name, "in_sync": self.in_sync, "detail": self.detail, "manual": self.manual}
@@ -402,10 +404,38 @@ class _Layout:
         from netvault import users
 
         logins, bad = users.engineer_logins(self._gateway(), self.m.userpass)
-        out.append(self._policy_item(pol.TEAM_LEAD_ENGINEERS, pol.render_team_lead_engineers(self.m.userpass, logins), existing))
+        out.append(self.team_lead_engineers_item(logins, existing))
         out.extend(Item(f"login {names.shown(b)} (engineer)", False, "not a valid user name: team leads cannot reset it",
                         manual=True) for b in bad)
         return out
+
+    def team_lead_engineers_item(self, logins: list[str], existing: set[str]) -> Item:
+        """In sync when it lists no one but current engineers (an allow-list
+        that lags behind, after a team lead added someone, is safe: that is
+        not drift, only a note). `setup` renders it afresh either way."""
+        import re
+
+        name = pol.TEAM_LEAD_ENGINEERS
+        text = pol.render_team_lead_engineers(self.m.userpass, logins)
+        current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
+
+        def fix() -> None:
+            self.c.sys.create_or_update_acl_policy(name, text)
+
+        if current is None:
+            return Item(f"policy {name}", False, "missing", fix)
+        listed = re.findall(r'path "auth/[^"]*/users/([^"/]+)"', current)
+        try:
+            same_form = current == pol.render_team_lead_engineers(self.m.userpass, listed)
+        except UsageError:
+            same_form = False
+        extra = sorted(set(listed) - set(logins))
+        if not same_form or extra:
+            detail = f"lists {', '.join(names.shown(x) for x in extra)}, not (only) engineers" if extra else "stale"
+            return Item(f"policy {name}", False, detail, fix)
+        missing = len(set(logins) - set(listed))
+        return Item(f"policy {name}", True, f"{missing} new engineer(s) not yet resettable by team leads" if missing else "",
+                    fix, refresh=current != text)
 
     def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
         current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
@@ -584,7 +614,7 @@ def run_setup(
             # Two passes: mounts first, then what lives inside them.
             for _ in range(2):
                 for item in layout.items():
-                    if not item.in_sync and item.fix and not item.manual:
+                    if (not item.in_sync or item.refresh) and item.fix and not item.manual:
                         item.fix()
                         if item.name not in result.applied:
                             result.applied.append(item.name)

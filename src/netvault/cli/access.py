@@ -309,9 +309,15 @@ def engineer_offboard(
           empty="(nothing to rotate: no customer was granted)")
 
 
+def _complete_customer(incomplete: str) -> list[str]:
+    from netvault.cli.complete import customers
+
+    return customers(incomplete)
+
+
 def grant(
     user: Annotated[str, typer.Argument(help="Login name of the person.")],
-    customer: Annotated[str, typer.Argument(help="Customer slug.")],
+    customer: Annotated[str, typer.Argument(help="Customer slug.", autocompletion=_complete_customer)],
     for_: Annotated[Optional[str], typer.Option("--for", help="Time-limited: e.g. 30m, 4h, 2d (at most 168h). Vault expires it by itself.")] = None,
     reason: Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the grant record and the trail).")] = None,
     as_json: JsonOption = False,

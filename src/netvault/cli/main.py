@@ -32,7 +32,7 @@ app = typer.Typer(
     help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,  # plain help: rendering with rich costs ~60 ms per call
     context_settings={"help_option_names": ["-h", "--help"]},
 )
