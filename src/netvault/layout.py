@@ -616,28 +616,12 @@ def run_setup(
                 for item in layout.items():
                     if (not item.in_sync or item.refresh) and item.fix and not item.manual:
                         item.fix()
-                        if item.name not in result.applied:
-                            result.applied.append(item.name)
+                        if not item.in_sync and item.name not in result.applied:
+                            result.applied.append(item.name)  # a refresh only is no repair
             result.items = layout.items()
     if any(i.name.startswith("audit device") and not i.in_sync for i in result.items):
         result.audit_stanza = audit_stanza(audit_path or "/var/log/openbao/audit.log")
     return result
-
-
-def sync_team_lead_engineers(client, mounts: Mounts) -> bool:
-    """Re-render nv-team-lead-engineers (after an admin adds a person);
-    True when it was written."""
-    from netvault.gateway import hvac_errors
-
-    layout = _Layout(client, mounts, None, None)
-    with hvac_errors("Vault"):
-        existing = set(client.sys.list_acl_policies()["data"]["keys"])
-        up = layout.auth_mounts().get(f"{mounts.userpass}/")
-        for item in layout.password_policy_items(up, existing):
-            if item.name == f"policy {pol.TEAM_LEAD_ENGINEERS}" and not item.in_sync and item.fix:
-                item.fix()
-                return True
-    return False
 
 
 def sync_customer_policies(client, mounts: Mounts) -> list[str]:
