@@ -508,7 +508,7 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
     scope = f"jit:{customer}"
     stored = tokenstore.load(settings.address, scope=scope)
     if stored:
-        probe = Vault(settings.address, stored, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+        probe = settings.client.once(stored)
         if probe.token_is_valid():
             return stored
         tokenstore.delete(settings.address, scope=scope)
@@ -524,7 +524,7 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
         _delete_quietly(vault, p.inbox_meta(entity_id, customer))
         return None
     wrap = entry.get("wrap_token") or ""
-    anon = Vault(settings.address, None, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+    anon = settings.client.once(None)
     granted_by = names.shown(str(entry.get("granted_by") or "?"))
     try:
         info = anon.write("sys/wrapping/lookup", {"token": wrap})["data"]
@@ -542,7 +542,7 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
     # Unwrap with the engineer's OWN token (the wrap token goes in the body):
     # the audit entry of the unwrap then names the engineer as the holder.
     # Unwrapping with the wrap token as X-Vault-Token would leave no person.
-    unwrapper = Vault(settings.address, vault.token, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+    unwrapper = settings.client.once(vault.token)
     try:
         resp = unwrapper.write("sys/wrapping/unwrap", {"token": wrap})
     except NetvaultError:
@@ -566,12 +566,27 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def check_password(password: str) -> str:
+def check_password(password: str, what: str = "the initial password") -> str:
     if not password or len(password) < MIN_PASSWORD:
-        raise UsageError(f"the initial password must have at least {MIN_PASSWORD} characters")
+        raise UsageError(f"{what} must have at least {MIN_PASSWORD} characters")
     if any(ch in password for ch in "\r\n\x00"):
-        raise UsageError("the initial password must be one line")
+        raise UsageError(f"{what} must be one line")
     return password
+
+
+def refresh_team_lead_engineers(vault: Vault, mounts: Mounts = Mounts()) -> bool:
+    """Re-render nv-team-lead-engineers (the logins team leads may reset)
+    when the caller may write it (an admin); True when written."""
+    from netvault import policies as pol
+
+    path = f"sys/policies/acl/{pol.TEAM_LEAD_ENGINEERS}"
+    caps = vault.write("sys/capabilities-self", {"paths": [path]}) or {}
+    have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
+    if not have & {"update", "root"}:
+        return False
+    logins, _bad = users.engineer_logins(vault, mounts.userpass)
+    vault.write(path, {"policy": pol.render_team_lead_engineers(mounts.userpass, logins)})
+    return True
 
 
 def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mounts = Mounts()) -> dict:
@@ -587,6 +602,7 @@ def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mount
     # an existing login is a Conflict, unless it is an interrupted add of the
     # same person with the same password: then create_user completes it
     entity_id = users.create_user(vault, mounts.userpass, user, password, role, kv=mounts.kv)
+    refresh_team_lead_engineers(vault, mounts)  # an admin: the reset list follows at once
     return {"user": user, "role": role, "entity_id": entity_id}
 
 

@@ -182,8 +182,6 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
     customer's transit key and policy are there."""
     from netvault import layout
     from netvault.errors import NotLoggedIn, PermissionDenied, Unreachable
-    from netvault.gateway import admin_client
-
     data, manifest = verify_file(snapshot)
     started = time.monotonic()
     vault.upload(SNAPSHOT_PATH, data)
@@ -207,7 +205,7 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
         result.seconds = round(time.monotonic() - started, 3)
         return result
     address = getattr(vault, "node", vault.address)
-    client = admin_client(address, vault.token, cacert=cacert)
+    client = vault.config.replace(cacert=cacert or vault.config.cacert).admin(vault.token, address=address)
     check = layout.run_setup(client, mounts, check=True)
     if check.drift:
         # OpenBao 2.7 keeps the identity mount's tuning (audit_non_hmac_request_keys)

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 
 from netvault import config, embedded, layout, session, tokenstore
-from netvault.gateway import Vault, admin_client
+from netvault.gateway import ClientConfig
 
 FIRST_ADMIN = "admin"
 
@@ -22,16 +22,16 @@ def first_start(info: embedded.ServerInfo, admin_user: str = FIRST_ADMIN) -> dic
     root = embedded.root_token(paths.root)
     mounts = config.load().mounts
     ca = info.cacert
-    result = layout.run_setup(admin_client(info.address, root, cacert=ca), mounts, audit_path=str(paths.audit))
+    result = layout.run_setup(ClientConfig.local(info.address, cacert=ca).admin(root), mounts, audit_path=str(paths.audit))
     from netvault.users import create_user
 
     password = secrets.token_urlsafe(24)
-    vault = Vault(info.address, root, cacert=ca)
+    vault = ClientConfig.local(info.address, cacert=ca).vault(root)
     create_user(vault, mounts.userpass, admin_user, password, "admin")
     init = json.loads(paths.init.read_text())
     init["first_admin"] = {"username": admin_user, "password": password}
     config.write_private(paths.init, json.dumps(init, indent=2).encode())
-    token = session.userpass_login(Vault(info.address, cacert=ca), mounts.userpass, admin_user, password)["client_token"]
+    token = session.userpass_login(ClientConfig.local(info.address, cacert=ca).vault(None), mounts.userpass, admin_user, password)["client_token"]
     warning = tokenstore.save(info.address, token)
     # cacert: the private CA of a --tls-generate server (None removes a stale one)
     config.update_file({"address": info.address, "user": admin_user, "data_dir": info.data_dir, "cacert": ca})
@@ -57,7 +57,7 @@ def after_restart(info: embedded.ServerInfo) -> dict:
     if not token:
         return {"checked": False, "why": "no admin token (init.json moved offline and not logged in)"}
     mounts = config.load().mounts
-    client = admin_client(info.address, token, cacert=info.cacert)
+    client = ClientConfig.local(info.address, cacert=info.cacert).admin(token)
     try:
         items = layout.run_setup(client, mounts, check=True).items
         reapplied = []

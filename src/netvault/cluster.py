@@ -191,10 +191,10 @@ def kill_node(base: Path, i: int, sig: int = signal.SIGKILL) -> int | None:
 
 
 def _health(address: str) -> dict | None:
-    from netvault.gateway import Vault
+    from netvault.gateway import ClientConfig
 
     try:
-        return Vault(address, None, timeout=2, retries=0).health()
+        return ClientConfig.local(address).probe(timeout=2).health()
     except NetvaultError:
         return None
 
@@ -275,7 +275,7 @@ def up(base: Path, *, timeout: float = 90.0, die_with_parent: bool = False) -> C
         init = base / "init.json"
         if init.exists():
             raise NetvaultError(f"node1 is uninitialised but {init} exists: storage was lost; move init.json away to start afresh")
-        resp = Vault(first, None, timeout=60, retries=0).request(
+        resp = ClientConfig.local(first).once(None, timeout=60).request(
             "POST", "sys/init", {"recovery_shares": 5, "recovery_threshold": 3})
         config.write_private(init, json.dumps({
             "root_token": resp["root_token"], "recovery_keys_b64": resp.get("recovery_keys_b64", []),
@@ -294,9 +294,9 @@ def up(base: Path, *, timeout: float = 90.0, die_with_parent: bool = False) -> C
 def raft_peers(address: str, token: str, cacert: str | None = None) -> list[dict]:
     """Raft peers and their health as the active node's autopilot sees them
     (``sys/storage/raft/autopilot/state``; needs a token that may read it)."""
-    from netvault.gateway import Vault
+    from netvault.gateway import ClientConfig
 
-    return peers_of(Vault(address, token, cacert=cacert, retries=0, failover_seconds=10))
+    return peers_of(ClientConfig.local(address, cacert=cacert).vault(token, retries=0, failover_seconds=10))
 
 
 def peers_of(vault) -> list[dict]:

@@ -60,9 +60,22 @@ class Settings:
     user: str | None = None
     #: data dir of the embedded server this config was written for, if any
     data_dir: str | None = None
+    #: how to reach Vault (TLS, proxy, timeout, retries): ``gateway.ClientConfig``,
+    #: resolved once from the environment and the file; builds every client
+    client: object = None
+
+    def __post_init__(self) -> None:
+        if self.client is None:
+            from netvault.gateway import ClientConfig
+
+            object.__setattr__(self, "client", ClientConfig(self.address, namespace=self.namespace, cacert=self.cacert))
 
     def with_address(self, address: str) -> "Settings":
-        return replace(self, address=address)
+        return replace(self, address=address, client=self.client.with_address(address))
+
+    def vault(self, token: str | None = None, **kwargs):
+        """A ``gateway.Vault`` for these settings (see ``ClientConfig.vault``)."""
+        return self.client.vault(token, **kwargs)
 
 
 def _first_env(*names: str) -> str | None:
@@ -107,50 +120,55 @@ def load(path: Path | None = None) -> Settings:
     # Several nodes of a cluster: comma-separated VAULT_ADDR, or `addresses` in
     # the file; the client fails over between them (netvault.gateway).
     address = _first_env("VAULT_ADDR", "BAO_ADDR") or (",".join(listed) if listed else None) or data.get("address") or DEFAULT_ADDRESS
+    address = ",".join(a.strip().rstrip("/") for a in address.split(",") if a.strip())
+    namespace = _first_env("VAULT_NAMESPACE", "BAO_NAMESPACE") or data.get("namespace")
+    cacert = _first_env("VAULT_CACERT", "BAO_CACERT") or data.get("cacert")
+    from netvault.gateway import ClientConfig
+
+    tls = {k: data[k] for k in ("capath", "client_cert", "client_key", "tls_server_name") if isinstance(data.get(k), str)}
     return Settings(
-        address=",".join(a.strip().rstrip("/") for a in address.split(",") if a.strip()),
+        address=address,
         mounts=mounts,
-        namespace=_first_env("VAULT_NAMESPACE", "BAO_NAMESPACE") or data.get("namespace"),
-        cacert=_first_env("VAULT_CACERT", "BAO_CACERT") or data.get("cacert"),
+        namespace=namespace,
+        cacert=cacert,
         env_token=_first_env("VAULT_TOKEN", "BAO_TOKEN"),
         user=data.get("user"),
         data_dir=data.get("data_dir"),
+        client=ClientConfig.from_env(address, namespace=namespace, cacert=cacert, file=tls),
     )
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    import json
-
-    # JSON string escaping is valid TOML basic-string escaping for our values.
-    return json.dumps(str(value), ensure_ascii=False)
-
-
 def update_file(changes: dict, path: Path | None = None) -> None:
-    """Merge ``changes`` into the config file atomically (None deletes a key)."""
+    """Merge ``changes`` into the config file atomically (None deletes a key).
+
+    Written with tomlkit: the user's comments, layout and value types
+    (numbers, lists, tables) survive a login (issue 10 §4). A key that is a
+    dict is merged into the table of that name."""
+    import tomlkit
+
     path = path or config_file()
-    data = read_file(path)
+    read_file(path)  # refuses a corrupt file with the usual message
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        doc = tomlkit.document()
+    _merge(doc, changes)
+    write_private(path, tomlkit.dumps(doc).encode("utf-8"))
+
+
+def _merge(table, changes: dict) -> None:
+    import tomlkit
+
     for key, value in changes.items():
         if value is None:
-            data.pop(key, None)
+            if key in table:
+                del table[key]
+        elif isinstance(value, dict):
+            if not isinstance(table.get(key), dict):
+                table[key] = tomlkit.table()
+            _merge(table[key], value)
         else:
-            data[key] = value
-    lines = []
-    tables = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
-    for name, table in tables:
-        lines.append(f"\n[{name}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
-    write_private(path, ("\n".join(lines) + "\n").encode())
+            table[key] = value
 
 
 def write_private(path: Path, content: bytes) -> None:

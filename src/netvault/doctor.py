@@ -315,13 +315,11 @@ def _customer_findings(vault, mounts: Mounts, listed: list[str]) -> list[Finding
 def _setup_findings(vault, mounts: Mounts) -> list[Finding]:
     """Drift from the netvault layout, as `setup --check` sees it (admins only)."""
     from netvault import layout
-    from netvault.gateway import admin_client
-
     caps = vault.write("sys/capabilities-self", {"paths": ["sys/policies/acl/nv-admin"]}) or {}
     have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
     if not have & {"read", "root"}:
         raise PermissionDenied("setup check needs an admin")
-    client = admin_client(vault.address, vault.token, namespace=vault.namespace)
+    client = vault.config.admin(vault.token, address=vault.address)
     return [Finding("setup", "drift", item.name, item.detail or "differs",
                     "run `netvault setup` as an admin" if not item.manual else "fix by hand (see `netvault setup --check`)",
                     False)

@@ -255,9 +255,9 @@ def free_port() -> int:
 
 
 def _client(address: str, token: str | None = None, cacert: str | None = None):
-    from netvault.gateway import Vault
+    from netvault.gateway import ClientConfig
 
-    return Vault(address, token, cacert=cacert, timeout=5, retries=0)
+    return ClientConfig.local(address, cacert=cacert).once(token, timeout=5)
 
 
 def status(data_dir: Path) -> ServerInfo:
@@ -293,10 +293,10 @@ def audit_blocked(address: str, cacert: str | None = None) -> bool:
     token-less look-up is audited like any request: a healthy server refuses it
     (403); one whose audit devices all fail answers 500 (Vault fails closed).
     """
-    from netvault.gateway import Vault
+    from netvault.gateway import ClientConfig
 
     try:
-        status, _raw = Vault(address, None, cacert=cacert, timeout=5, retries=0)._send(
+        status, _raw = ClientConfig.local(address, cacert=cacert).probe()._send(
             "GET", "auth/token/lookup-self", None, {"Accept": "application/json"})
     except Unreachable:
         return False
@@ -539,9 +539,9 @@ def _initialise(address: str, paths: Paths, cacert: str | None = None) -> None:
             f"the server in {paths.root} is uninitialised but {paths.init} exists; "
             "storage was lost or replaced: move init.json away to start afresh"
         )
-    from netvault.gateway import Vault
+    from netvault.gateway import ClientConfig
 
-    resp = Vault(address, None, cacert=cacert, timeout=60, retries=0).request(
+    resp = ClientConfig.local(address, cacert=cacert).once(None, timeout=60).request(
         "POST", "sys/init", {"recovery_shares": 5, "recovery_threshold": 3}
     )
     keep = {

@@ -187,6 +187,280 @@ def _verbose_sink():
     return lambda text: sys.stderr.write(text + "\n")
 
 
+# -- one connection configuration (issue 10 §2) -----------------------------
+_TRUE = ("1", "true", "t", "yes", "y", "on")
+
+
+def _env(env, *names: str) -> str | None:
+    for name in names:
+        value = env.get(name)
+        if value:
+            return value
+    return None
+
+
+def _no_proxy_match(host: str, port: int, no_proxy: str) -> bool:
+    """NO_PROXY as curl and Go read it: ``*``, host names (a leading dot or
+    not: the name and its sub-domains), IP addresses, optional ``:port``."""
+    host = host.lower().strip("[]")
+    for item in (i.strip().lower() for i in no_proxy.split(",")):
+        if not item:
+            continue
+        if item == "*":
+            return True
+        name, _, want_port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+        if want_port and want_port != str(port):
+            continue
+        name = name.lstrip(".").strip("[]")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
+
+
+class ClientConfig:
+    """How to reach Vault, resolved once from the config file and the
+    environment the ``vault``/``bao`` CLI reads; builds both the stdlib
+    ``Vault`` and the hvac admin client (docs/DESIGN.md, Environment).
+
+    Precedence: an address given on the command line (``login --address``),
+    then ``VAULT_ADDR``/``BAO_ADDR``, then the config file, then the default
+    (like the vault CLI, the environment overrides the config file)."""
+
+    def __init__(self, address: str, *, namespace: str | None = None, cacert: str | None = None,
+                 capath: str | None = None, client_cert: str | None = None, client_key: str | None = None,
+                 tls_server_name: str | None = None, skip_verify: bool = False, timeout: float = 10.0,
+                 max_retries: int = 4, proxies: dict | None = None, no_proxy: str = "") -> None:
+        self.address = address
+        self.namespace = namespace
+        self.cacert = cacert
+        self.capath = capath
+        self.client_cert = client_cert
+        self.client_key = client_key
+        self.tls_server_name = tls_server_name
+        self.skip_verify = skip_verify
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.proxies = dict(proxies or {})
+        self.no_proxy = no_proxy
+        self._ctx = None
+
+    @classmethod
+    def from_env(cls, address: str, *, namespace: str | None = None, cacert: str | None = None,
+                 env=None, file: dict | None = None) -> "ClientConfig":
+        """``address``/``namespace``/``cacert`` as already resolved by
+        ``config.load``; the rest from the environment (then ``file``)."""
+        import os
+
+        env = os.environ if env is None else env
+        file = file or {}
+        if (_env(env, "VAULT_CLIENT_CERT", "BAO_CLIENT_CERT") is None) != (_env(env, "VAULT_CLIENT_KEY", "BAO_CLIENT_KEY") is None):
+            raise UsageError("VAULT_CLIENT_CERT and VAULT_CLIENT_KEY go together: set both or neither")
+        skip = (_env(env, "VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY") or "").strip().lower() in _TRUE
+        timeout_text = _env(env, "VAULT_CLIENT_TIMEOUT", "BAO_CLIENT_TIMEOUT")
+        timeout = 10.0  # netvault's default (the vault CLI's is 60 s): an engineer mid-outage should not wait a minute
+        if timeout_text:
+            from netvault.durations import parse_seconds
+
+            timeout = float(parse_seconds(timeout_text))
+            if timeout <= 0:
+                raise UsageError("VAULT_CLIENT_TIMEOUT must be positive")
+        retries_text = _env(env, "VAULT_MAX_RETRIES", "BAO_MAX_RETRIES")
+        retries = 4  # transient answers (election, a fresh kv mount): netvault's default
+        if retries_text:
+            if not retries_text.strip().isdigit():
+                raise UsageError(f"VAULT_MAX_RETRIES must be a whole number, not {retries_text[:20]!r}")
+            retries = int(retries_text)
+        proxies = {}
+        for scheme in ("https", "http"):
+            value = _env(env, f"{scheme}_proxy", f"{scheme.upper()}_PROXY")
+            if value:
+                proxies[scheme] = value if "://" in value else "http://" + value
+        return cls(
+            address, namespace=namespace, cacert=cacert,
+            capath=_env(env, "VAULT_CAPATH", "BAO_CAPATH") or file.get("capath"),
+            client_cert=_env(env, "VAULT_CLIENT_CERT", "BAO_CLIENT_CERT") or file.get("client_cert"),
+            client_key=_env(env, "VAULT_CLIENT_KEY", "BAO_CLIENT_KEY") or file.get("client_key"),
+            tls_server_name=_env(env, "VAULT_TLS_SERVER_NAME", "BAO_TLS_SERVER_NAME") or file.get("tls_server_name"),
+            skip_verify=skip, timeout=timeout, max_retries=retries, proxies=proxies,
+            no_proxy=_env(env, "no_proxy", "NO_PROXY") or "",
+        )
+
+    @classmethod
+    def local(cls, address: str, *, cacert: str | None = None) -> "ClientConfig":
+        """A server this machine runs (embedded, local cluster): no environment
+        (VAULT_* may point elsewhere, and a proxy must not carry loopback)."""
+        return cls(address, cacert=cacert)
+
+    def replace(self, **changes) -> "ClientConfig":
+        import copy
+
+        other = copy.copy(self)
+        for key, value in changes.items():
+            if not hasattr(other, key) or key.startswith("_"):
+                raise TypeError(f"no setting {key!r}")
+            setattr(other, key, value)
+        other._ctx = None
+        return other
+
+    def with_address(self, address: str) -> "ClientConfig":
+        return self.replace(address=address)
+
+    # -- TLS --------------------------------------------------------------
+    def ssl_context(self) -> ssl.SSLContext:
+        """CA file/dir, client certificate, or no verification (warned)."""
+        if self._ctx is not None:
+            return self._ctx
+        if self.skip_verify:
+            import sys
+
+            sys.stderr.write("warning: VAULT_SKIP_VERIFY is set: the server's certificate is NOT checked\n")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            try:
+                ctx = ssl.create_default_context(cafile=self.cacert)
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"cannot use CA certificate {self.cacert!r} (VAULT_CACERT): "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
+            if self.capath:
+                self._load_capath(ctx)
+        if self.client_cert:
+            try:
+                ctx.load_cert_chain(self.client_cert, self.client_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise UsageError(f"cannot use client certificate {self.client_cert!r} with its key "
+                                 f"(VAULT_CLIENT_CERT/VAULT_CLIENT_KEY): {getattr(exc, 'strerror', None) or exc}") from None
+        self._ctx = ctx
+        return ctx
+
+    def _load_capath(self, ctx: ssl.SSLContext) -> None:
+        """Every PEM file in the directory (as the vault CLI does; OpenSSL's
+        capath would need hashed names)."""
+        import os
+
+        if not os.path.isdir(self.capath):
+            raise UsageError(f"VAULT_CAPATH {self.capath!r} is not a directory")
+        for name in sorted(os.listdir(self.capath)):
+            path = os.path.join(self.capath, name)
+            if os.path.isfile(path):
+                try:
+                    ctx.load_verify_locations(cafile=path)
+                except ssl.SSLError:
+                    continue  # not a certificate
+
+    def proxy_for(self, scheme: str, host: str, port: int) -> tuple[str, int] | None:
+        """(host, port) of the proxy to tunnel through (CONNECT), or None."""
+        url = self.proxies.get(scheme)
+        if not url or _no_proxy_match(host, port, self.no_proxy):
+            return None
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise UsageError(f"invalid proxy address {url!r} ({scheme.upper()}_PROXY)")
+        return parts.hostname, parts.port or 3128
+
+    # -- clients ------------------------------------------------------------
+    def vault(self, token: str | None = None, *, address: str | None = None, timeout: float | None = None,
+              retries: int | None = None, failover_seconds: float = 30.0) -> "Vault":
+        """The stdlib client (the hot path)."""
+        return Vault(address or self.address, token, config=self, timeout=timeout, retries=retries,
+                     failover_seconds=failover_seconds)
+
+    def probe(self, address: str | None = None, *, timeout: float = 5.0) -> "Vault":
+        """A token-less client that does not retry: health checks, polling."""
+        return self.vault(None, address=address, timeout=timeout, retries=0)
+
+    def once(self, token: str | None, *, address: str | None = None, timeout: float | None = None) -> "Vault":
+        """A client that sends each request once (no transient retries)."""
+        return self.vault(token, address=address, timeout=timeout, retries=0)
+
+    def admin(self, token: str | None, *, address: str | None = None):
+        """An hvac client for the set-up plane (lazy import: it costs ~110 ms),
+        with the same TLS, proxy, namespace, timeout and retries."""
+        import hvac
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        address = address or self.address
+        if "," in address:  # a cluster: the first node that answers (standbys forward)
+            probe = self.probe(address)
+            probe.health()
+            address = probe.node
+        ctx = self.ssl_context() if urlsplit(address).scheme == "https" else None
+        server_name = self.tls_server_name
+
+        class _Adapter(HTTPAdapter):
+            def init_poolmanager(self, *args, **kwargs):
+                if ctx is not None:
+                    kwargs["ssl_context"] = ctx
+                    if server_name:
+                        kwargs["server_hostname"] = server_name
+                return super().init_poolmanager(*args, **kwargs)
+
+            def proxy_manager_for(self, proxy, **kwargs):
+                if ctx is not None:
+                    kwargs["ssl_context"] = ctx
+                    if server_name:
+                        kwargs["server_hostname"] = server_name
+                return super().proxy_manager_for(proxy, **kwargs)
+
+        session = requests.Session()
+        session.trust_env = False  # proxies come from this config (NO_PROXY included)
+        retry = Retry(total=self.max_retries, backoff_factor=0.2, status_forcelist=(412, 500, 502, 503, 504),
+                      allowed_methods=None, raise_on_status=False, redirect=False)
+        session.mount("https://", _Adapter(max_retries=retry))
+        session.mount("http://", _Adapter(max_retries=retry))
+        parts = urlsplit(address)
+        proxy = self.proxy_for(parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        if proxy:
+            session.proxies = {parts.scheme: f"http://{proxy[0]}:{proxy[1]}"}
+        verify: bool | str = not self.skip_verify
+        if ctx is not None and not self.skip_verify:
+            # our context already trusts VAULT_CACERT/CAPATH; requests would
+            # otherwise replace it with certifi's bundle
+            verify = self.cacert or True
+        client = hvac.Client(url=address, token=token, namespace=self.namespace, verify=verify,
+                             timeout=max(self.timeout, 30.0), session=session)
+        client.netvault_config = self.with_address(address)  # layout's domain helpers reuse it
+        return client
+
+
+_CONNECTION_CLASSES: dict = {}
+
+
+def _https_connection_class():
+    """http.client.HTTPSConnection that checks the certificate against
+    VAULT_TLS_SERVER_NAME when set (built on first use: http.client is lazy)."""
+    cls = _CONNECTION_CLASSES.get("https")
+    if cls is None:
+        import http.client
+
+        class VerifyingHTTPSConnection(http.client.HTTPSConnection):
+            def __init__(self, *args, server_name: str | None = None, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._server_name = server_name
+
+            def connect(self):
+                http.client.HTTPConnection.connect(self)  # TCP, and the proxy tunnel if any
+                name = self._server_name or self._tunnel_host or self.host
+                self.sock = self._context.wrap_socket(self.sock, server_hostname=name)
+
+        cls = _CONNECTION_CLASSES["https"] = VerifyingHTTPSConnection
+    return cls
+
+
+def _reason(exc: BaseException | None) -> str:
+    """A short, secret-free reason for a failed connection."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verify failed ({exc.reason}: {exc.verify_message}); see VAULT_CACERT / VAULT_TLS_SERVER_NAME"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or type(exc).__name__}); a client certificate may be required (VAULT_CLIENT_CERT)"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "no answer in time (VAULT_CLIENT_TIMEOUT)"
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
 class Vault:
     """Minimal Vault API client: read/write/list/delete with one keep-alive connection."""
 
@@ -197,43 +471,55 @@ class Vault:
         *,
         namespace: str | None = None,
         cacert: str | None = None,
-        timeout: float = 10.0,
-        retries: int = 4,
+        timeout: float | None = None,
+        retries: int | None = None,
         failover_seconds: float = 30.0,
+        config: ClientConfig | None = None,
     ) -> None:
+        """Prefer ``ClientConfig.vault``; ``namespace``/``cacert`` here only
+        for a client without a config (tests, tools)."""
         self._nodes = split_addresses(address)
         #: the configured address(es), comma-separated: what tokens are stored under
         self.address = ",".join(self._nodes)
         self.token = token
-        self.namespace = namespace
-        self._cacert = cacert
-        self._timeout = timeout
-        self._retries = retries
+        if config is None:
+            config = ClientConfig(self.address, namespace=namespace, cacert=cacert)
+        self.config = config
+        self.namespace = config.namespace
+        self._cacert = config.cacert
+        self._timeout = config.timeout if timeout is None else timeout
+        self._retries = config.max_retries if retries is None else retries
         self._conn = None
         self._failover_seconds = failover_seconds
         self._current = 0
         self._answered_by: str | None = None
         self._picked = False
+        self._location: str | None = None
         self._use_node(0)
 
     # -- plumbing ---------------------------------------------------------
     def clone(self) -> "Vault":
         """A client with its own connection (one per thread)."""
         return Vault(
-            self.address, self.token, namespace=self.namespace, cacert=self._cacert,
+            self.address, self.token, config=self.config,
             timeout=self._timeout, retries=self._retries, failover_seconds=self._failover_seconds,
         )
 
-    def _connect(self):
+    def _connect(self, scheme: str | None = None, host: str | None = None, port: int | None = None):
         import http.client
 
-        if self._scheme == "https":
-            try:
-                ctx = ssl.create_default_context(cafile=self._cacert)
-            except (OSError, ssl.SSLError) as exc:
-                raise UsageError(f"cannot use CA certificate {self._cacert!r} (VAULT_CACERT): {getattr(exc, 'strerror', None) or exc}") from None
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=ctx)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        scheme, host, port = scheme or self._scheme, host or self._host, port or self._port
+        proxy = self.config.proxy_for(scheme, host, port)
+        target = proxy or (host, port)
+        if scheme == "https":
+            conn = _https_connection_class()(target[0], target[1], timeout=self._timeout,
+                                             context=self.config.ssl_context(),
+                                             server_name=self.config.tls_server_name)
+        else:
+            conn = http.client.HTTPConnection(target[0], target[1], timeout=self._timeout)
+        if proxy:
+            conn.set_tunnel(host, port)  # CONNECT through HTTPS_PROXY / HTTP_PROXY
+        return conn
 
     def close(self) -> None:
         if self._conn is not None:
@@ -280,8 +566,7 @@ class Vault:
                 self._conn.connect()
             except (ConnectionError, socket.timeout, OSError) as exc:
                 self.close()
-                reason = getattr(exc, "strerror", None) or type(exc).__name__
-                raise Unreachable(f"cannot reach Vault at {self.node}: {reason}") from None
+                raise Unreachable(f"cannot reach Vault at {self.node}: {_reason(exc)}") from None
 
     def _answered(self) -> None:
         if self._answered_by != self.node:
@@ -302,7 +587,10 @@ class Vault:
     def _exchange(self, method: str, path: str, body: bytes | None, headers: dict, *,
                   idempotent: bool = False) -> tuple[int, bytes]:
         if len(self._nodes) == 1:
-            return self._send(method, path, body, headers, idempotent=idempotent)
+            status, raw = self._send(method, path, body, headers, idempotent=idempotent)
+            if status in (307, 308) and self._location:
+                return self._follow(method, path, body, headers, idempotent, status, raw)
+            return status, raw
         safe = failover_safe(method, path, idempotent)
         cas = None if safe else _cas_of(method, path, body)
         deadline = time.monotonic() + self._failover_seconds
@@ -331,6 +619,33 @@ class Vault:
             if time.monotonic() > deadline:
                 raise failure
             self._pick(deadline, after=failure)
+
+    def _follow(self, method: str, path: str, body: bytes | None, headers: dict, idempotent: bool,
+                status: int, raw: bytes) -> tuple[int, bytes]:
+        """A standby that does not forward answers 307 with the active node's
+        address (as the vault CLI does, follow it: the request was not carried
+        out). Never from https to http; at most 3 hops; the configured
+        address stays what tokens are stored under."""
+        for _hop in range(3):
+            if status not in (307, 308) or not self._location:
+                return status, raw
+            target = urlsplit(self._location)
+            if target.scheme not in ("http", "https") or not target.hostname or (
+                    self._scheme == "https" and target.scheme != "https"):
+                raise Unreachable(f"Vault at {self.node} redirected to an address netvault will not follow")
+            conn = self._connect(target.scheme, target.hostname,
+                                 target.port or (443 if target.scheme == "https" else 80))
+            try:
+                conn.request(method, target.path + (f"?{target.query}" if target.query else ""), body=body, headers=headers)
+                resp = conn.getresponse()
+                status, raw = resp.status, resp.read()
+                self._location = resp.getheader("Location") if status in (301, 302, 307, 308) else None
+            except (ConnectionError, socket.timeout, OSError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise Unreachable(f"cannot reach the active Vault node at {target.scheme}://{target.netloc}: {reason}") from None
+            finally:
+                conn.close()
+        return status, raw
 
     def _pick(self, deadline: float, after: Exception | None = None) -> None:
         """Go to the active node, waiting (with backoff) while the cluster
@@ -411,6 +726,7 @@ class Vault:
                 continue
             try:
                 resp = self._conn.getresponse()
+                self._location = resp.getheader("Location") if resp.status in (301, 302, 307, 308) else None
                 return resp.status, resp.read()
             except (ConnectionError, socket.timeout, OSError) as exc:
                 last_exc = exc
@@ -422,8 +738,7 @@ class Vault:
                     ) from None
                 if isinstance(exc, (ConnectionRefusedError, socket.timeout, ssl.SSLError)):
                     break
-        reason = getattr(last_exc, "strerror", None) or type(last_exc).__name__
-        raise Unreachable(f"cannot reach Vault at {self.address}: {reason}")
+        raise Unreachable(f"cannot reach Vault at {self.address}: {_reason(last_exc)}")
 
     def request(
         self, method: str, path: str, data: Any = None, *, headers: dict | None = None, idempotent: bool = False
@@ -541,15 +856,11 @@ class Vault:
         return h
 
 
-def admin_client(address: str, token: str | None, *, namespace=None, cacert=None):
-    """An hvac client for the set-up plane (lazy import: it costs ~110 ms)."""
-    import hvac
-
-    if "," in address:  # a cluster: the first node that answers (standbys forward)
-        probe = Vault(address, None, namespace=namespace, cacert=cacert, timeout=5, retries=0)
-        probe.health()
-        address = probe.node
-    return hvac.Client(url=address, token=token, namespace=namespace, verify=cacert or True, timeout=30)
+def admin_client(address: str, token: str | None, *, namespace=None, cacert=None, config: ClientConfig | None = None):
+    """An hvac client for the set-up plane; prefer ``ClientConfig.admin``."""
+    if config is None:
+        config = ClientConfig(address, namespace=namespace, cacert=cacert, timeout=30.0)
+    return config.admin(token, address=address)
 
 
 class hvac_errors:

@@ -52,6 +52,8 @@ class Item:
     fix: Callable[[], None] | None = None
     #: drift that setup cannot fix itself (e.g. OpenBao audit devices)
     manual: bool = False
+    #: in sync, but `setup` rewrites it anyway (a safe allow-list that lags)
+    refresh: bool = False
 
     def to_dict(self) -> dict:
         return {"item": self.name, "in_sync": self.in_sync, "detail": self.detail, "manual": self.manual}
@@ -113,14 +115,55 @@ def _while_upgrading(call, seconds: float = 60.0):
             time.sleep(0.1)
 
 
+#: how long a `netvault login` token lives: a working day (issue 15), not Vault's 32 days
+DEFAULT_LOGIN_TTL = 10 * 3600
+MIN_LOGIN_TTL, MAX_LOGIN_TTL = 5 * 60, 31 * 86400
+
+
+def validate_login_ttl(text: str | int) -> int:
+    from netvault.durations import parse
+
+    return int(parse(str(text), minimum=MIN_LOGIN_TTL, maximum=MAX_LOGIN_TTL, what="login TTL").total_seconds())
+
+
 class _Layout:
     def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None,
-                 history: int | None = None):
+                 history: int | None = None, login_ttl: int | None = None):
         self.c = client
         self.m = mounts
         self.audit_path = audit_path
         self._patterns = patterns
         self._history = history
+        self._login_ttl = login_ttl
+
+    def login_ttl(self) -> int:
+        """Seconds a login token lives: asked for (``--login-ttl``), else kept
+        in the settings, else a working day."""
+        if self._login_ttl is not None:
+            return self._login_ttl
+        if f"{self.m.kv}/" in self.secrets_mounts():
+            kept = (((self.kv_read(SETTINGS_PATH) or {}).get("data")) or {}).get("login_ttl")
+            if isinstance(kept, int) and MIN_LOGIN_TTL <= kept <= MAX_LOGIN_TTL:
+                return kept
+        return DEFAULT_LOGIN_TTL
+
+    def userpass_ttl_item(self, mount: dict | None) -> Item:
+        """Userpass tokens last ``login_ttl`` (mount tune: default and max)."""
+        from netvault.durations import format_seconds
+
+        ttl = self.login_ttl()
+        name = f"auth {self.m.userpass}/ logins last {format_seconds(ttl)}"
+        if mount is None:
+            return Item(name, False, "no userpass mount yet")  # tuned on the next pass
+        cfg = self.c.sys.read_auth_method_tuning(path=self.m.userpass)
+        cfg = cfg.get("data") or cfg
+        have = (int(cfg.get("default_lease_ttl") or 0), int(cfg.get("max_lease_ttl") or 0))
+        ok = have == (ttl, ttl)
+        return Item(name, ok, "" if ok else f"tokens last {format_seconds(have[0])} (max {format_seconds(have[1])})",
+                    lambda: self._tune_userpass(ttl))
+
+    def _tune_userpass(self, ttl: int) -> None:
+        self.c.sys.tune_auth_method(path=self.m.userpass, default_lease_ttl=f"{ttl}s", max_lease_ttl=f"{ttl}s")
 
     def history(self) -> int:
         """The depth asked for (``--history``), else the one kept in the settings,
@@ -189,11 +232,13 @@ class _Layout:
         auth = self.auth_mounts()
         up = auth.get(f"{self.m.userpass}/")
         out.append(Item(f"auth {self.m.userpass}/ (userpass)", up is not None and up.get("type") == "userpass", "" if up else "missing", self.enable_userpass))
+        out.append(self.userpass_ttl_item(up))
 
         existing = set(self.c.sys.list_acl_policies()["data"]["keys"])
         for name, text in pol.role_policies().items():
             current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
             out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "differs from policies/"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
+        out.extend(self.password_policy_items(up, existing))
         for role, (group, group_policies) in pol.ROLES.items():
             out.append(self.group_item(group, group_policies, role))
 
@@ -314,12 +359,13 @@ class _Layout:
         depth = self.history()
         current = self.kv_read(SETTINGS_PATH)
         have = (current or {}).get("data") or {}
-        ok = have.get("incident_patterns") == patterns and have.get("history") == depth
+        login_ttl = self.login_ttl()
+        ok = have.get("incident_patterns") == patterns and have.get("history") == depth and have.get("login_ttl") == login_ttl
 
         def fix() -> None:
             version = ((current or {}).get("metadata") or {}).get("version", 0)
             self.c.secrets.kv.v2.create_or_update_secret(
-                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth},
+                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth, "login_ttl": login_ttl},
                 cas=version, mount_point=self.m.kv,
             )
 
@@ -364,6 +410,48 @@ class _Layout:
         ok = lifecycle.lifecycle_group_in_sync(vault, customers)
         return Item(f"group {pol.LIFECYCLE_GROUP}", ok, "" if ok else "missing or different",
                     lambda: lifecycle.sync_lifecycle_group(vault, customers))
+
+    def password_policy_items(self, userpass: dict | None, existing: set[str]) -> list[Item]:
+        """nv-self-password (own password) and nv-team-lead-engineers (the
+        logins a team lead may reset), both rendered for the userpass mount."""
+        if userpass is None or not userpass.get("accessor"):
+            return [Item(f"policy {n}", False, "no userpass mount yet") for n in (pol.SELF_PASSWORD, pol.TEAM_LEAD_ENGINEERS)]
+        out = [self._policy_item(pol.SELF_PASSWORD, pol.render_self_password(self.m.userpass, userpass["accessor"]), existing)]
+        from netvault import users
+
+        logins, bad = users.engineer_logins(self._gateway(), self.m.userpass)
+        out.append(self.team_lead_engineers_item(logins, existing))
+        out.extend(Item(f"login {names.shown(b)} (engineer)", False, "not a valid user name: team leads cannot reset it",
+                        manual=True) for b in bad)
+        return out
+
+    def team_lead_engineers_item(self, logins: list[str], existing: set[str]) -> Item:
+        """In sync when it lists no one but current engineers (an allow-list
+        that lags behind, after a team lead added someone, is safe: that is
+        not drift, only a note). `setup` renders it afresh either way."""
+        import re
+
+        name = pol.TEAM_LEAD_ENGINEERS
+        text = pol.render_team_lead_engineers(self.m.userpass, logins)
+        current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
+
+        def fix() -> None:
+            self.c.sys.create_or_update_acl_policy(name, text)
+
+        if current is None:
+            return Item(f"policy {name}", False, "missing", fix)
+        listed = re.findall(r'path "auth/[^"]*/users/([^"/]+)"', current)
+        try:
+            same_form = current == pol.render_team_lead_engineers(self.m.userpass, listed)
+        except UsageError:
+            same_form = False
+        extra = sorted(set(listed) - set(logins))
+        if not same_form or extra:
+            detail = f"lists {', '.join(names.shown(x) for x in extra)}, not (only) engineers" if extra else "stale"
+            return Item(f"policy {name}", False, detail, fix)
+        missing = len(set(logins) - set(listed))
+        return Item(f"policy {name}", True, f"{missing} new engineer(s) not yet resettable by team leads" if missing else "",
+                    fix, refresh=current != text)
 
     def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
         current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
@@ -427,11 +515,14 @@ class _Layout:
     def _gateway(self):
         """The same server and token as the hvac client, for domain helpers
         (users.py) that speak through ``gateway.Vault``."""
-        from netvault.gateway import Vault
+        from netvault.gateway import ClientConfig
 
-        verify = (getattr(self.c.adapter, "_kwargs", None) or {}).get("verify")
-        return Vault(self.c.adapter.base_uri, self.c.token, namespace=getattr(self.c.adapter, "namespace", None),
-                     cacert=verify if isinstance(verify, str) else None)
+        cfg = getattr(self.c, "netvault_config", None)
+        if cfg is None:  # an hvac client built elsewhere (scripts, tests)
+            verify = (getattr(self.c.adapter, "_kwargs", None) or {}).get("verify")
+            cfg = ClientConfig(self.c.adapter.base_uri, namespace=getattr(self.c.adapter, "namespace", None),
+                               cacert=verify if isinstance(verify, str) else None)
+        return cfg.vault(self.c.token, address=self.c.adapter.base_uri)
 
     def jit_identity_item(self) -> Item:
         """Every auditor and admin has a ``jit:<user>`` alias on the token
@@ -520,6 +611,7 @@ def run_setup(
     patterns: list[str] | None = None,
     audit_path: str | None = None,
     history: int | None = None,
+    login_ttl: str | int | None = None,
 ) -> SetupResult:
     from netvault.gateway import hvac_errors
 
@@ -527,7 +619,9 @@ def run_setup(
         patterns = validate_patterns(patterns)
     if history is not None:
         history = validate_history(history)
-    layout = _Layout(client, mounts, patterns, audit_path, history)
+    if login_ttl is not None:
+        login_ttl = validate_login_ttl(login_ttl)
+    layout = _Layout(client, mounts, patterns, audit_path, history, login_ttl)
     result = SetupResult()
     with hvac_errors("Vault"):
         if check:
@@ -536,10 +630,10 @@ def run_setup(
             # Two passes: mounts first, then what lives inside them.
             for _ in range(2):
                 for item in layout.items():
-                    if not item.in_sync and item.fix and not item.manual:
+                    if (not item.in_sync or item.refresh) and item.fix and not item.manual:
                         item.fix()
-                        if item.name not in result.applied:
-                            result.applied.append(item.name)
+                        if not item.in_sync and item.name not in result.applied:
+                            result.applied.append(item.name)  # a refresh only is no repair
             result.items = layout.items()
     if any(i.name.startswith("audit device") and not i.in_sync for i in result.items):
         result.audit_stanza = audit_stanza(audit_path or "/var/log/openbao/audit.log")

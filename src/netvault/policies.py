@@ -25,11 +25,17 @@ ROLE_POLICIES = {
 
 #: role name -> (identity group, policies of that group)
 ROLES = {
-    "admin": ("nv-role-admin", ["nv-admin"]),
-    "team-lead": ("nv-role-team-lead", ["nv-team-lead", "nv-team-lead-customers"]),
-    "engineer": ("nv-role-engineer", ["nv-engineer"]),
-    "auditor": ("nv-role-auditor", ["nv-auditor", "nv-audit-sealer", "nv-auditor-no-reveal"]),
+    "admin": ("nv-role-admin", ["nv-admin", "nv-self-password"]),
+    "team-lead": ("nv-role-team-lead", ["nv-team-lead", "nv-team-lead-customers", "nv-team-lead-engineers",
+                                        "nv-self-password"]),
+    "engineer": ("nv-role-engineer", ["nv-engineer", "nv-self-password"]),
+    "auditor": ("nv-role-auditor", ["nv-auditor", "nv-audit-sealer", "nv-auditor-no-reveal", "nv-self-password"]),
 }
+
+#: rendered with the userpass mount's accessor (see render_self_password)
+SELF_PASSWORD = "nv-self-password"
+#: rendered from the engineer role's members (see render_team_lead_engineers)
+TEAM_LEAD_ENGINEERS = "nv-team-lead-engineers"
 
 #: rendered from the list of customers (see render_auditor_no_reveal)
 AUDITOR_NO_REVEAL = "nv-auditor-no-reveal"
@@ -193,6 +199,27 @@ def render_team_lead_customers(customers: list[str]) -> str:
             f'  allowed_parameters = {{ "policy" = [{json.dumps(render_ended(c))}] }}\n}}\n'
         )
     return Template(read("team-lead-customers.hcl.tmpl")).substitute(customer_blocks="".join(blocks))
+
+
+def render_self_password(userpass_mount: str, accessor: str) -> str:
+    """nv-self-password for the userpass mount with that accessor."""
+    names.slug(userpass_mount.replace("/", "-"), "userpass mount")
+    if not accessor.replace("_", "").replace("-", "").isalnum():
+        raise UsageError(f"unexpected userpass mount accessor {names.shown(accessor)}")
+    return Template(read("self-password.hcl.tmpl")).substitute(userpass=userpass_mount, accessor=accessor)
+
+
+def render_team_lead_engineers(userpass_mount: str, logins) -> str:
+    """nv-team-lead-engineers: one exact path per login (each must be a valid
+    user name, UsageError otherwise: it is pasted into HCL)."""
+    blocks = []
+    for user in sorted({names.username(u) for u in logins}):
+        blocks.append(
+            f'\npath "auth/{userpass_mount}/users/{user}" {{\n  capabilities       = ["read", "update"]\n'
+            f'  allowed_parameters = {{ "password" = [] }}\n}}\n'
+        )
+    return Template(read("team-lead-engineers.hcl.tmpl")).substitute(
+        userpass=userpass_mount, engineer_blocks="".join(blocks) or "# (no engineers yet)\n")
 
 
 def customers_of_policies(policy_names) -> tuple[list[str], list[str]]:

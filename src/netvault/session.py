@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from netvault import config, tokenstore
 from netvault.errors import NotLoggedIn, PermissionDenied, UsageError
-from netvault.gateway import Vault
+from netvault.gateway import Vault  # noqa: F401 (type of the clients built here)
 from netvault.policies import ROLES
 
 
@@ -20,7 +20,7 @@ def connect(settings: config.Settings | None = None, *, require_token: bool = Tr
     token = current_token(settings)
     if require_token and not token:
         raise NotLoggedIn(f"not logged in to {settings.address}; run `netvault login`")
-    return Vault(settings.address, token, namespace=settings.namespace, cacert=settings.cacert)
+    return settings.vault(token)
 
 
 def userpass_login(vault: Vault, mount: str, username: str, password: str) -> dict:
@@ -78,7 +78,7 @@ def whoami(vault: Vault) -> Identity:
 
 def login(settings: config.Settings, *, method: str, username: str | None, secret: str) -> tuple[Identity, str | None]:
     """Log in, keep the token in the keyring; returns (who, storage warning)."""
-    vault = Vault(settings.address, None, namespace=settings.namespace, cacert=settings.cacert)
+    vault = settings.vault(None)
     vault.require_ready()
     if method == "userpass":
         if not username:
@@ -93,7 +93,11 @@ def login(settings: config.Settings, *, method: str, username: str | None, secre
         raise NotLoggedIn("that token is not valid (expired or revoked)")
     who = whoami(vault)
     warning = tokenstore.save(settings.address, token)
-    config.update_file({"address": settings.address, "user": who.username or username or who.display_name})
+    changes = {"address": settings.address, "user": who.username or username or who.display_name}
+    listed = config.read_file().get("addresses")
+    if isinstance(listed, list) and ",".join(str(a).rstrip("/") for a in listed) != settings.address:
+        changes["addresses"] = None  # `login --address` elsewhere: the old node list no longer applies
+    config.update_file(changes)
     return who, warning
 
 
@@ -104,7 +108,7 @@ def logout(settings: config.Settings, *, revoke: bool = True) -> bool:
         token = tokenstore.load(settings.address, scope)
         if token and revoke:
             try:
-                Vault(settings.address, token, namespace=settings.namespace, cacert=settings.cacert, retries=0).write("auth/token/revoke-self")
+                settings.client.once(token).write("auth/token/revoke-self")
             except Exception:  # best effort: the local copy goes regardless
                 pass
         removed = tokenstore.delete(settings.address, scope) or removed

@@ -31,6 +31,31 @@ def mount_accessor(vault: Vault, mount: str) -> str:
     return entry["accessor"]
 
 
+def engineer_logins(vault: Vault, mount: str) -> tuple[list[str], list[str]]:
+    """(logins, bad names) of the people a team lead may reset: members of
+    nv-role-engineer that are in no other role group, by the name of their
+    alias on the userpass mount (what Vault binds, not metadata). Names that
+    are not valid user names are returned apart, never rendered."""
+    accessor = mount_accessor(vault, mount)
+    members: dict[str, set[str]] = {}
+    for role, (group, _policies) in ROLES.items():
+        g = vault.read(f"identity/group/name/{group}")
+        members[role] = set((((g or {}).get("data") or {}).get("member_entity_ids")) or [])
+    others = set().union(*(ids for role, ids in members.items() if role != "engineer"))
+    good, bad = set(), set()
+    for entity_id in sorted(members["engineer"] - others):
+        entity = ((vault.read(f"identity/entity/id/{entity_id}") or {}).get("data")) or {}
+        for alias in entity.get("aliases") or []:
+            if alias.get("mount_accessor") != accessor:
+                continue
+            name = str(alias.get("name") or "")
+            try:
+                good.add(names.username(name))
+            except UsageError:
+                bad.add(name)
+    return sorted(good), sorted(bad)
+
+
 def entity_for(vault: Vault, mount: str, username: str) -> dict | None:
     """The identity entity behind a userpass login, or None."""
     resp = vault.write(
@@ -164,6 +189,51 @@ def remove_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvau
             if entity_id not in _members(vault, group):
                 return True
     return False
+
+
+def change_own_password(anon: Vault, mount: str, username: str, current: str, new: str) -> None:
+    """Change one's own userpass password: log in with the current one (the
+    check), set the new one with THAT token (Vault's nv-self-password allows
+    only the caller's own login), revoke the token. ``anon`` carries no token."""
+    from netvault.errors import PermissionDenied
+
+    names.username(username)
+    if current == new:
+        raise UsageError("the new password is the same as the current one")
+    client = anon.clone()
+    client.token = None
+    try:
+        auth = client.write(f"auth/{mount}/login/{username}", {"password": current})["auth"]
+    except (PermissionDenied, UsageError):
+        raise PermissionDenied(f"current password for {username!r} is wrong (or the login is disabled); nothing changed") from None
+    client.token = auth["client_token"]
+    try:
+        client.write(f"auth/{mount}/users/{username}/password", {"password": new})
+    except PermissionDenied:
+        raise PermissionDenied("Vault refused the change: your role lacks nv-self-password; an admin runs `netvault setup`") from None
+    finally:
+        try:
+            client.write("auth/token/revoke-self")
+        except NetvaultError:
+            pass
+
+
+def reset_password(vault: Vault, mount: str, username: str, new: str) -> None:
+    """A team lead (or admin) sets an engineer's password. Vault allows a
+    team lead only the logins in nv-team-lead-engineers."""
+    from netvault.errors import PermissionDenied
+
+    names.username(username)
+    if vault.read(f"auth/{mount}/users/{username}") is None:
+        raise NotFound(f"no login {username!r}")
+    try:
+        vault.write(f"auth/{mount}/users/{username}", {"password": new})
+    except PermissionDenied:
+        raise PermissionDenied(
+            f"you may not reset the password of {username!r}: team leads reset engineers' passwords only "
+            "(not team leads', auditors', admins' or their own: `netvault passwd`); an engineer added by a "
+            "team lead can be reset after an admin's next `netvault setup`"
+        ) from None
 
 
 def _login_once(vault: Vault, mount: str, username: str, password: str) -> str:

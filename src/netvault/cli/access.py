@@ -37,7 +37,7 @@ def _ctx():
     return settings, vault, datetime.now(timezone.utc)
 
 
-def _read_initial_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
+def _read_initial_password(password_stdin: bool, generate: bool, what: str = "initial password") -> tuple[str, bool]:
     """(password, generated). Never from argv."""
     import getpass
     import sys
@@ -52,11 +52,11 @@ def _read_initial_password(password_stdin: bool, generate: bool) -> tuple[str, b
     if password_stdin:
         from netvault.cli.auth import read_secret_stdin
 
-        return access.check_password(read_secret_stdin("password")), False
+        return access.check_password(read_secret_stdin("password"), f"the {what}"), False
     if not sys.stdin.isatty():
-        raise UsageError("no terminal to prompt for the initial password; use --password-stdin or --generate")
-    first = getpass.getpass("Initial password: ")
-    access.check_password(first)
+        raise UsageError(f"no terminal to prompt for the {what}; use --password-stdin or --generate")
+    first = getpass.getpass(f"{what.capitalize()}: ")
+    access.check_password(first, f"the {what}")
     if getpass.getpass("Repeat it: ") != first:
         raise UsageError("the two passwords differ; nothing created")
     return first, False
@@ -94,6 +94,36 @@ def engineer_add(
     elif generated:
         fields([("user", user), ("role", role), ("password", password)])
         info("the password is shown this once: hand it over safely; it is not stored anywhere by netvault")
+
+
+@engineer_app.command("passwd")
+def engineer_passwd(
+    user: Annotated[str, typer.Argument(help="The engineer's login name.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the new password from standard input.")] = False,
+    generate: Annotated[bool, typer.Option("--generate", help="Generate the new password and show it once on stdout.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Reset an engineer's password (team leads and admins).
+
+    Vault lets a team lead reset only engineers' logins (never a team lead's,
+    an auditor's, an admin's or their own: use `netvault passwd`). The new
+    password is prompted twice, read with --password-stdin or generated;
+    never an argument.
+
+    Example:  netvault engineer passwd bob --generate
+    """
+    from netvault import names, users
+
+    names.username(user)
+    password, generated = _read_initial_password(password_stdin, generate, "new password")
+    settings, vault, _now = _ctx()
+    users.reset_password(vault, settings.mounts.userpass, user, password)
+    info(f"password of {user} reset; tell them to change it with `netvault passwd`")
+    out = {"user": user, "reset": True, "password": password if generated else None}
+    if as_json:
+        emit_json(out)
+    elif generated:
+        fields([("user", user), ("password", password)])
 
 
 @engineer_app.command("list")
@@ -279,9 +309,15 @@ def engineer_offboard(
           empty="(nothing to rotate: no customer was granted)")
 
 
+def _complete_customer(incomplete: str) -> list[str]:
+    from netvault.cli.complete import customers
+
+    return customers(incomplete)
+
+
 def grant(
     user: Annotated[str, typer.Argument(help="Login name of the person.")],
-    customer: Annotated[str, typer.Argument(help="Customer slug.")],
+    customer: Annotated[str, typer.Argument(help="Customer slug.", autocompletion=_complete_customer)],
     for_: Annotated[Optional[str], typer.Option("--for", help="Time-limited: e.g. 30m, 4h, 2d (at most 168h). Vault expires it by itself.")] = None,
     reason: Annotated[Optional[str], typer.Option("--reason", help="Why (kept in the grant record and the trail).")] = None,
     as_json: JsonOption = False,

@@ -26,13 +26,11 @@ def _client():
     from netvault import config
     from netvault.errors import NotLoggedIn
     from netvault.fasttoken import current_token
-    from netvault.gateway import Vault
-
     settings = config.load()
     token = current_token(settings)
     if not token:
         raise NotLoggedIn(f"not logged in to {settings.address}; run `netvault login`")
-    return settings, Vault(settings.address, token, namespace=settings.namespace, cacert=settings.cacert)
+    return settings, settings.vault(token)
 
 
 def ask_incident() -> str:
@@ -293,7 +291,8 @@ def do_whoami(as_json: bool = False) -> int:
         return 0
     fields([
         ("user", who.username or who.display_name), ("roles", who.roles), ("customers", who.customers),
-        ("expires_in", session.expires_in(who)), ("address", settings.address), ("entity_id", who.entity_id),
+        ("expires_in", session.expires_in(who)), ("expires_at", who.expire_time or "never"),
+        ("address", settings.address), ("entity_id", who.entity_id),
     ])
     return 0
 

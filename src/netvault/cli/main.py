@@ -32,7 +32,7 @@ app = typer.Typer(
     help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,  # plain help: rendering with rich costs ~60 ms per call
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -161,6 +161,7 @@ def _register() -> None:
     app.command("login")(auth.login)
     app.command("logout")(auth.logout)
     app.command("whoami")(auth.whoami)
+    app.command("passwd")(auth.passwd)
     from netvault.cli import access, audit, doctor, imports, lifecycle, records
 
     for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor),

@@ -21,8 +21,24 @@ licence_app = typer.Typer(help="Licences: product, vendor, seats, expiry, sealed
 
 Version = Annotated[Optional[int], typer.Option("--version", min=1, help="Show this earlier version (see `netvault history`).")]
 IfVersion = Annotated[Optional[int], typer.Option("--if-version", min=1, help="Only write if the record is still at this version (else exit 7).")]
-Ref = Annotated[str, typer.Argument(help="CUSTOMER/NAME", show_default=False)]
-CustomerArg = Annotated[str, typer.Argument(help="Customer slug.", show_default=False)]
+
+
+def complete_record(incomplete: str) -> list[str]:
+    """Shell completion: CUSTOMER/ then CUSTOMER/NAME, from Vault (netvault.cli.complete)."""
+    from netvault.cli.complete import records
+
+    return records(incomplete)
+
+
+def complete_customer(incomplete: str) -> list[str]:
+    """Shell completion: customers the caller may see (netvault.cli.complete)."""
+    from netvault.cli.complete import customers
+
+    return customers(incomplete)
+
+
+Ref = Annotated[str, typer.Argument(help="CUSTOMER/NAME", show_default=False, autocompletion=complete_record)]
+CustomerArg = Annotated[str, typer.Argument(help="Customer slug.", show_default=False, autocompletion=complete_customer)]
 Notes = Annotated[Optional[str], typer.Option("--notes", help="Free text (at most 4000 characters).")]
 Stdin = Annotated[bool, typer.Option("--stdin", help="Read secret values from standard input, one per line, in the order listed above.")]
 Generate = Annotated[bool, typer.Option("--generate", help="Generate the (first) secret with the `secrets` module.")]

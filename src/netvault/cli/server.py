@@ -116,7 +116,6 @@ def status(
 
     from netvault import config, embedded, serverinfo, session
     from netvault.errors import Unreachable
-    from netvault.gateway import Vault
 
     settings = config.load()
     local = embedded.status(_dir(data_dir))
@@ -131,9 +130,10 @@ def status(
         _show(local, as_json)
         raise Unreachable("the embedded server runs but refuses every request: its audit device cannot write")
     address = local.address if local.running else settings.address
-    token = session.current_token(config.Settings(**{**settings.__dict__, "address": address}))
+    there = settings.with_address(address)
+    token = session.current_token(there)
     cacert = (local.cacert if local.running else None) or settings.cacert
-    vault = Vault(address, token, namespace=settings.namespace, cacert=cacert, retries=0)
+    vault = there.client.replace(cacert=cacert).once(token)
     where = backup_dir or config.read_file().get("backup_dir")
     over = serverinfo.overview(vault, now=datetime.now(timezone.utc), backup_dir=str(where) if where else None)
     if as_json:

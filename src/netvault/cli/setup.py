@@ -23,6 +23,10 @@ def setup(
         Optional[int],
         typer.Option("--history", help="Versions KV keeps of each record (default 100; older ones are trimmed by Vault)."),
     ] = None,
+    login_ttl: Annotated[
+        Optional[str],
+        typer.Option("--login-ttl", help="How long a `netvault login` lasts (default 10h, a working day; 5m to 31d)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Set up mounts, auth, policies, groups and token roles, idempotently.
@@ -33,16 +37,16 @@ def setup(
 
     Example:  VAULT_TOKEN=... netvault setup --check
     Example:  netvault setup --history 500
+    Example:  netvault setup --login-ttl 12h
     """
     from netvault import config, layout, session
-    from netvault.gateway import admin_client
 
     settings = config.load()
     vault = session.connect(settings)
     vault.require_ready()
-    client = admin_client(settings.address, vault.token, namespace=settings.namespace, cacert=settings.cacert)
+    client = settings.client.admin(vault.token)
     result = layout.run_setup(client, settings.mounts, check=check, patterns=incident_pattern, audit_path=audit_file,
-                              history=history)
+                              history=history, login_ttl=login_ttl)
     if as_json:
         emit_json({
             "items": [i.to_dict() for i in result.items],
