@@ -12,7 +12,7 @@ from typing import Callable
 
 from netvault import names
 from netvault import policies as pol
-from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
+from netvault.config import DEFAULT_BREAK_GLASS_PATTERNS, DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import NetvaultError, UsageError
 
 #: versions KV keeps per record (Vault's own default, 10, silently trimmed
@@ -93,6 +93,21 @@ def validate_patterns(patterns: list[str]) -> list[str]:
     return out
 
 
+def validate_break_glass(patterns: list[str], incident_patterns: list[str]) -> list[str]:
+    """Break-glass patterns: shaped like incident patterns, and none may be
+    accepted by an incident pattern (or a normal reveal would look like a
+    break-glass one, and the other way round)."""
+    import fnmatch
+
+    out = validate_patterns(patterns)
+    for p in out:
+        fixed = p.strip("*")
+        for inc in incident_patterns:
+            if p == inc or fnmatch.fnmatchcase(fixed, inc) or fnmatch.fnmatchcase(inc.strip("*"), p):
+                raise UsageError(f"break-glass pattern {p!r} overlaps incident pattern {inc!r}")
+    return out
+
+
 def validate_history(depth: int) -> int:
     if not isinstance(depth, int) or not (1 <= depth <= MAX_HISTORY):
         raise UsageError(f"--history must be a number of versions from 1 to {MAX_HISTORY}")
@@ -115,12 +130,13 @@ def _while_upgrading(call, seconds: float = 60.0):
 
 class _Layout:
     def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None,
-                 history: int | None = None):
+                 history: int | None = None, break_glass: list[str] | None = None):
         self.c = client
         self.m = mounts
         self.audit_path = audit_path
         self._patterns = patterns
         self._history = history
+        self._break_glass = break_glass
 
     def history(self) -> int:
         """The depth asked for (``--history``), else the one kept in the settings,
@@ -161,6 +177,16 @@ class _Layout:
                 return list(current["data"]["incident_patterns"])
         return list(DEFAULT_INCIDENT_PATTERNS)
 
+    def break_glass(self) -> list[str]:
+        if self._break_glass is not None:
+            return self._break_glass
+        if f"{self.m.kv}/" in self.secrets_mounts():
+            current = self.kv_read(SETTINGS_PATH)
+            kept = ((current or {}).get("data") or {}).get("break_glass_patterns")
+            if kept:
+                return list(kept)
+        return list(DEFAULT_BREAK_GLASS_PATTERNS)
+
     # -- items -------------------------------------------------------------
     def items(self) -> list[Item]:
         out: list[Item] = []
@@ -194,8 +220,9 @@ class _Layout:
         for name, text in pol.role_policies().items():
             current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
             out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "differs from policies/"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
-        for role, (group, group_policies) in pol.ROLES.items():
-            out.append(self.group_item(group, group_policies, role))
+        for role, (group, _own) in pol.ROLES.items():
+            out.append(self.group_item(group, pol.group_policies(role), role))
+        out.extend(self.incident_policy_items(existing, auth))
 
         out.append(self.jit_role_item())
         out.append(self.sealer_role_item())
@@ -314,16 +341,19 @@ class _Layout:
         depth = self.history()
         current = self.kv_read(SETTINGS_PATH)
         have = (current or {}).get("data") or {}
-        ok = have.get("incident_patterns") == patterns and have.get("history") == depth
+        bg = self.break_glass()
+        ok = (have.get("incident_patterns") == patterns and have.get("history") == depth
+              and have.get("break_glass_patterns") == bg)
 
         def fix() -> None:
             version = ((current or {}).get("metadata") or {}).get("version", 0)
             self.c.secrets.kv.v2.create_or_update_secret(
-                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth},
+                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth,
+                                            "break_glass_patterns": bg},
                 cas=version, mount_point=self.m.kv,
             )
 
-        return Item(f"settings (incident patterns {', '.join(patterns)}; history {depth})", ok,
+        return Item(f"settings (incident patterns {', '.join(patterns)}; break-glass {', '.join(bg)}; history {depth})", ok,
                     "" if ok else "missing or different", fix)
 
     def customer_policy_items(self, existing: set[str]) -> list[Item]:
@@ -347,6 +377,17 @@ class _Layout:
         patterns = self.patterns()
         for customer in customers:
             out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns), existing))
+        return out
+
+    def incident_policy_items(self, existing: set[str], auth: dict) -> list[Item]:
+        """nv-on-call (break-glass patterns) and the request policies, which
+        need the userpass mount's accessor (templated paths; issue 14)."""
+        out = [self._policy_item(pol.ON_CALL, pol.render_on_call(self.break_glass()), existing)]
+        up = auth.get(f"{self.m.userpass}/")
+        if up is None or not up.get("accessor"):
+            return out  # the mount comes first (setup runs its items twice)
+        out.append(self._policy_item(pol.REQUESTS, pol.render_requests(up["accessor"]), existing))
+        out.append(self._policy_item(pol.REQUEST_DECISIONS, pol.render_request_decisions(up["accessor"]), existing))
         return out
 
     def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
@@ -504,6 +545,7 @@ def run_setup(
     patterns: list[str] | None = None,
     audit_path: str | None = None,
     history: int | None = None,
+    break_glass: list[str] | None = None,
 ) -> SetupResult:
     from netvault.gateway import hvac_errors
 
@@ -512,6 +554,10 @@ def run_setup(
     if history is not None:
         history = validate_history(history)
     layout = _Layout(client, mounts, patterns, audit_path, history)
+    if break_glass is not None or patterns is not None:
+        with hvac_errors("Vault"):
+            layout._break_glass = validate_break_glass(
+                break_glass if break_glass is not None else layout.break_glass(), layout.patterns())
     result = SetupResult()
     with hvac_errors("Vault"):
         if check:
