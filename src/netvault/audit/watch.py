@@ -191,9 +191,13 @@ class Watch:
 
 
 def run(paths: list[str], sink: Callable[[Message], None], *, watch: Watch, stop: Callable[[], bool],
-        sleep: Callable[[float], None], interval: float = 0.5, from_start: bool = False) -> None:
-    """Follow ``paths`` until ``stop()``; every message goes to ``sink``."""
+        sleep: Callable[[float], None], interval: float = 0.5, from_start: bool = False,
+        on_ready: Callable[[], None] | None = None) -> None:
+    """Follow ``paths`` until ``stop()``; every message goes to ``sink``.
+    ``on_ready`` is called once every file is open (positioned)."""
     followers = [Follower(p, from_start=from_start) for p in paths]
+    if on_ready is not None:
+        on_ready()
     try:
         while not stop():
             for f in followers:

@@ -658,7 +658,6 @@ def watch_cmd(
     paths = [str(f) for f in file] if file else [str(default_audit_file(_settings()))]
     vault = _vault(required=False)
     w = watch.Watch(kinds=kinds, mounts=_settings().mounts, break_glass=_break_glass(vault))
-    info(f"watching {', '.join(paths)} for {', '.join(kinds)} (Ctrl-C stops)")
 
     def sink(msg) -> None:
         if webhook:
@@ -676,6 +675,7 @@ def watch_cmd(
         sys.stdout.flush()
 
     try:
-        watch.run(paths, sink, watch=w, stop=lambda: False, sleep=time.sleep, from_start=from_start)
+        watch.run(paths, sink, watch=w, stop=lambda: False, sleep=time.sleep, from_start=from_start,
+                  on_ready=lambda: info(f"watching {', '.join(paths)} for {', '.join(kinds)} (Ctrl-C stops)"))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
