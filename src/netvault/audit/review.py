@@ -116,6 +116,12 @@ def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") ->
     note = check_note(note)
     body = {"note": note, "reviewed_at": now.astimezone(timezone.utc).replace(microsecond=0).isoformat()}
     try:
+        existing = vault.read(f"{kv}/data/_reviews/{event}")
+    except PermissionDenied:
+        existing = None
+    if existing:
+        raise Conflict(f"event {event} was reviewed already (reviews are append-only)")
+    try:
         vault.write(f"{kv}/data/_reviews/{event}", {"options": {"cas": 0}, "data": body})
     except Conflict:
         raise Conflict(f"event {event} was reviewed already (reviews are append-only)") from None
