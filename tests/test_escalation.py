@@ -202,7 +202,8 @@ def test_state_unchanged_after_attempts(s):
     """Nothing above changed anything: the lead still has only its own policies,
     the admin group has no new member, the grant group has one policy."""
     me = raw(s.lead_client, "GET", "auth/token/lookup-self")["data"]
-    assert sorted(me["identity_policies"]) == sorted(["nv-team-lead", "nv-team-lead-customers", f"nv-customer-{s.customer.name}"])
+    assert sorted(me["identity_policies"]) == sorted(["nv-team-lead", "nv-team-lead-customers", "nv-requests",
+                                                      "nv-request-decisions", f"nv-customer-{s.customer.name}"])
     admin = raw(s.root, "GET", "identity/group/name/nv-role-admin")["data"]
     assert s.lead.entity_id not in (admin.get("member_entity_ids") or [])
     group = raw(s.root, "GET", f"identity/group/name/{s.grant_group}")["data"]

@@ -195,7 +195,11 @@ class Grant:
     request: str | None = None  # ... and its id
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for k in ("incident", "request"):  # only on grants from an approved request
+            if d[k] is None:
+                del d[k]
+        return d
 
 
 def _state(kind: str, expires_at: str | None, now: datetime) -> str:
