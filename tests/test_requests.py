@@ -42,10 +42,19 @@ def test_request_only_in_own_name(server, make_user, acme):
     jit = raw(server.client(bob.token()), "POST", "sys/wrapping/unwrap", {"token": inbox["wrap_token"]})["auth"]["client_token"]
     with pytest.raises(hx.Forbidden):
         raw(server.client(jit), "POST", f"{KV}/data/_requests/{bob.name}/{acme.name}", body)
-    # engineers cannot decide, not even others' requests
+    # engineers cannot decide, not even others' requests, nor read them
     with pytest.raises(hx.Forbidden):
         raw(eve_c, "POST", f"{KV}/data/_decisions/{bob.name}/{acme.name}/1",
             {"options": {"cas": 0}, "data": {"decision": "approved"}})
+    with pytest.raises(hx.Forbidden):
+        raw(bob.login(), "GET", f"{KV}/data/_requests/{eve.name}/{acme.name}")
+    with pytest.raises(hx.Forbidden):
+        raw(bob.login(), "LIST", f"{KV}/metadata/_requests")
+    # team leads read requests, never write one in another's name
+    lc = lead.login()
+    assert raw(lc, "GET", f"{KV}/data/_requests/{eve.name}/{acme.name}")["data"]["data"]["user"] == eve.name
+    with pytest.raises(hx.Forbidden):
+        raw(lc, "POST", f"{KV}/data/_requests/{eve.name}/{acme.name}", {"options": {"cas": 1}, "data": {"incident": "INC-2"}})
 
 
 def test_duplicate_pending_request_is_one(server, make_user, acme):
@@ -84,6 +93,11 @@ def test_approval_grants_time_limited_access_that_expires(server, make_user, acm
             {"options": {"cas": 1}, "data": {"decision": "denied"}})
     with pytest.raises(Conflict):
         incidents.deny(server.gateway(other.token()), r.id, reason="late", now=_now())
+    for method, path in (("DELETE", f"{KV}/data/_decisions/{bob.name}/{acme.name}/1"),
+                         ("DELETE", f"{KV}/metadata/_decisions/{bob.name}/{acme.name}/1"),
+                         ("POST", f"{KV}/destroy/_decisions/{bob.name}/{acme.name}/1")):
+        with pytest.raises(hx.Forbidden):  # append-only: never removed
+            raw(other.login(), method, path, {"versions": [1]} if method == "POST" else None)
     # Vault expires the grant by itself
     deadline = time.monotonic() + 30
     while can_reveal(server.client(jit), acme.record()):
@@ -100,6 +114,12 @@ def test_self_approval_refused_by_vault_even_for_a_team_lead(server, make_user, 
             {"options": {"cas": 0}, "data": {"decision": "approved"}})
     with pytest.raises(PermissionDenied):
         incidents.approve(lv, r.id, now=_now())
+    # the refused attempts are in the trail, attributed to the lead
+    from netvault.audit.events import Filters, events
+
+    tried = [e for e in events([str(server.audit_file)], filters=Filters(customer=acme.name, actions=("request",)))
+             if e.kind == "decision"]
+    assert len(tried) == 2 and all(e.outcome == "denied" and e.engineer == lead.name for e in tried)
     # nothing was granted, and the lead can still read the (absent) decision on their request
     assert incidents.get_request(lv, r.id, now=_now()).state == "pending"
     assert not [g for g in access.list_grants(server.gateway(), now=_now(), customer=acme.name) if g.user == lead.name]
