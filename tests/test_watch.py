@@ -123,3 +123,30 @@ def test_follower_survives_rotation_and_torn_writes(tmp_path):
     assert [json.loads(x)["request"]["id"] for x in f.poll()] == ["3", "5"]
     assert f.poll() == []
     f.close()
+
+
+def test_denied_burst_is_one_message_per_burst_and_requests_are_announced():
+    w = watch.Watch(kinds=("denied-burst", "request"))
+
+    def entry(n: int, second: int, path: str, op: str = "read", error: str | None = "permission denied") -> bytes:
+        doc = {"time": f"2026-11-28T03:{second // 60:02d}:{second % 60:02d}Z", "type": "response",
+               "auth": {"entity_id": "e-1", "display_name": "userpass-mallory"},
+               "request": {"id": f"00000000-0000-0000-0000-{n:012d}", "path": path, "operation": op}}
+        if error:
+            doc["error"] = error
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    got = []
+    for i in range(7):  # 7 denied reads within 14 s: one burst
+        got += w.feed(entry(i, i * 2, "netvault/data/customers/acme/credentials/fw"))
+    assert [m.kind for m in got] == ["denied-burst"]
+    later = []
+    for i in range(5):  # a new burst minutes later: one more message
+        later += w.feed(entry(100 + i, 600 + i, "netvault/data/customers/acme/credentials/fw"))
+    assert [m.kind for m in later] == ["denied-burst"]
+    # a request filed (allowed write of _requests/<user>/<customer>): one message naming both
+    filed = w.feed(entry(200, 700, "netvault/data/_requests/carol/acme", op="create", error=None))
+    assert len(filed) == 1 and "carol" in filed[0].text and "acme" in filed[0].text
+    # a chat-markup or control character from the trail is neutralised
+    odd = w.feed(entry(201, 701, "netvault/data/_requests/carol/<!channel>\x1b", op="create", error=None))
+    assert odd and "<!channel>" not in odd[0].text and "\x1b" not in odd[0].text
