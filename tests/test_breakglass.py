@@ -183,6 +183,7 @@ def test_cli_break_glass_flagged_until_reviewed(server, make_user, acme, cli):
     assert html.index("Break-glass reveals") < html.index("Events by action")
     reviewed_part = html[html.index('id="break-glass-reviewed"'):]
     assert "BG-INC-42" in reviewed_part and "INC-42 confirmed" in reviewed_part
+    assert lead.name in reviewed_part and "reviewer-untraced" not in reviewed_part
     exp = cli("audit", "exposure", bob.name, "--file", f, "--json", token=auditor.token())
     assert exp.returncode == 0, exp.stderr
     rows = [json.loads(x) for x in exp.stdout.splitlines()]

@@ -563,6 +563,8 @@ class Filters:
                 return value.encode()
         if self.actions == ("reveal",) or self.break_glass:
             return b"/decrypt/"
+        if self.actions == ("review",):
+            return b"/_reviews/"
         return None
 
     def match(self, e: Event) -> bool:

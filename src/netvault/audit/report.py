@@ -293,11 +293,13 @@ ref-glob (holds *), ref-long (over 64 characters), ref-control (control or invis
 
 
 def build(evs: Iterable[Event], opts: ReportOptions | None = None, *, generated: str, scope: str = "all",
-          sources: list[str] | None = None, stored_reviews: dict | None = None) -> str:
-    """``stored_reviews``: review notes from Vault (review.stored_reviews), if any."""
+          sources: list[str] | None = None, stored_reviews: dict | None = None,
+          review_events: Iterable[Event] = ()) -> str:
+    """``stored_reviews``: review notes from Vault (review.stored_reviews), if any;
+    ``review_events``: review writes a filter (e.g. --customer) left out of ``evs``."""
     from netvault.audit.review import combine
 
     opts = opts or ReportOptions()
     a = aggregate(evs, opts)
-    a.reviews = combine(a.break_glass, stored_reviews)
+    a.reviews = combine(list(review_events) + a.break_glass, stored_reviews)
     return render(a, opts, generated=generated, scope=scope, sources=sources or [])

@@ -550,6 +550,9 @@ def report_cmd(
             events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step,
                    break_glass=_break_glass(vault)),
             opts, generated=_now_text(), stored_reviews=stored_reviews(vault, _settings().mounts.kv),
+            # a review names no customer: with --customer, its writes come from a pass of their own
+            review_events=events(paths, filters=Filters(actions=("review",), since=filters.since, until=filters.until),
+                                 mounts=_settings().mounts) if customer else (),
             scope=", ".join(filter(None, [f"customer {customer}" if customer else None,
                                            f"since {filters.since}" if since else None,
                                            f"until {filters.until}" if until else None])) or "everything",
