@@ -183,3 +183,15 @@ def test_cli_request_wait_exits_0_approved_4_denied(server, make_user, acme, cli
     lr, _ = incidents.file_request(lv, acme.name, incident="INC-8", now=_now())
     own = cli("approve", lr.id, token=lead.token())
     assert own.returncode == 4 and "own name" in own.stderr
+
+
+def test_two_leads_racing_decide_once(server, make_user, acme):
+    """Both leads read the request as pending; the first decision wins, the second is a conflict."""
+    bob, l1, l2 = make_user("engineer"), make_user("team-lead"), make_user("team-lead")
+    r, _ = incidents.file_request(server.gateway(bob.token()), acme.name, incident="INC-11", now=_now())
+    v2 = server.gateway(l2.token())
+    seen = incidents.get_request(v2, r.id, now=_now())  # l2 saw it pending
+    incidents.deny(server.gateway(l1.token()), r.id, reason="no", now=_now())
+    with pytest.raises(Conflict, match="someone else"):
+        incidents._decide(v2, incidents._P(server.mounts), seen, {"decision": "approved"})
+    assert incidents.get_request(v2, r.id, now=_now()).state == "denied"

@@ -263,6 +263,9 @@ def _decide(vault: Vault, p: _P, r: Request, body: dict) -> None:
     except Conflict:
         raise Conflict(f"request {names.shown(r.id)} was decided by someone else a moment ago") from None
     except PermissionDenied:
+        # a lead may only create there: a decision that landed meanwhile is an update, refused
+        if _decision(vault, p, r.user, r.customer, r.version):
+            raise Conflict(f"request {names.shown(r.id)} was decided by someone else a moment ago") from None
         raise PermissionDenied(
             f"Vault refused the decision on {names.shown(r.id)}: nobody decides a request made in their own "
             "name (another team lead must), and only team leads decide") from None
