@@ -45,3 +45,17 @@ path "sys/auth" {
 path "sys/audit-hash/*" {
   capabilities = ["update"]
 }
+
+# --- incidents (issue 14) ---
+# Review break-glass reveals: one key per audit event, created once.
+path "netvault/data/_reviews/*" {
+  capabilities = ["create", "read"]
+}
+path "netvault/metadata/_reviews" {
+  capabilities = ["list"]
+}
+# An auditor put into nv-role-on-call by someone still reads no record
+# bodies: same path string as nv-on-call's read rule, so deny wins the merge.
+path "netvault/+/customers/*" {
+  capabilities = ["deny"]
+}

@@ -248,3 +248,21 @@ path "sys/audit-hash/netvault" {
 path "netvault-transit/hmac/customer-*" {
   capabilities = ["update"]
 }
+
+# --- incidents (issue 14) ---
+# Give and take the on-call (break-glass) role: the member list only.
+path "identity/group/name/nv-role-on-call" {
+  capabilities       = ["read", "update"]
+  allowed_parameters = { "member_entity_ids" = [] }
+}
+# Reviews of break-glass reveals: one key per audit event, created once
+# (create and read only: append-only; never updated or deleted).
+path "netvault/data/_reviews/*" {
+  capabilities = ["create", "read"]
+}
+path "netvault/metadata/_reviews/*" {
+  capabilities = ["read", "list"]
+}
+path "netvault/metadata/_reviews" {
+  capabilities = ["list"]
+}

@@ -50,6 +50,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import demo_access
     import demo_audit
+    import demo_incident
     import demo_records
 
     keep = os.environ.get("KEEP") == "1"
@@ -98,6 +99,7 @@ def main() -> None:
         # --- the auditor's job
         say("Admin: create an auditor")
         auditor = demo_access._add_and_login(nv, ctx, "aude", "auditor", None)
+        demo_incident.steps(nv, say, {**ctx, "lead_env": lead, "auditor_env": auditor})
         demo_audit.steps(nv, say, {"auditor_env": auditor, "work": str(WORK)})
         say("Auditor: bob's exposure, the rotation worklist from the trail")
         nv("audit", "exposure", "bob", user_env=auditor)

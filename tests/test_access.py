@@ -73,7 +73,8 @@ def test_standing_grant_and_revoke_reach_an_existing_token(server, lv, lead, cus
     assert record(server, customer.name, engineer.name)["reason"] == "INC-7 outage"
     # the engineer sees exactly this customer, nothing else
     me = raw(client, "GET", "auth/token/lookup-self")["data"]
-    assert sorted(me["identity_policies"]) == ["nv-customer-" + customer.name, "nv-engineer", "nv-self-password"]
+    assert sorted(me["identity_policies"]) == ["nv-customer-" + customer.name, "nv-engineer", "nv-requests",
+                                               "nv-self-password"]
 
     listed = access.list_grants(lv, now=now(), customer=customer.name)
     assert [(x.user, x.kind, x.state) for x in listed] == [(engineer.name, "standing", "active")]

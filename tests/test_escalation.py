@@ -205,7 +205,8 @@ def test_state_unchanged_after_attempts(s):
     # nv-ended-<c> of every customer come from group nv-lifecycle (customer end)
     mine = [p for p in me["identity_policies"] if not p.startswith("nv-ended-")]
     assert sorted(mine) == sorted(["nv-team-lead", "nv-team-lead-customers", "nv-team-lead-engineers",
-                                   "nv-self-password", f"nv-customer-{s.customer.name}"])
+                                   "nv-self-password", "nv-requests", "nv-request-decisions",
+                                   f"nv-customer-{s.customer.name}"])
     admin = raw(s.root, "GET", "identity/group/name/nv-role-admin")["data"]
     assert s.lead.entity_id not in (admin.get("member_entity_ids") or [])
     group = raw(s.root, "GET", f"identity/group/name/{s.grant_group}")["data"]

@@ -191,9 +191,15 @@ class Grant:
     expires_at: str | None = None
     reason: str | None = None
     accessor: str | None = None
+    incident: str | None = None  # an approved access request's incident (issue 14)
+    request: str | None = None  # ... and its id
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for k in ("incident", "request"):  # only on grants from an approved request
+            if d[k] is None:
+                del d[k]
+        return d
 
 
 def _state(kind: str, expires_at: str | None, now: datetime) -> str:
@@ -213,10 +219,13 @@ def grant(
     duration: timedelta | None = None,
     reason: str | None = None,
     mounts: Mounts = Mounts(),
+    incident: str | None = None,
+    request: str | None = None,
 ) -> Grant:
     """Grant ``customer`` to ``user``: standing (no duration) or time-limited.
 
     Checks everything before writing anything; a duplicate is a Conflict.
+    ``incident``/``request``: an approved access request's (incidents.approve).
     """
     names.username(user)
     names.slug(customer, "customer")
@@ -266,6 +275,8 @@ def grant(
         "reason": reason or None,
         "accessor": None,
     }
+    if incident or request:
+        record.update({"incident": incident, "request": request})
     # Claim the pair first: check-and-set makes one of two racing grants lose.
     try:
         written = vault.write(p.grant_data(customer, user), {"options": {"cas": cas}, "data": record})
@@ -485,6 +496,8 @@ def list_grants(
             user=u, customer=c, kind=kind, state=state, granted_by=rec.get("granted_by"),
             granted_at=rec.get("granted_at"), expires_at=rec.get("expires_at"),
             reason=rec.get("reason"), accessor=rec.get("accessor"),
+            incident=rec.get("incident") if isinstance(rec.get("incident"), str) else None,
+            request=rec.get("request") if isinstance(rec.get("request"), str) else None,
         ))
     return out
 

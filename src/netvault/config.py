@@ -17,6 +17,8 @@ from netvault.errors import UsageError
 DEFAULT_PORT = 18200
 DEFAULT_ADDRESS = f"http://127.0.0.1:{DEFAULT_PORT}"
 DEFAULT_INCIDENT_PATTERNS = ("INC-*", "CHG-*")
+#: break-glass references (issue 14): only members of nv-role-on-call may use them
+DEFAULT_BREAK_GLASS_PATTERNS = ("BG-*",)
 
 
 def config_dir() -> Path:

@@ -12,7 +12,7 @@ from typing import Callable
 
 from netvault import names
 from netvault import policies as pol
-from netvault.config import DEFAULT_INCIDENT_PATTERNS, Mounts
+from netvault.config import DEFAULT_BREAK_GLASS_PATTERNS, DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import NetvaultError, UsageError
 
 #: versions KV keeps per record (Vault's own default, 10, silently trimmed
@@ -95,6 +95,21 @@ def validate_patterns(patterns: list[str]) -> list[str]:
     return out
 
 
+def validate_break_glass(patterns: list[str], incident_patterns: list[str]) -> list[str]:
+    """Break-glass patterns: shaped like incident patterns, and none may be
+    accepted by an incident pattern (or a normal reveal would look like a
+    break-glass one, and the other way round)."""
+    import fnmatch
+
+    out = validate_patterns(patterns)
+    for p in out:
+        fixed = p.strip("*")
+        for inc in incident_patterns:
+            if p == inc or fnmatch.fnmatchcase(fixed, inc) or fnmatch.fnmatchcase(inc.strip("*"), p):
+                raise UsageError(f"break-glass pattern {p!r} overlaps incident pattern {inc!r}")
+    return out
+
+
 def validate_history(depth: int) -> int:
     if not isinstance(depth, int) or not (1 <= depth <= MAX_HISTORY):
         raise UsageError(f"--history must be a number of versions from 1 to {MAX_HISTORY}")
@@ -128,12 +143,14 @@ def validate_login_ttl(text: str | int) -> int:
 
 class _Layout:
     def __init__(self, client, mounts: Mounts, patterns: list[str] | None, audit_path: str | None,
-                 history: int | None = None, login_ttl: int | None = None):
+                 history: int | None = None, login_ttl: int | None = None,
+                 break_glass: list[str] | None = None):
         self.c = client
         self.m = mounts
         self.audit_path = audit_path
         self._patterns = patterns
         self._history = history
+        self._break_glass = break_glass
         self._login_ttl = login_ttl
 
     def login_ttl(self) -> int:
@@ -204,6 +221,16 @@ class _Layout:
                 return list(current["data"]["incident_patterns"])
         return list(DEFAULT_INCIDENT_PATTERNS)
 
+    def break_glass(self) -> list[str]:
+        if self._break_glass is not None:
+            return self._break_glass
+        if f"{self.m.kv}/" in self.secrets_mounts():
+            current = self.kv_read(SETTINGS_PATH)
+            kept = ((current or {}).get("data") or {}).get("break_glass_patterns")
+            if kept:
+                return list(kept)
+        return list(DEFAULT_BREAK_GLASS_PATTERNS)
+
     # -- items -------------------------------------------------------------
     def items(self) -> list[Item]:
         out: list[Item] = []
@@ -239,8 +266,9 @@ class _Layout:
             current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
             out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "differs from policies/"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
         out.extend(self.password_policy_items(up, existing))
-        for role, (group, group_policies) in pol.ROLES.items():
-            out.append(self.group_item(group, group_policies, role))
+        for role, (group, _own) in pol.ROLES.items():
+            out.append(self.group_item(group, pol.group_policies(role), role))
+        out.extend(self.incident_policy_items(existing, auth))
 
         out.append(self.jit_role_item())
         out.append(self.sealer_role_item())
@@ -360,16 +388,19 @@ class _Layout:
         current = self.kv_read(SETTINGS_PATH)
         have = (current or {}).get("data") or {}
         login_ttl = self.login_ttl()
-        ok = have.get("incident_patterns") == patterns and have.get("history") == depth and have.get("login_ttl") == login_ttl
+        bg = self.break_glass()
+        ok = (have.get("incident_patterns") == patterns and have.get("history") == depth
+              and have.get("login_ttl") == login_ttl and have.get("break_glass_patterns") == bg)
 
         def fix() -> None:
             version = ((current or {}).get("metadata") or {}).get("version", 0)
             self.c.secrets.kv.v2.create_or_update_secret(
-                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth, "login_ttl": login_ttl},
+                path=SETTINGS_PATH, secret={**have, "incident_patterns": patterns, "history": depth, "login_ttl": login_ttl,
+                                            "break_glass_patterns": bg},
                 cas=version, mount_point=self.m.kv,
             )
 
-        return Item(f"settings (incident patterns {', '.join(patterns)}; history {depth})", ok,
+        return Item(f"settings (incident patterns {', '.join(patterns)}; break-glass {', '.join(bg)}; history {depth})", ok,
                     "" if ok else "missing or different", fix)
 
     def customer_policy_items(self, existing: set[str]) -> list[Item]:
@@ -452,6 +483,17 @@ class _Layout:
         missing = len(set(logins) - set(listed))
         return Item(f"policy {name}", True, f"{missing} new engineer(s) not yet resettable by team leads" if missing else "",
                     fix, refresh=current != text)
+
+    def incident_policy_items(self, existing: set[str], auth: dict) -> list[Item]:
+        """nv-on-call (break-glass patterns) and the request policies, which
+        need the userpass mount's accessor (templated paths; issue 14)."""
+        out = [self._policy_item(pol.ON_CALL, pol.render_on_call(self.break_glass()), existing)]
+        up = auth.get(f"{self.m.userpass}/")
+        if up is None or not up.get("accessor"):
+            return out  # the mount comes first (setup runs its items twice)
+        out.append(self._policy_item(pol.REQUESTS, pol.render_requests(up["accessor"]), existing))
+        out.append(self._policy_item(pol.REQUEST_DECISIONS, pol.render_request_decisions(up["accessor"]), existing))
+        return out
 
     def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
         current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
@@ -612,6 +654,7 @@ def run_setup(
     audit_path: str | None = None,
     history: int | None = None,
     login_ttl: str | int | None = None,
+    break_glass: list[str] | None = None,
 ) -> SetupResult:
     from netvault.gateway import hvac_errors
 
@@ -622,6 +665,10 @@ def run_setup(
     if login_ttl is not None:
         login_ttl = validate_login_ttl(login_ttl)
     layout = _Layout(client, mounts, patterns, audit_path, history, login_ttl)
+    if break_glass is not None or patterns is not None:
+        with hvac_errors("Vault"):
+            layout._break_glass = validate_break_glass(
+                break_glass if break_glass is not None else layout.break_glass(), layout.patterns())
     result = SetupResult()
     with hvac_errors("Vault"):
         if check:

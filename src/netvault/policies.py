@@ -30,12 +30,22 @@ ROLES = {
                                         "nv-self-password"]),
     "engineer": ("nv-role-engineer", ["nv-engineer", "nv-self-password"]),
     "auditor": ("nv-role-auditor", ["nv-auditor", "nv-audit-sealer", "nv-auditor-no-reveal", "nv-self-password"]),
+    # break-glass (issue 14): given and taken by team leads, on top of another role
+    "on-call": ("nv-role-on-call", ["nv-on-call"]),
 }
 
 #: rendered with the userpass mount's accessor (see render_self_password)
 SELF_PASSWORD = "nv-self-password"
 #: rendered from the engineer role's members (see render_team_lead_engineers)
 TEAM_LEAD_ENGINEERS = "nv-team-lead-engineers"
+
+#: rendered from the break-glass patterns (render_on_call)
+ON_CALL = "nv-on-call"
+#: rendered with the userpass mount accessor (render_requests / render_request_decisions)
+REQUESTS = "nv-requests"
+REQUEST_DECISIONS = "nv-request-decisions"
+#: roles that may file access requests / decide them (policies added to their groups)
+ROLE_EXTRA_POLICIES = {"engineer": [REQUESTS], "team-lead": [REQUESTS, REQUEST_DECISIONS]}
 
 #: rendered from the list of customers (see render_auditor_no_reveal)
 AUDITOR_NO_REVEAL = "nv-auditor-no-reveal"
@@ -54,6 +64,11 @@ LIFECYCLE_GROUP = "nv-lifecycle"
 NO_JIT_ROLES = ("auditor", "admin")
 
 CUSTOMER_POLICY_PREFIX = "nv-customer-"
+
+
+def group_policies(role: str) -> list[str]:
+    """Every policy of a role's group: its own and the rendered extras."""
+    return ROLES[role][1] + ROLE_EXTRA_POLICIES.get(role, [])
 
 
 def policy_dir() -> Path:
@@ -244,3 +259,30 @@ def customer_list_policies(customers: list[str]) -> dict[str, str]:
         AUDITOR_NO_REVEAL: render_auditor_no_reveal(customers),
         TEAM_LEAD_CUSTOMERS: render_team_lead_customers(customers),
     }
+
+
+def render_on_call(break_glass_patterns: list[str]) -> str:
+    """nv-on-call: decrypt in any customer with a break-glass reference only."""
+    pats = list(break_glass_patterns)
+    return Template(read("on-call.hcl.tmpl")).substitute(
+        patterns_text=", ".join(pats), reference_patterns=json.dumps(pats),
+        reference_denied=_hcl_list(denied_references(pats)),
+    )
+
+
+def _accessor(userpass_accessor: str) -> str:
+    import re
+
+    if not isinstance(userpass_accessor, str) or not re.fullmatch(r"auth_userpass_[0-9a-f]{4,64}", userpass_accessor):
+        raise UsageError(f"unexpected userpass mount accessor {names.shown(str(userpass_accessor))}")
+    return userpass_accessor
+
+
+def render_requests(userpass_accessor: str) -> str:
+    """nv-requests: each person files requests under their own login name only."""
+    return Template(read("requests.hcl.tmpl")).substitute(userpass_accessor=_accessor(userpass_accessor))
+
+
+def render_request_decisions(userpass_accessor: str) -> str:
+    """nv-request-decisions: team leads decide requests, never their own."""
+    return Template(read("request-decisions.hcl.tmpl")).substitute(userpass_accessor=_accessor(userpass_accessor))

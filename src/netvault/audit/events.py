@@ -22,7 +22,7 @@ from netvault.errors import UsageError
 from netvault.text import reference_flags
 
 ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup", "key-export", "tamper",
-           "end", "shred", "erase")
+           "end", "shred", "erase", "request", "review")
 HMAC_PREFIX = "hmac-sha256:"
 _ID = re.compile(r"[0-9a-zA-Z._-]{1,128}")
 _SAFE_NEEDLE = re.compile(r"[A-Za-z0-9._:@-]{2,128}")
@@ -314,6 +314,14 @@ class Classifier:
                 return ("grant" if action == "write" else "revoke", customer, "grant-record",
                         f"_grants/{user}", None, None, user)
             return None
+        if top in ("_requests", "_decisions") and action in ("write", "delete") and len(parts) >= 3:
+            # issue 14: an access request (path = the requester, bound by Vault) or a decision on one
+            customer, user = parts[2], parts[1]
+            kind = "request" if top == "_requests" else "decision"
+            return ("request", customer, kind, "/".join(parts), None, None, user)
+        if top == "_reviews" and action in ("write", "delete") and len(parts) == 2:
+            # issue 14: the review of a break-glass reveal (subject = that reveal's request id)
+            return ("review", None, "review", f"_reviews/{parts[1]}", None, None, parts[1])
         if top == "_config" and action in ("write", "delete"):
             return ("setup", None, "settings", "/".join(parts[1:]) or None, None, None, None)
         return None  # _index, _inbox, _audit: book-keeping and delivery
@@ -544,6 +552,7 @@ class Filters:
     entity_ids: tuple[str, ...] = ()
     since: str | None = None  # YYYY-MM-DDTHH:MM:SS (UTC)
     until: str | None = None
+    break_glass: bool = False  # only break-glass reveals (issue 14)
 
     def __post_init__(self) -> None:
         for a in self.actions:
@@ -557,8 +566,10 @@ class Filters:
         for value in (self.customer, self.incident if self.incident and "*" not in self.incident else None):
             if value and _SAFE_NEEDLE.fullmatch(value):
                 return value.encode()
-        if self.actions == ("reveal",):
+        if self.actions == ("reveal",) or self.break_glass:
             return b"/decrypt/"
+        if self.actions == ("review",):
+            return b"/_reviews/"
         return None
 
     def match(self, e: Event) -> bool:
@@ -579,6 +590,8 @@ class Filters:
             return False
         if self.denied and e.outcome != "denied":
             return False
+        if self.break_glass and "break-glass" not in e.flags:
+            return False
         return True
 
 
@@ -590,8 +603,12 @@ def events(
     resolver: Resolver | None = None,
     progress: Progress | None = None,
     trace: Trace | None = None,
+    break_glass: tuple[str, ...] | list[str] | None = None,
 ) -> Iterator[Event]:
     """Access events of the audit files ``paths``, filtered, in time order.
+
+    ``break_glass``: the break-glass reference patterns (default ``BG-*``);
+    a reveal whose reference matches one is flagged ``break-glass`` (issue 14).
 
     ``trace``: the create/unwrap index (default: one over ``paths``, built on
     first need, whatever the filters, so a filtered query attributes as an
@@ -603,12 +620,17 @@ def events(
     if trace is None:
         trace = Trace(paths, kv_mount=m.kv, userpass_mount=m.userpass)
     classify = Classifier(m, trace, resolver)
+    from netvault.config import DEFAULT_BREAK_GLASS_PATTERNS
+
+    bg = tuple(break_glass) if break_glass else DEFAULT_BREAK_GLASS_PATTERNS
     for entry in entries(paths, needle=f.needle(), since=f.since, until=f.until, progress=progress):
         ev = classify(entry)
         if ev is None:
             continue
         if ev.incident is not None:
             ev.flags.extend(reference_flags(ev.incident))  # ref-empty, ref-glob, ref-long, ref-control
+            if ev.action == "reveal" and any(fnmatch.fnmatchcase(ev.incident, p) for p in bg):
+                ev.flags.insert(0, "break-glass")
         if resolver is not None and ev.action == "reveal" and ev.record_id and ev.customer:
             hit = resolver.resolve(ev.customer, ev.record_id)
             if isinstance(hit, tuple):

@@ -388,6 +388,7 @@ def exposure(
     mounts: Mounts | None = None,
     since: str | None = None,
     progress: Progress | None = None,
+    break_glass: list[str] | None = None,
 ) -> list[Exposed]:
     """Every credential ``user`` revealed (from the audit files), with rotation status.
 
@@ -405,7 +406,7 @@ def exposure(
     ids = user_entities(vault, user, m.userpass) if vault is not None else ()
     # summarize picks USER's reveals (and the untraced ones that may be theirs)
     evs = events(paths, filters=Filters(actions=("reveal",), since=since), mounts=m,
-                 resolver=resolver, progress=progress)
+                 resolver=resolver, progress=progress, break_glass=break_glass)
     history = KVHistory(vault, m.kv) if vault is not None else None
 
     def trail_reader(pending):

@@ -55,6 +55,9 @@ class Aggregate:
     total: int = 0
     bad_reference: list = field(default_factory=list)  # allowed reveals with a ref-* flag
     bad_reference_total: int = 0
+    #: break-glass reveals and review writes (issue 14), for review.combine
+    break_glass: list = field(default_factory=list)
+    reviews: list = field(default_factory=list)  # review.Review, filled by build()
 
 
 def _parse_time(ts: str) -> datetime:
@@ -82,6 +85,8 @@ def aggregate(evs: Iterable[Event], opts: ReportOptions) -> Aggregate:
             a.denied_total += 1
             if len(a.denied) < MAX_ROWS:
                 a.denied.append(e)
+        if e.action == "review" or (e.action == "reveal" and "break-glass" in e.flags):
+            a.break_glass.append(e)
         if e.action in ("grant",) and e.subject and e.engineer and e.subject == e.engineer:
             a.self_granted.append(e)
         if e.action != "reveal":
@@ -228,8 +233,14 @@ def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sou
         ("incidents across ≥%d customers" % opts.incident_customers, len(wide)),
         ("useless references", a.bad_reference_total),
     ]
+    bg_cols = [("time", "time (UTC)"), ("engineer", "engineer"), ("customer", "customer"), ("record", "record"),
+               ("incident", "reference"), ("outcome", "outcome"), ("reviewer", "reviewed by"), ("note", "note"),
+               ("flags", "flags")]
+    unreviewed = [r for r in a.reviews if not r.reviewed]
+    reviewed = [r for r in a.reviews if r.reviewed]
+    cards.insert(0, ("break-glass unreviewed", len(unreviewed)))
     card_html = "".join(
-        f'<div class="card{" warn" if name in ("denied", "self-granted", "useless references", "flagged") and n else ""}"><b>{n}</b>{escape(name)}</div>'
+        f'<div class="card{" warn" if name in ("denied", "self-granted", "useless references", "flagged", "break-glass unreviewed") and n else ""}"><b>{n}</b>{escape(name)}</div>'
         for name, n in cards
     )
     action_rows = "".join(f"<tr><td>{a_}</td><td>{a.actions.get(a_, 0)}</td></tr>" for a_ in ACTIONS)
@@ -243,6 +254,13 @@ def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sou
 <p>Generated {escape(generated)} from Vault's audit device ({escape(', '.join(sources))}). Scope: {escape(scope)}.
 Period covered: {escape((a.first or '-')[:19])} – {escape((a.last or '-')[:19])} UTC.</p>
 <div class="cards" id="counts">{card_html}</div>
+<h2>Break-glass reveals</h2>
+<p>Reveals by on-call members without a grant (break-glass reference). Each stays unreviewed until a team
+lead or an auditor records a review (`netvault audit review --ack`); the reviewer is taken from the trail.</p>
+<h3>Unreviewed ({len(unreviewed)})</h3>
+{_table(unreviewed, bg_cols, "break-glass-unreviewed")}
+<h3>Reviewed ({len(reviewed)})</h3>
+{_table(reviewed, bg_cols, "break-glass-reviewed")}
 <h2>Events by action</h2>
 <table id="actions"><thead><tr><th>action</th><th>events</th></tr></thead><tbody>{action_rows}</tbody></table>
 <h2>Reveals per engineer over time</h2>
@@ -275,6 +293,13 @@ ref-glob (holds *), ref-long (over 64 characters), ref-control (control or invis
 
 
 def build(evs: Iterable[Event], opts: ReportOptions | None = None, *, generated: str, scope: str = "all",
-          sources: list[str] | None = None) -> str:
+          sources: list[str] | None = None, stored_reviews: dict | None = None,
+          review_events: Iterable[Event] = ()) -> str:
+    """``stored_reviews``: review notes from Vault (review.stored_reviews), if any;
+    ``review_events``: review writes a filter (e.g. --customer) left out of ``evs``."""
+    from netvault.audit.review import combine
+
     opts = opts or ReportOptions()
-    return render(aggregate(evs, opts), opts, generated=generated, scope=scope, sources=sources or [])
+    a = aggregate(evs, opts)
+    a.reviews = combine(list(review_events) + a.break_glass, stored_reviews)
+    return render(a, opts, generated=generated, scope=scope, sources=sources or [])

@@ -120,6 +120,13 @@ def _resolver(offline: bool):
     return Resolver(vault, m.kv, m.userpass)
 
 
+def _break_glass(vault) -> list[str]:
+    """The break-glass patterns from Vault's settings (default BG-* offline)."""
+    from netvault.incidents import break_glass_patterns
+
+    return break_glass_patterns(vault, _settings().mounts.kv)
+
+
 LOG_COLUMNS = [
     ("time", "time"), ("engineer", "engineer"), ("action", "action"), ("customer", "customer"),
     ("record", "record"), ("incident", "incident"), ("outcome", "outcome"), ("remote_address", "from"),
@@ -158,8 +165,9 @@ def log(
     engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this user name (or entity id).")] = None,
     record: Annotated[Optional[str], typer.Option("--record", help="Only this record (current name, CUSTOMER/NAME or stable id).")] = None,
     incident: Annotated[Optional[str], typer.Option("--incident", help="Only this incident reference (glob allowed: INC-12*).")] = None,
-    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup, key-export, tamper (repeatable).")] = None,
+    action: Annotated[Optional[list[str]], typer.Option("--action", help="Only these actions: reveal, read, list, write, delete, grant, revoke, login, setup, key-export, tamper, request, review (repeatable).")] = None,
     denied: Annotated[bool, typer.Option("--denied", help="Only denied attempts.")] = False,
+    break_glass: Annotated[bool, typer.Option("--break-glass", help="Only break-glass reveals (reference matching the break-glass patterns).")] = False,
     since: SinceOpt = None,
     until: UntilOpt = None,
     offline: OfflineOpt = False,
@@ -194,13 +202,14 @@ def log(
     filters = Filters(
         customer=customer, engineer=engineer, record=record, incident=incident,
         actions=tuple(action or ()), denied=denied, since=_bound(since), until=_bound(until, end=True),
-        entity_ids=ids,
+        entity_ids=ids, break_glass=break_glass,
     )
     paths = _files(file)
     step, done = _progress(paths)
     if record and resolver is None:
         warn("not resolving record names (not logged in, or --offline): reveals match --record by stable id only")
-    stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step)
+    stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step,
+                    break_glass=_break_glass(resolver.vault if resolver is not None else None))
     out = sys.stdout
     if as_json:
         from netvault.text import json_text
@@ -456,7 +465,8 @@ def exposure_cmd(
     vault = None if offline else _vault(required=False)
     step, done = _progress(paths)
     try:
-        rows = exposure(user, paths=paths, vault=vault, mounts=_settings().mounts, since=_bound(since), progress=step)
+        rows = exposure(user, paths=paths, vault=vault, mounts=_settings().mounts, since=_bound(since), progress=step,
+                        break_glass=_break_glass(vault))
     finally:
         done()
     if vault is None:
@@ -531,10 +541,18 @@ def report_cmd(
     opts = report.ReportOptions(office_start=start_h, office_end=end_h, utc_offset_hours=utc_offset,
                                 incident_customers=incident_customers)
     step, done = _progress(paths)
+    resolver = _resolver(offline)
+    vault = resolver.vault if resolver is not None else None
+    from netvault.audit.review import stored_reviews
+
     try:
         html = report.build(
-            events(paths, filters=filters, mounts=_settings().mounts, resolver=_resolver(offline), progress=step),
-            opts, generated=_now_text(),
+            events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step,
+                   break_glass=_break_glass(vault)),
+            opts, generated=_now_text(), stored_reviews=stored_reviews(vault, _settings().mounts.kv),
+            # a review names no customer: with --customer, its writes come from a pass of their own
+            review_events=events(paths, filters=Filters(actions=("review",), since=filters.since, until=filters.until),
+                                 mounts=_settings().mounts) if customer else (),
             scope=", ".join(filter(None, [f"customer {customer}" if customer else None,
                                            f"since {filters.since}" if since else None,
                                            f"until {filters.until}" if until else None])) or "everything",
@@ -547,3 +565,120 @@ def report_cmd(
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from None
     info(f"wrote {out}")
+
+
+REVIEW_COLUMNS = [
+    ("event", "event"), ("time", "time"), ("engineer", "engineer"), ("customer", "customer"), ("record", "record"),
+    ("incident", "reference"), ("outcome", "outcome"), ("reviewer", "reviewed by"), ("note", "note"), ("flags", "flags"),
+]
+
+
+@app.command("review")
+def review_cmd(
+    file: FileOpt = None,
+    ack: Annotated[Optional[str], typer.Option("--ack", help="Record the review of this break-glass reveal (its EVENT id).")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", help="With --ack: what was checked (one line).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="List reviewed break-glass reveals too.")] = False,
+    since: SinceOpt = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Break-glass reveals not reviewed yet; --ack EVENT --note TEXT reviews one.
+
+    A review is written once (append-only, Vault-enforced) by a team lead or
+    an auditor; the reviewer shown is the person Vault binds to that write in
+    the trail. Nobody reviews their own break-glass reveal.
+
+    Example:  netvault audit review
+    Example:  netvault audit review --ack 3f0c…-… --note "INC-42 confirmed with the customer"
+    """
+    from netvault.audit import review
+    from netvault.audit.events import Filters, events
+    from netvault.errors import NotFound, PermissionDenied, UsageError
+
+    settings = _settings()
+    if (ack is None) != (note is None):
+        raise UsageError("--ack EVENT and --note TEXT go together")
+    paths = _files(file)
+    vault = _vault(required=ack is not None)
+    step, done = _progress(paths)
+    try:
+        evs = list(events(paths, filters=Filters(actions=("reveal", "review"), since=_bound(since)),
+                          mounts=settings.mounts, resolver=_resolver(False) if vault is not None else None,
+                          progress=step, break_glass=_break_glass(vault)))
+    finally:
+        done()
+    rows = review.combine(evs, review.stored_reviews(vault, settings.mounts.kv))
+    if ack is not None:
+        review.event_id(ack)
+        target = next((r for r in rows if r.event == ack), None)
+        if target is None:
+            raise NotFound(f"no break-glass reveal {ack} in the audit files read")
+        from netvault.access import caller_name
+
+        if target.engineer and caller_name(vault) == target.engineer:
+            raise PermissionDenied("nobody reviews their own break-glass reveal; ask another team lead or an auditor")
+        done_ = review.ack(vault, ack, note, now=_now(), kv=settings.mounts.kv)
+        info(f"reviewed {ack}")
+        if as_json:
+            emit_json(done_)
+        return
+    shown = rows if all_ else [r for r in rows if not r.reviewed]
+    if as_json:
+        emit_json([r.to_dict() for r in shown])
+        return
+    from netvault.text import shown_reference
+
+    table([{**r.to_dict(), "time": r.time[:19].replace("T", " "), "incident": shown_reference(r.incident),
+            "flags": ",".join(r.flags) or None} for r in shown], REVIEW_COLUMNS,
+          empty="(no unreviewed break-glass reveals)" if not all_ else "(no break-glass reveals)")
+
+
+@app.command("watch")
+def watch_cmd(
+    file: FileOpt = None,
+    webhook: Annotated[Optional[str], typer.Option("--webhook", help="Incoming-webhook URL (Slack, Mattermost, …): one JSON {\"text\"} POST per event. Default: print.")] = None,
+    on: Annotated[Optional[str], typer.Option("--on", help="Comma-separated: break-glass,request,denied-burst (default: all).")] = None,
+    from_start: Annotated[bool, typer.Option("--from-start", help="Also report what the file(s) already hold.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Follow the audit file(s) like `tail -F` (surviving rotation) and notify.
+
+    Posts one message per break-glass reveal, access request or decision, and
+    burst of denied requests by one person, to a webhook, or prints it
+    (stdout; --json: the message with its event). Runs until interrupted.
+
+    Example:  netvault audit watch --webhook https://chat.example/hooks/abc --on break-glass,request
+    """
+    import time
+
+    from netvault.audit import watch
+    from netvault.audit import default_audit_file
+    from netvault.errors import NetvaultError
+
+    kinds = watch.parse_kinds(on)
+    if webhook:
+        watch.check_webhook(webhook)
+    paths = [str(f) for f in file] if file else [str(default_audit_file(_settings()))]
+    vault = _vault(required=False)
+    w = watch.Watch(kinds=kinds, mounts=_settings().mounts, break_glass=_break_glass(vault))
+
+    def sink(msg) -> None:
+        if webhook:
+            try:
+                watch.post(webhook, msg)
+            except NetvaultError as exc:
+                warn(f"{exc.message}; the message was: {msg.text}")
+            return
+        if as_json:
+            emit_json({"kind": msg.kind, "text": msg.text, "event": msg.event})
+        else:
+            from netvault.text import printable
+
+            sys.stdout.write(printable(msg.text) + "\n")
+        sys.stdout.flush()
+
+    try:
+        watch.run(paths, sink, watch=w, stop=lambda: False, sleep=time.sleep, from_start=from_start,
+                  on_ready=lambda: info(f"watching {', '.join(paths)} for {', '.join(kinds)} (Ctrl-C stops)"))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None

@@ -47,7 +47,7 @@ def ask_incident() -> str:
 
 
 def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool,
-              as_json: bool = False) -> None:
+              as_json: bool = False, break_glass: bool = False) -> None:
     from netvault import lookup, names
     from netvault.errors import PermissionDenied, UsageError
 
@@ -68,6 +68,24 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
 
         clipboard.require()  # before the decrypt: no clipboard, no reveal in the trail
     settings, vault = _client()
+    if break_glass:
+        # Issue 14: on-call members reveal without a grant, with a reference
+        # of the break-glass form (INC-42 -> BG-INC-42); Vault checks both.
+        from netvault import incidents
+
+        incident = incidents.break_glass_reference(
+            incident, incidents.break_glass_patterns(vault, settings.mounts.kv))
+        lookup.check_reference(incident)
+        from netvault.errors import PermissionDenied as _Denied
+
+        try:
+            field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
+                                              reference=incident, field=field)
+        except _Denied:
+            raise _Denied(f"Vault refused the break-glass reveal ({incident}): only members of the on-call role "
+                          "may break glass, never admins or auditors; in a customer you hold a grant for, "
+                          "reveal without --break-glass") from None
+        return _output(value, field_name, customer, name, incident, copy, totp, as_json)
     try:
         field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
                                  reference=incident, field=field)
@@ -101,6 +119,11 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
             vault.token = jit
             field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
                                      reference=incident, field=field)
+    _output(value, field_name, customer, name, incident, copy, totp, as_json)
+
+
+def _output(value: str, field_name: str, customer: str, name: str, incident: str, copy: bool, totp: bool,
+            as_json: bool) -> None:
     if totp:
         value = totp_code(value)
     if copy:
@@ -302,9 +325,10 @@ def _parse(argv: list[str]):
     """(command, kwargs) for a plain reveal/find line, else None (full CLI)."""
     command, rest = argv[0], argv[1:]
     if command == "reveal":
-        opts = {"incident": None, "field": None, "copy": False, "totp": False, "as_json": False}
+        opts = {"incident": None, "field": None, "copy": False, "totp": False, "as_json": False,
+                "break_glass": False}
         valued = {"--incident": "incident", "-i": "incident", "--field": "field", "-f": "field"}
-        flags = {"--copy": "copy", "--totp": "totp", "--json": "as_json"}
+        flags = {"--copy": "copy", "--totp": "totp", "--json": "as_json", "--break-glass": "break_glass"}
     elif command == "find":
         opts = {"as_json": False}
         valued = {}

@@ -544,17 +544,21 @@ def reveal(ref: Ref,
            field: Annotated[Optional[str], typer.Option("--field", "-f", help="Sealed field (default: password, or licence_key for a licence).")] = None,
            copy: Annotated[bool, typer.Option("--copy", help="Put it on the clipboard instead (cleared after 45 s unless changed).")] = False,
            totp: Annotated[bool, typer.Option("--totp", help="Print the current TOTP code from the stored seed.")] = False,
-           as_json: Annotated[bool, typer.Option("--json", help="Print {field, value, record, incident} as JSON.")] = False) -> None:
+           as_json: Annotated[bool, typer.Option("--json", help="Print {field, value, record, incident} as JSON.")] = False,
+           break_glass: Annotated[bool, typer.Option("--break-glass", help="On call, without a grant: send the break-glass reference (INC-42 -> BG-INC-42). Flagged for review.")] = False) -> None:
     """Decrypt a sealed field through Vault transit, for an incident. Prints the secret alone.
 
     Vault itself refuses a reveal without a reference matching the configured
     patterns (default INC-* and CHG-*); every reveal is in its audit log.
+    With --break-glass (on-call role only) the reference gets the break-glass
+    form (default BG-<incident>) and the reveal is flagged until reviewed.
 
     Example:  ssh admin@fw "$(netvault reveal acme/fw-admin --incident INC-4711)"
+    Example:  netvault reveal acme/fw-admin --break-glass --incident INC-42
     """
     from netvault.cli.fast import do_reveal
 
-    do_reveal(ref, incident, field, copy, totp, as_json)
+    do_reveal(ref, incident, field, copy, totp, as_json, break_glass)
 
 
 def find(term: Annotated[str, typer.Argument(help="MAC (any notation), IP, or device name.", show_default=False)],

@@ -15,6 +15,10 @@ def setup(
         Optional[list[str]],
         typer.Option("--incident-pattern", help="Allowed incident reference glob; repeat for several (default INC-* and CHG-*)."),
     ] = None,
+    break_glass_pattern: Annotated[
+        Optional[list[str]],
+        typer.Option("--break-glass-pattern", help="Break-glass reference glob for on-call reveals without a grant; repeat for several (default BG-*)."),
+    ] = None,
     audit_file: Annotated[
         Optional[str],
         typer.Option("--audit-file", help="Enable a file audit device at this path where the server allows it (HashiCorp Vault)."),
@@ -46,7 +50,7 @@ def setup(
     vault.require_ready()
     client = settings.client.admin(vault.token)
     result = layout.run_setup(client, settings.mounts, check=check, patterns=incident_pattern, audit_path=audit_file,
-                              history=history, login_ttl=login_ttl)
+                              history=history, login_ttl=login_ttl, break_glass=break_glass_pattern)
     if as_json:
         emit_json({
             "items": [i.to_dict() for i in result.items],
