@@ -317,25 +317,23 @@ def rotate_cmd(
 @app.command("export-digests")
 def export_digests(
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the digests and the public key here (JSON).")],
+    as_json: JsonOption = False,
 ) -> None:
     """Export all seal digests and the public key, for an offline `audit verify`.
 
     Example:  netvault audit export-digests --out digests.json
     """
-    import json
-
     from netvault.audit import seal as sealmod
-    from netvault.config import write_private
 
     settings = _settings()
-    vault = _vault(required=True)
-    digests = sealmod.load_digests(vault, settings.mounts.kv)
-    keys = sealmod.public_keys(vault, settings.mounts.transit)
-    bundle = sealmod.export_bundle(digests, keys, now=_now_text())
-    write_private(out, (json.dumps(bundle, indent=1, sort_keys=True) + "\n").encode())
-    info(f"wrote {len(digests)} digest(s) and {len(keys)} public key(s) to {out}")
-    for version, key in sorted(keys.items()):
-        info(f"public key v{version} fingerprint {sealmod.fingerprint(key)} (compare it out of band)")
+    result = sealmod.export_digests(_vault(required=True), out, kv_mount=settings.mounts.kv,
+                                    transit_mount=settings.mounts.transit, now=_now_text())
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    info(f"wrote {result.digests} digest(s) and {len(result.fingerprints)} public key(s) to {out}")
+    for version, fp in sorted(result.fingerprints.items()):
+        info(f"public key v{version} fingerprint {fp} (compare it out of band)")
 
 
 VERIFY_COLUMNS = [("status", "status"), ("kind", "finding"), ("file", "file"), ("range", "bytes"), ("detail", "detail")]
@@ -505,6 +503,7 @@ def report_cmd(
     utc_offset: Annotated[float, typer.Option("--utc-offset", help="Office time zone as hours from UTC, e.g. 1 or -5.")] = 0.0,
     incident_customers: Annotated[int, typer.Option("--incident-customers", help="Flag an incident reference used in at least this many customers.")] = 3,
     offline: OfflineOpt = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Write one self-contained HTML page for the auditor (no scripts, no network).
 
@@ -530,20 +529,26 @@ def report_cmd(
     filters = Filters(customer=customer, since=_bound(since), until=_bound(until, end=True))
     opts = report.ReportOptions(office_start=start_h, office_end=end_h, utc_offset_hours=utc_offset,
                                 incident_customers=incident_customers)
+    resolver = _resolver(offline)
+    if resolver is not None:
+        m = _settings().mounts
+        opts.known_people, opts.known_customers = report.known_names(resolver.vault, m.kv, m.userpass)
     step, done = _progress(paths)
     try:
-        html = report.build(
-            events(paths, filters=filters, mounts=_settings().mounts, resolver=_resolver(offline), progress=step),
+        result = report.write(
+            out, events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step),
             opts, generated=_now_text(),
             scope=", ".join(filter(None, [f"customer {customer}" if customer else None,
                                            f"since {filters.since}" if since else None,
                                            f"until {filters.until}" if until else None])) or "everything",
             sources=[Path(p).name for p in paths],
         )
-    finally:
-        done()
-    try:
-        out.write_text(html, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from None
-    info(f"wrote {out}")
+    finally:
+        done()
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    info(f"wrote {out} (mode 0600): {result.events} events, {result.engineers} people, {result.customers} customers"
+         + (f", {result.unknown_names} unknown name(s) tried" if result.unknown_names else ""))
