@@ -472,7 +472,8 @@ def list_grants(
 # --------------------------------------------------------------------------
 # just-in-time pickup (engineer side)
 # --------------------------------------------------------------------------
-def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str | None:
+def customer_token(settings, vault: Vault, customer: str, now: datetime, *,
+                   entity_id: str | None = None) -> str | None:
     """A token for ``customer`` from a time-limited grant, or None.
 
     Returns a stored JIT token while Vault still accepts it; otherwise looks in
@@ -481,18 +482,23 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
     token in the keyring (scope ``jit:<customer>``), deletes the inbox entry
     and returns the token. Raises PermissionDenied when the delivery was
     already unwrapped by someone else (the wrap token is single-use).
+    The expiry (Vault's TTL at pickup) is noted on this machine
+    (``tokenstore.remember_jit_expiry``): a stored token known to have expired
+    is not sent to Vault again, and callers can say when the access ended.
     """
     from netvault import tokenstore
 
     names.slug(customer, "customer")
     scope = f"jit:{customer}"
-    stored = tokenstore.load(settings.address, scope=scope)
+    stored = tokenstore.load(settings.address, scope=scope) if scope in tokenstore.scopes(settings.address) else None
     if stored:
-        probe = Vault(settings.address, stored, namespace=settings.namespace, cacert=settings.cacert, retries=0)
-        if probe.token_is_valid():
-            return stored
+        end = _parse_iso(tokenstore.jit_expiries(settings.address).get(customer))
+        if end is None or end > now:
+            probe = Vault(settings.address, stored, namespace=settings.namespace, cacert=settings.cacert, retries=0)
+            if probe.token_is_valid():
+                return stored
         tokenstore.delete(settings.address, scope=scope)
-    entity_id = _caller_entity(vault)
+    entity_id = entity_id or _caller_entity(vault)
     if not entity_id:
         return None
     p = _Paths(settings.mounts)
@@ -501,6 +507,8 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
         return None
     end = _parse_iso(entry.get("expires_at"))
     if end is not None and end <= now:
+        # never picked up and over: keep when it ended, for "your access to X expired at T"
+        tokenstore.remember_jit_expiry(settings.address, customer, _iso(end))
         _delete_quietly(vault, p.inbox_meta(entity_id, customer))
         return None
     wrap = entry.get("wrap_token") or ""
@@ -535,6 +543,9 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
     if not token or customer_policy_name(customer) not in (auth.get("policies") or []):
         raise PermissionDenied(f"the delivered token does not carry access to {names.shown(customer)}")
     tokenstore.save(settings.address, token, scope=scope)
+    # the end as Vault set it (the token's TTL), not the inbox entry's own field
+    ttl = int(auth.get("lease_duration") or 0)
+    tokenstore.remember_jit_expiry(settings.address, customer, _iso(now + timedelta(seconds=ttl)) if ttl else None)
     _delete_quietly(vault, p.inbox_meta(entity_id, customer))
     return token
 

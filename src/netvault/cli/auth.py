@@ -83,12 +83,22 @@ def whoami(as_json: JsonOption = False) -> None:
     """
     from netvault import config, session
 
+    from datetime import datetime, timezone
+
+    from netvault.grantclient import shown_time
+
     settings = config.load()
-    who = session.whoami(session.connect(settings))
+    who, problems = session.whoami_with_grants(settings, session.connect(settings), datetime.now(timezone.utc))
+    for p in problems:
+        warn(p)
     if as_json:
         emit_json({**who.to_dict(), "address": settings.address, "expires_in": session.expires_in(who)})
         return
+    limited = [f"{g['customer']} (until {shown_time(g['expires_at'])})" for g in who.time_limited
+               if g["state"] == "active" and g["customer"] not in who.customers]
+    expired = [f"{g['customer']} (expired {shown_time(g['expires_at'])})" for g in who.time_limited
+               if g["state"] == "expired" and g["customer"] not in who.customers]
     fields([
-        ("user", who.username or who.display_name), ("roles", who.roles), ("customers", who.customers),
+        ("user", who.username or who.display_name), ("roles", who.roles), ("customers", who.customers + limited + expired),
         ("expires_in", session.expires_in(who)), ("address", settings.address), ("entity_id", who.entity_id),
     ])

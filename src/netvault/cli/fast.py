@@ -51,7 +51,7 @@ def ask_incident() -> str:
 def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool,
               as_json: bool = False) -> None:
     from netvault import lookup, names
-    from netvault.errors import PermissionDenied, UsageError
+    from netvault.errors import UsageError
 
     customer, name = names.record_ref(ref)
     if field is not None:
@@ -70,39 +70,13 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
 
         clipboard.require()  # before the decrypt: no clipboard, no reveal in the trail
     settings, vault = _client()
-    try:
-        field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                 reference=incident, field=field)
-    except PermissionDenied:
-        from netvault.errors import NotLoggedIn
-
-        # A time-limited grant (issue 4) lives in its own token, stored as
-        # "jit:<customer>@<address>"; try it only after the login token was refused.
-        from netvault.fasttoken import stored_token
-
-        jit = None if settings.env_token else stored_token(settings.address, f"jit:{customer}")
-        login_token = vault.token
-        value, field_name = None, field
-        if jit and jit != login_token:
-            vault.token = jit
-            try:
-                field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                         reference=incident, field=field)
-            except (PermissionDenied, NotLoggedIn):
-                value = None
-        if value is None:
-            # Not stored (or no longer valid): pick a delivery up from the inbox.
-            from datetime import datetime, timezone
-
-            from netvault import access
-
-            vault.token = login_token
-            jit = access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
-            if not jit:
-                raise
-            vault.token = jit
-            field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                     reference=incident, field=field)
+    # The token that may read this customer: a stored time-limited grant's, the
+    # login token, or a delivery picked up now (netvault.grantclient). Chosen
+    # before the first read, so the trail holds no denied attempt of the wrong one.
+    field_name, value = with_customer_client(
+        settings, vault, customer,
+        lambda client: lookup.reveal(client, settings.mounts.kv, settings.mounts.transit, customer, name,
+                                     reference=incident, field=field))
     if totp:
         value = totp_code(value)
     if copy:
@@ -129,6 +103,29 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         value = printable(value)
     sys.stdout.write(value + "\n")
     sys.stdout.flush()
+
+
+def with_customer_client(settings, vault, customer: str, work):
+    """``work(client)`` with the client that reads ``customer`` (grantclient.client_for).
+    A stored time-limited token that Vault no longer accepts (revoked) is
+    forgotten and the choice made once more."""
+    from datetime import datetime, timezone
+
+    from netvault import grantclient
+    from netvault.errors import NotLoggedIn, PermissionDenied
+
+    now = datetime.now(timezone.utc)
+    client = grantclient.client_for(settings, vault, customer, now)
+    try:
+        return work(client)
+    except (PermissionDenied, NotLoggedIn):
+        if client is vault or client.token_is_valid():
+            raise
+        from netvault import tokenstore
+
+        tokenstore.delete(settings.address, f"jit:{customer}")
+        client = grantclient.client_for(settings, vault, customer, now)
+        return work(client)
 
 
 def totp_code(seed: str) -> str:
@@ -171,10 +168,33 @@ def do_find(term: str, as_json: bool) -> int:
         sys.stdout.write(json_text({"term": term, "match": what, "key": key, "results": rows}, sort_keys=True) + "\n")
     elif rows:
         _table(rows, FIND_COLUMNS)
+    expired = _expired_grants(settings, lookup.granted_customers(policies))
     if not rows:
+        if expired:
+            # not "no device matches": the search could not look where the engineer expects
+            raise expired[0]
         sys.stderr.write(f"no device matches {what} {key if what != 'mac' else display_mac(key)}\n")
         return 3
+    for err in expired:
+        sys.stderr.write(f"note: {err.message}\n")
     return 0
+
+
+def _expired_grants(settings, granted: list[str]) -> list:
+    """Errors "your access to X expired at T" for this machine's expired time-limited grants
+    of customers not (any more) granted otherwise."""
+    from datetime import datetime, timezone
+
+    from netvault import grantclient
+
+    now = datetime.now(timezone.utc)
+    out = []
+    for g in grantclient.time_limited(settings, now):
+        if g["state"] == "expired" and g["customer"] not in granted:
+            err = grantclient.expired_error(settings, g["customer"], now)
+            if err is not None:
+                out.append(err)
+    return out
 
 
 def _inbox_customers(client, kv: str, entity_id: str | None) -> set[str]:

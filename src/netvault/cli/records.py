@@ -30,12 +30,21 @@ Length = Annotated[Optional[int], typer.Option("--length", help="Generated passw
 Words = Annotated[Optional[int], typer.Option("--words", help="Generate a passphrase of N words (3-20) instead.")]
 
 
-def _store():
+def _store(customer: str | None = None):
+    """The record store; with ``customer``, reading with the token that may read it
+    (a time-limited grant's token where that is the caller's access: netvault.grantclient)."""
     from netvault import config, session
     from netvault.records import Store
 
     settings = config.load()
-    return Store(session.connect(settings), settings.mounts)
+    vault = session.connect(settings)
+    if customer is not None:
+        from datetime import datetime, timezone
+
+        from netvault import grantclient, names
+
+        vault = grantclient.client_for(settings, vault, names.slug(customer, "customer"), datetime.now(timezone.utc))
+    return Store(vault, settings.mounts)
 
 
 def _ref(ref: str) -> tuple[str, str]:
@@ -108,11 +117,31 @@ def customer_list(as_json: JsonOption = False) -> None:
 
     Example:  netvault customer list --json
     """
-    rows = _store().list_customers()
+    from datetime import datetime, timezone
+
+    from netvault import config, grantclient
+
+    settings = config.load()
+    store = _store()
+    rows = store.list_customers()
+    # time-limited grants: each read with its own token, shown with its end
+    now = datetime.now(timezone.utc)
+    policies, entity_id = grantclient.login_policies(store.vault)
+    limited, problems = grantclient.active_time_limited(settings, store.vault, now, policies=policies, entity_id=entity_id)
+    for p in problems:
+        warn(p)
+    seen = {r["customer"] for r in rows}
+    for g in limited:
+        if g["state"] != "active" or g["customer"] in seen:
+            continue
+        client = grantclient.client_for(settings, store.vault, g["customer"], now, policies=policies, entity_id=entity_id)
+        row = store.customer_row(client, g["customer"]) or {"customer": g["customer"]}
+        rows.append({**row, "access_until": g["expires_at"]})
     if as_json:
         emit_json(rows)
         return
-    table(rows, [("customer", "customer"), ("company", "company"), ("city", "city"), ("contact", "contact"), ("phone", "phone")],
+    table(rows, [("customer", "customer"), ("company", "company"), ("city", "city"), ("contact", "contact"), ("phone", "phone"),
+                 *([("access_until", "access until")] if any(r.get("access_until") for r in rows) else [])],
           empty="(no customers)")
 
 
@@ -122,7 +151,7 @@ def customer_show(customer: CustomerArg, version: Version = None, as_json: JsonO
 
     Example:  netvault customer show acme --version 2
     """
-    _show(_store().show_customer(customer, version), as_json, PROFILE_ORDER)
+    _show(_store(customer).show_customer(customer, version), as_json, PROFILE_ORDER)
 
 
 @customer_app.command("edit")
@@ -192,7 +221,7 @@ def credential_list(customer: CustomerArg, tag: Tags = None, as_json: JsonOption
 
     Example:  netvault credential list acme --tag vpn
     """
-    rows = _store().list("credentials", customer, tags=tag)
+    rows = _store(customer).list("credentials", customer, tags=tag)
     if as_json:
         emit_json(rows)
         return
@@ -207,7 +236,7 @@ def credential_show(ref: Ref, version: Version = None, as_json: JsonOption = Fal
     Example:  netvault credential show acme/fw-admin --json
     """
     customer, name = _ref(ref)
-    _show(_store().show("credentials", customer, name, version), as_json, RECORD_ORDER)
+    _show(_store(customer).show("credentials", customer, name, version), as_json, RECORD_ORDER)
 
 
 @credential_app.command("edit")
@@ -320,7 +349,7 @@ def device_list(customer: CustomerArg, kind: Kind = None, tag: Tags = None, as_j
 
     Example:  netvault device list acme --kind switch --tag core
     """
-    rows = _store().list("devices", customer, tags=tag, device_kind=kind)
+    rows = _store(customer).list("devices", customer, tags=tag, device_kind=kind)
     if as_json:
         emit_json(rows)
         return
@@ -338,7 +367,7 @@ def device_show(ref: Ref, version: Version = None, as_json: JsonOption = False) 
     Example:  netvault device show acme/fw-main
     """
     customer, name = _ref(ref)
-    obj = _store().show("devices", customer, name, version)
+    obj = _store(customer).show("devices", customer, name, version)
     if as_json:
         from netvault.macs import display_mac, vendor
 
@@ -446,7 +475,7 @@ def licence_show(ref: Ref, version: Version = None, as_json: JsonOption = False)
     Example:  netvault licence show acme/m365
     """
     customer, name = _ref(ref)
-    _show(_store().show("licences", customer, name, version), as_json, RECORD_ORDER)
+    _show(_store(customer).show("licences", customer, name, version), as_json, RECORD_ORDER)
 
 
 @licence_app.command("edit")
@@ -509,7 +538,7 @@ def history(ref: Annotated[str, typer.Argument(help="CUSTOMER/NAME, or CUSTOMER 
         customer, name = _ref(ref)
     else:
         customer, name = names.slug(ref, "customer"), None
-    result = _store().record_history(kind, customer, name)
+    result = _store(customer).record_history(kind, customer, name)
     if as_json:
         emit_json(result)
         return
