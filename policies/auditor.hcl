@@ -45,3 +45,8 @@ path "sys/auth" {
 path "sys/audit-hash/*" {
   capabilities = ["update"]
 }
+
+# Offboarding worklists (read only): what was to be rotated after someone left.
+path "netvault/data/_offboarded/*" {
+  capabilities = ["read"]
+}

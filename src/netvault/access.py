@@ -863,3 +863,58 @@ def offboard(
             r.get("id") in revealed or f"*:{r['customer']}" in revealed)
     result.worklist = records
     return result
+
+
+# --------------------------------------------------------------------------
+# offboarding worklists, kept in KV so they can be printed again
+# --------------------------------------------------------------------------
+#: ``<kv>/data/_offboarded/<user>/<UTC time of the run>``: one entry per
+#: offboarding run, written create-only (cas=0; team leads hold "create" and
+#: "read" there, no "update", no delete/destroy/metadata writes), so a stored
+#: worklist cannot be silently rewritten by a team lead. Auditors read it
+#: (nv-auditor), engineers cannot.
+OFFBOARDED = "_offboarded"
+
+
+def _offboarded_paths(mounts: Mounts, user: str) -> tuple[str, str]:
+    return f"{mounts.kv}/data/{OFFBOARDED}/{user}", f"{mounts.kv}/metadata/{OFFBOARDED}/{user}"
+
+
+def save_worklist(vault: Vault, result: OffboardResult, *, now: datetime, mounts: Mounts = Mounts(),
+                  audit_source: str | None = None) -> str:
+    """Store this run's worklist create-only; returns the run key (UTC time)."""
+    names.username(result.user)
+    data_base, _ = _offboarded_paths(mounts, result.user)
+    run = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    body = {
+        "user": result.user, "offboarded_at": _iso(now), "entity_id": result.entity_id,
+        "audit_checked": result.audit_checked, "audit_source": audit_source,
+        "revoked": result.revoked, "unresolved_customers": result.unresolved_customers,
+        "worklist": result.worklist,
+    }
+    try:
+        vault.write(f"{data_base}/{run}", {"options": {"cas": 0}, "data": body})
+    except (UsageError, Conflict):  # cas mismatch: a run in the same second is stored already
+        raise Conflict(f"an offboarding worklist of {result.user} for {run} is stored already") from None
+    return run
+
+
+def offboarded_worklists(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> list[dict]:
+    """Every stored offboarding run of ``user``, oldest first (empty when none)."""
+    names.username(user)
+    data_base, meta_base = _offboarded_paths(mounts, user)
+    try:
+        runs = sorted(k for k in vault.list(meta_base) if not k.endswith("/"))
+    except NotFound:
+        return []
+    out = []
+    for run in runs:
+        resp = vault.read(f"{data_base}/{run}")
+        if not resp:
+            continue
+        body = dict((resp.get("data") or {}).get("data") or {})
+        meta = (resp.get("data") or {}).get("metadata") or {}
+        body["run"] = run
+        body["version"] = meta.get("version")  # > 1 would mean it was rewritten (admins only)
+        out.append(body)
+    return out

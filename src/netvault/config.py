@@ -60,6 +60,9 @@ class Settings:
     user: str | None = None
     #: data dir of the embedded server this config was written for, if any
     data_dir: str | None = None
+    #: directory holding the server's audit files (live and rotated), for audit
+    #: commands on a machine without the embedded server (`--audit-dir`, remembered)
+    audit_dir: str | None = None
 
     def with_address(self, address: str) -> "Settings":
         return replace(self, address=address)
@@ -115,6 +118,7 @@ def load(path: Path | None = None) -> Settings:
         env_token=_first_env("VAULT_TOKEN", "BAO_TOKEN"),
         user=data.get("user"),
         data_dir=data.get("data_dir"),
+        audit_dir=data.get("audit_dir") if isinstance(data.get("audit_dir"), str) else None,
     )
 
 

@@ -22,8 +22,12 @@ FileOpt = Annotated[
     typer.Option(
         "--file", "-f",
         help="Audit file (plain, rotated or .gz); repeat for several files or nodes "
-        "(default: the embedded server's audit.log).",
+        "(default: --audit-dir, else the profile's audit_dir, else the embedded server's audit.log and its rotated files).",
     ),
+]
+AuditDirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--audit-dir", help="Directory with the server's audit files (live and rotated); remembered for this profile."),
 ]
 SinceOpt = Annotated[Optional[str], typer.Option("--since", help="From this time: 2026-11-01, 2026-11-01T08:00 or 7d (UTC).")]
 UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Up to this time: a date (whole day), a datetime, or 1d.")]
@@ -46,12 +50,16 @@ def _now():
     return datetime.now(timezone.utc)
 
 
-def _files(files: list[Path] | None) -> list[str]:
-    if files:
-        return [str(f) for f in files]
-    from netvault.audit import default_audit_files
+def _files(files: list[Path] | None, audit_dir: Path | None = None) -> list[str]:
+    """The audit files to read (netvault.audit.locate_trail); a working --audit-dir is remembered."""
+    from netvault.audit import locate_trail
 
-    return [str(p) for p in default_audit_files()]
+    found, _where = locate_trail(_settings(), files=files, audit_dir=audit_dir)
+    if audit_dir is not None and not files:
+        from netvault import config
+
+        config.update_file({"audit_dir": str(audit_dir.resolve())})
+    return [str(p) for p in found]
 
 
 def _bound(text: str | None, *, end: bool = False) -> str | None:
@@ -154,6 +162,7 @@ def _row(ev) -> dict:
 @app.command("log")
 def log(
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     customer: Annotated[Optional[str], typer.Option("--customer", help="Only this customer.")] = None,
     engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this user name (or entity id).")] = None,
     record: Annotated[Optional[str], typer.Option("--record", help="Only this record (current name, CUSTOMER/NAME or stable id).")] = None,
@@ -196,7 +205,7 @@ def log(
         actions=tuple(action or ()), denied=denied, since=_bound(since), until=_bound(until, end=True),
         entity_ids=ids,
     )
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     step, done = _progress(paths)
     if record and resolver is None:
         warn("not resolving record names (not logged in, or --offline): reveals match --record by stable id only")
@@ -227,6 +236,7 @@ def _now_text() -> str:
 @app.command("seal")
 def seal_cmd(
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     as_json: JsonOption = False,
 ) -> None:
     """Seal what is not sealed yet of each audit file: a signed, chained digest.
@@ -241,7 +251,7 @@ def seal_cmd(
     """
     from netvault.audit import seal as sealmod
 
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     settings = _settings()
     vault = _vault(required=True)
     step, done = _progress(paths)
@@ -342,6 +352,7 @@ VERIFY_COLUMNS = [("status", "status"), ("kind", "finding"), ("file", "file"), (
 @app.command("verify")
 def verify_cmd(
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     digests: Annotated[Optional[Path], typer.Option("--digests", help="Digest export from `audit export-digests` (offline; default: read them from Vault).")] = None,
     public_key: Annotated[Optional[str], typer.Option("--public-key", help="Trusted public key (base64, N:base64 or a file); default: the export's or Vault's.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Digests ending before this time need no file (older rotated files not handed over).")] = None,
@@ -360,7 +371,7 @@ def verify_cmd(
     from netvault.audit import seal as sealmod
     from netvault.errors import Tampered
 
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     if digests is not None:
         chain, keys = sealmod.read_bundle(str(digests))
     else:
@@ -431,6 +442,7 @@ def hash_cmd(
 def exposure_cmd(
     user: Annotated[str, typer.Argument(help="User name (or entity id) whose reveals to list.")],
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     since: SinceOpt = None,
     offline: OfflineOpt = False,
     as_json: JsonOption = False,
@@ -450,7 +462,7 @@ def exposure_cmd(
     """
     from netvault.audit.exposure import exposure
 
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     vault = None if offline else _vault(required=False)
     step, done = _progress(paths)
     try:
@@ -496,6 +508,7 @@ def exposure_cmd(
 def report_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     customer: Annotated[Optional[str], typer.Option("--customer", help="Only this customer.")] = None,
@@ -525,7 +538,7 @@ def report_cmd(
         raise UsageError(f"--office-hours {office_hours!r}: expected START-END hours, e.g. 8-18") from None
     if incident_customers < 2:
         raise UsageError("--incident-customers must be at least 2")
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     filters = Filters(customer=customer, since=_bound(since), until=_bound(until, end=True))
     opts = report.ReportOptions(office_start=start_h, office_end=end_h, utc_offset_hours=utc_offset,
                                 incident_customers=incident_customers)
