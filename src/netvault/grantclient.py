@@ -45,14 +45,17 @@ def shown_time(ts: str) -> str:
 def stored_jit(settings, customer: str, now: datetime) -> str | None:
     """A stored JIT token for ``customer`` that has not expired (local knowledge only)."""
     scope = f"jit:{customer}"
-    if settings.env_token or scope not in tokenstore.scopes(settings.address):
-        return None  # checked first: looking up a missing keyring item costs a keyring import
+    if settings.env_token:
+        return None
     end = _parse(tokenstore.jit_expiries(settings.address).get(customer))
     if end is not None and end <= now:
         return None
-    from netvault.fasttoken import stored_token
+    from netvault import fasttoken
 
-    return stored_token(settings.address, scope)
+    if scope not in tokenstore.scopes(settings.address):
+        # not recorded: only the 0600 file is looked at (a missing keyring item costs a keyring import)
+        return fasttoken._file_token(settings.address, scope)
+    return fasttoken.stored_token(settings.address, scope)
 
 
 def expired_error(settings, customer: str, now: datetime) -> PermissionDenied | None:

@@ -269,6 +269,7 @@ def engineer_offboard(
 
     names.username(user)
     settings, vault, now = _ctx()
+    access.entity_of(vault, user, settings.mounts)  # an unknown person: exit 3 before anything else
     files, source = _trail(settings, audit_file, audit_dir, without_audit)
     if not yes:
         if not sys.stdin.isatty():
