@@ -77,7 +77,7 @@ def locate_trail(settings=None, *, files=None, audit_dir=None, file_option: str 
     from netvault.errors import UsageError
 
     if files:
-        return [Path(f) for f in files], "given"
+        return [Path(f) for f in files], "given: " + ", ".join(str(f) for f in files)
     settings = settings or config.load()
     for where, directory in (("--audit-dir", audit_dir), ("audit_dir setting", settings.audit_dir)):
         if not directory:
