@@ -70,7 +70,8 @@ def locate_trail(settings=None, *, files=None, audit_dir=None, file_option: str 
     """(audit files, where they were found) for a command, in this order:
     the files given; ``audit_dir`` (``--audit-dir``); the profile's ``audit_dir``
     setting; the embedded server's ``audit.log`` with its rotated files.
-    Raises UsageError (exit 2) saying how to point netvault at the files."""
+    Raises NotFound (exit 3) saying how to point netvault at the files; a
+    given directory that is missing or empty is a UsageError (exit 2)."""
     from pathlib import Path
 
     from netvault import config
@@ -91,4 +92,6 @@ def locate_trail(settings=None, *, files=None, audit_dir=None, file_option: str 
     embedded = [p for p in default_audit_files(settings) if p.exists()]
     if embedded:
         return embedded, "the embedded server's audit.log"
-    raise UsageError(f"no audit trail found on this machine; {how_to_give(file_option)}")
+    from netvault.errors import NotFound
+
+    raise NotFound(f"no audit trail on this machine (no {default_audit_file(settings)}); {how_to_give(file_option)}")

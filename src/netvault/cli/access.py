@@ -313,17 +313,17 @@ def engineer_offboard(
 
 
 def _trail(settings, audit_file, audit_dir, without_audit: bool) -> tuple[list[str] | None, str | None]:
-    """(audit files, where from) for offboarding; refuses (exit 2) when none is at hand."""
+    """(audit files, where from) for offboarding; refuses (exit 3; 2 for a bad --audit-dir) when none is at hand."""
     from netvault.audit import locate_trail
-    from netvault.errors import UsageError
+    from netvault.errors import NotFound, UsageError
 
     try:
         found, source = locate_trail(settings, files=audit_file, audit_dir=audit_dir, file_option="--audit-file")
-    except UsageError as exc:
+    except (NotFound, UsageError) as exc:
         if without_audit:
             return None, None
-        raise UsageError(f"offboarding needs the audit trail to tell what was revealed: {exc.message}; "
-                         "or --without-audit to rotate everything") from None
+        raise type(exc)(f"offboarding needs the audit trail to tell what was revealed: {exc.message}; "
+                        "or --without-audit to rotate everything") from None
     missing = [str(f) for f in found if not Path(f).exists()]
     if missing and not without_audit:
         raise UsageError(f"audit file {missing[0]} does not exist; give the server's audit files with --audit-file/--audit-dir")
