@@ -59,3 +59,7 @@ path "netvault/metadata/_reviews" {
 path "netvault/+/customers/*" {
   capabilities = ["deny"]
 }
+# Offboarding worklists (read only): what was to be rotated after someone left.
+path "netvault/data/_offboarded/*" {
+  capabilities = ["read"]
+}

@@ -266,3 +266,13 @@ path "netvault/metadata/_reviews/*" {
 path "netvault/metadata/_reviews" {
   capabilities = ["list"]
 }
+# Offboarding worklists (`engineer offboard`, `engineer show --offboarded`):
+# one entry per run, written once ("create" without "update": Vault refuses
+# a second write to the same key; no delete, destroy or metadata writes), so
+# a stored worklist cannot be silently rewritten.
+path "netvault/data/_offboarded/*" {
+  capabilities = ["create", "read"]
+}
+path "netvault/metadata/_offboarded/*" {
+  capabilities = ["list", "read"]
+}

@@ -95,6 +95,7 @@ def main() -> None:
         say("Team lead: offboard bob in one step: login and all tokens refused, the rotation worklist")
         nv("engineer", "offboard", "bob", "--yes", "--audit-file", str(DATA / "audit.log"), user_env=lead)
         nv("whoami", user_env=bob, expect=8)  # the disabled identity's token is refused
+        nv("engineer", "show", "bob", "--offboarded", user_env=lead)  # the stored worklist, printed again
 
         # --- the auditor's job
         say("Admin: create an auditor")

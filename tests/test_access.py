@@ -420,9 +420,11 @@ def test_offboard_cli_uses_the_audit_reader_when_present(tmp_path, monkeypatch):
         calls.append((user, paths)) or ([Exposed("rid-1")] if user == "bob" else [Exposed("rid-2")]))
     monkeypatch.setitem(sys.modules, "netvault.audit", fake)
     settings = config.Settings(address="http://127.0.0.1:1")
-    assert cli_access._exposure(settings) is None  # no audit file: unknown
+    log = str(tmp_path / "audit.log")
+    assert cli_access._exposure(settings, None) is None  # no audit file: unknown
+    assert cli_access._exposure(settings, [log]) is None  # named but missing: unknown
     (tmp_path / "audit.log").write_text("")
-    call = cli_access._exposure(settings)
+    call = cli_access._exposure(settings, [log])
     assert call("bob", ["e1", "e2"], []) == {"rid-1", "rid-2"}
     assert [c[0] for c in calls] == ["bob", "e1", "e2"] and calls[0][1] == [str(tmp_path / "audit.log")]
 

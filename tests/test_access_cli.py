@@ -160,9 +160,10 @@ def test_engineer_cannot_grant(cli, customer, engineer):
 def test_offboard_cli_prints_the_worklist(cli, server, lt, customer, engineer):
     token = engineer.login().token
     assert cli("grant", engineer.name, customer.name, token=lt).returncode == 0
-    r = cli("engineer", "offboard", engineer.name, token=lt)
+    audit = ("--audit-file", str(server.audit_file))
+    r = cli("engineer", "offboard", engineer.name, *audit, token=lt)
     assert r.returncode == 2 and "--yes" in r.stderr  # no terminal to confirm
-    r = cli("engineer", "offboard", engineer.name, "--yes", "--json", token=lt)
+    r = cli("engineer", "offboard", engineer.name, "--yes", *audit, "--json", token=lt)
     assert r.returncode == 0, r.stderr
     out = r.json()
     assert [(w["customer"], w["name"]) for w in out["worklist"]] == [(customer.name, "router")]

@@ -234,6 +234,8 @@ def test_offboarding_without_an_audit_file_says_it_could_not_trace(server, cli):
     admin = new_person(server, "admin")
     eng = new_person(server, "engineer")
     r = cli("engineer", "offboard", eng.name, "--yes", token=admin.login().token)
+    assert r.returncode == 3 and "--without-audit" in r.stderr  # refused: no trail at hand (issue 15)
+    r = cli("engineer", "offboard", eng.name, "--yes", "--without-audit", token=admin.login().token)
     assert r.returncode == 0, r.stderr
     assert "could not be traced" in r.stderr
 

@@ -164,3 +164,79 @@ def test_exposure_worklist(server, make_user, unique, cli):
     r = cli("audit", "exposure", eng.name, "--file", str(server.audit_file))
     assert r.returncode == 0 and "rotate" not in r.stdout.split("STATUS")[0]
     assert "not logged in" in r.stderr
+
+
+# -- issue 15: real people and customers only, one row per self-grant, outcome after hours, 0600 --------
+
+def test_counts_only_real_people_and_customers():
+    evs = [
+        _ev("2026-03-03T10:00:00Z", engineer="alice", customer="acme"),
+        _ev("2026-03-03T10:01:00Z", action="login", engineer="alcie", customer=None, outcome="denied"),  # mistyped login
+        _ev("2026-03-03T10:02:00Z", action="read", engineer="root", customer="acme"),  # root token: no person
+        _ev("2026-03-03T10:03:00Z", engineer="alice", customer="acmee", outcome="denied"),  # mistyped customer
+        _ev("2026-03-03T23:00:00Z", engineer="alice", customer="acme", outcome="denied"),  # after hours, denied
+    ]
+    for e in evs:
+        if e.engineer == "alice":
+            e.entity_id = "ent-alice"  # what Vault bound
+    a = report.aggregate(evs, report.ReportOptions())
+    assert a.engineers == {"alice"} and a.customers == {"acme"}
+    assert set(a.unknown) == {("person", "alcie"), ("person", "root"), ("customer", "acmee")}
+    assert a.unknown[("customer", "acmee")] == Counter({"denied": 1})
+    # with the names Vault lists: a known customer is counted even if only denied attempts touched it
+    a = report.aggregate(evs, report.ReportOptions(known_people=frozenset({"alice"}),
+                                                   known_customers=frozenset({"acme", "acmee"})))
+    assert a.customers == {"acme", "acmee"} and set(a.unknown) == {("person", "alcie"), ("person", "root")}
+    html = report.build(evs, generated="x", sources=["audit.log"])
+    unknown = html.split('id="unknown-names"')[1].split("</table>")[0]
+    assert "alcie" in unknown and "root" in unknown and "acmee" in unknown
+    after = html.split('<table id="after-hours">')[1].split("</table>")[0]
+    assert "<th>outcome</th>" in after and "<td>denied</td>" in after
+
+
+def test_self_grant_listed_once():
+    # one grant = the identity group write and the grant record write (and a JIT token)
+    evs = [_ev("2026-03-04T09:30:00Z", action="grant", engineer="lead1", subject="lead1", incident=None),
+           _ev("2026-03-04T09:30:01Z", action="grant", engineer="lead1", subject="lead1", incident=None),
+           _ev("2026-03-05T09:30:00Z", action="grant", engineer="lead1", subject="lead1", incident=None)]
+    a = report.aggregate(evs, report.ReportOptions())
+    assert [e.time for e in a.self_granted] == ["2026-03-04T09:30:00Z", "2026-03-05T09:30:00Z"]
+
+
+def test_report_cli_real_server_private_file_json(tmp_path, cli, server, make_user, unique):
+    c = Customer(server.root(), unique("rpt"))
+    c.add_credential("fw", "pw")
+    eng = make_user("engineer")
+    c.grant(eng.name, eng.entity_id)
+    assert c.reveal(eng.login(), "fw", "INC-7")
+    import hvac
+
+    bad = hvac.Client(url=server.address)
+    with pytest.raises(Exception):
+        bad.auth.userpass.login(unique("nosuch"), "wrong-password")  # a mistyped login name
+    out = tmp_path / "r.html"
+    out.write_text("old")
+    out.chmod(0o644)
+    r = cli("audit", "report", "--file", str(server.audit_file), "--out", str(out), "--json", token=server.root_token)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["path"] == str(out) and got["reveals"] >= 1 and got["unknown_names"] >= 1
+    assert (out.stat().st_mode & 0o777) == 0o600
+    html = out.read_text()
+    people = html.split('id="unknown-names"')[1].split("</table>")[0]
+    assert "root" in people  # the root token used by setup: listed apart, not counted
+    assert eng.name not in people
+    assert not list(tmp_path.glob(".r.html.*"))  # written via a temp file, nothing left over
+
+
+def test_export_digests_json(tmp_path, cli, server):
+    r = cli("audit", "seal", "--file", str(server.audit_file), token=server.root_token)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "d.json"
+    r = cli("audit", "export-digests", "--out", str(out), "--json", token=server.root_token)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    bundle = json.loads(out.read_text())
+    assert got["path"] == str(out) and got["digests"] == len(bundle["digests"]) >= 1
+    assert set(got["fingerprints"]) == set(bundle["public_keys"])
+    assert (out.stat().st_mode & 0o777) == 0o600

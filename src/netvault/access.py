@@ -505,7 +505,8 @@ def list_grants(
 # --------------------------------------------------------------------------
 # just-in-time pickup (engineer side)
 # --------------------------------------------------------------------------
-def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str | None:
+def customer_token(settings, vault: Vault, customer: str, now: datetime, *,
+                   entity_id: str | None = None) -> str | None:
     """A token for ``customer`` from a time-limited grant, or None.
 
     Returns a stored JIT token while Vault still accepts it; otherwise looks in
@@ -514,18 +515,23 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
     token in the keyring (scope ``jit:<customer>``), deletes the inbox entry
     and returns the token. Raises PermissionDenied when the delivery was
     already unwrapped by someone else (the wrap token is single-use).
+    The expiry (Vault's TTL at pickup) is noted on this machine
+    (``tokenstore.remember_jit_expiry``): a stored token known to have expired
+    is not sent to Vault again, and callers can say when the access ended.
     """
     from netvault import tokenstore
 
     names.slug(customer, "customer")
     scope = f"jit:{customer}"
-    stored = tokenstore.load(settings.address, scope=scope)
+    stored = tokenstore.load(settings.address, scope=scope) if scope in tokenstore.scopes(settings.address) else None
     if stored:
-        probe = settings.client.once(stored)
-        if probe.token_is_valid():
-            return stored
+        end = _parse_iso(tokenstore.jit_expiries(settings.address).get(customer))
+        if end is None or end > now:
+            probe = settings.client.once(stored)
+            if probe.token_is_valid():
+                return stored
         tokenstore.delete(settings.address, scope=scope)
-    entity_id = _caller_entity(vault)
+    entity_id = entity_id or _caller_entity(vault)
     if not entity_id:
         return None
     p = _Paths(settings.mounts)
@@ -534,6 +540,8 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
         return None
     end = _parse_iso(entry.get("expires_at"))
     if end is not None and end <= now:
+        # never picked up and over: keep when it ended, for "your access to X expired at T"
+        tokenstore.remember_jit_expiry(settings.address, customer, _iso(end))
         _delete_quietly(vault, p.inbox_meta(entity_id, customer))
         return None
     wrap = entry.get("wrap_token") or ""
@@ -568,6 +576,9 @@ def customer_token(settings, vault: Vault, customer: str, now: datetime) -> str 
     if not token or customer_policy_name(customer) not in (auth.get("policies") or []):
         raise PermissionDenied(f"the delivered token does not carry access to {names.shown(customer)}")
     tokenstore.save(settings.address, token, scope=scope)
+    # the end as Vault set it (the token's TTL), not the inbox entry's own field
+    ttl = int(auth.get("lease_duration") or 0)
+    tokenstore.remember_jit_expiry(settings.address, customer, _iso(now + timedelta(seconds=ttl)) if ttl else None)
     _delete_quietly(vault, p.inbox_meta(entity_id, customer))
     return token
 
@@ -906,3 +917,58 @@ def offboard(
             r.get("id") in revealed or f"*:{r['customer']}" in revealed)
     result.worklist = records
     return result
+
+
+# --------------------------------------------------------------------------
+# offboarding worklists, kept in KV so they can be printed again
+# --------------------------------------------------------------------------
+#: ``<kv>/data/_offboarded/<user>/<UTC time of the run>``: one entry per
+#: offboarding run, written create-only (cas=0; team leads hold "create" and
+#: "read" there, no "update", no delete/destroy/metadata writes), so a stored
+#: worklist cannot be silently rewritten by a team lead. Auditors read it
+#: (nv-auditor), engineers cannot.
+OFFBOARDED = "_offboarded"
+
+
+def _offboarded_paths(mounts: Mounts, user: str) -> tuple[str, str]:
+    return f"{mounts.kv}/data/{OFFBOARDED}/{user}", f"{mounts.kv}/metadata/{OFFBOARDED}/{user}"
+
+
+def save_worklist(vault: Vault, result: OffboardResult, *, now: datetime, mounts: Mounts = Mounts(),
+                  audit_source: str | None = None) -> str:
+    """Store this run's worklist create-only; returns the run key (UTC time)."""
+    names.username(result.user)
+    data_base, _ = _offboarded_paths(mounts, result.user)
+    run = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    body = {
+        "user": result.user, "offboarded_at": _iso(now), "entity_id": result.entity_id,
+        "audit_checked": result.audit_checked, "audit_source": audit_source,
+        "revoked": result.revoked, "unresolved_customers": result.unresolved_customers,
+        "worklist": result.worklist,
+    }
+    try:
+        vault.write(f"{data_base}/{run}", {"options": {"cas": 0}, "data": body})
+    except (UsageError, Conflict):  # cas mismatch: a run in the same second is stored already
+        raise Conflict(f"an offboarding worklist of {result.user} for {run} is stored already") from None
+    return run
+
+
+def offboarded_worklists(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> list[dict]:
+    """Every stored offboarding run of ``user``, oldest first (empty when none)."""
+    names.username(user)
+    data_base, meta_base = _offboarded_paths(mounts, user)
+    try:
+        runs = sorted(k for k in vault.list(meta_base) if not k.endswith("/"))
+    except NotFound:
+        return []
+    out = []
+    for run in runs:
+        resp = vault.read(f"{data_base}/{run}")
+        if not resp:
+            continue
+        body = dict((resp.get("data") or {}).get("data") or {})
+        meta = (resp.get("data") or {}).get("metadata") or {}
+        body["run"] = run
+        body["version"] = meta.get("version")  # > 1 would mean it was rewritten (admins only)
+        out.append(body)
+    return out

@@ -62,6 +62,9 @@ class Settings:
     user: str | None = None
     #: data dir of the embedded server this config was written for, if any
     data_dir: str | None = None
+    #: directory holding the server's audit files (live and rotated), for audit
+    #: commands on a machine without the embedded server (`--audit-dir`, remembered)
+    audit_dir: str | None = None
     #: how to reach Vault (TLS, proxy, timeout, retries): ``gateway.ClientConfig``,
     #: resolved once from the environment and the file; builds every client
     client: object = None
@@ -136,6 +139,7 @@ def load(path: Path | None = None) -> Settings:
         env_token=_first_env("VAULT_TOKEN", "BAO_TOKEN"),
         user=data.get("user"),
         data_dir=data.get("data_dir"),
+        audit_dir=data.get("audit_dir") if isinstance(data.get("audit_dir"), str) else None,
         client=ClientConfig.from_env(address, namespace=namespace, cacert=cacert, file=tls),
     )
 

@@ -314,19 +314,19 @@ class Store:
 
     def list_customers(self) -> list[dict]:
         customers = self.customer_names()
+        return [r for r in parallel(self.vault, customers, self.customer_row, threads=16) if r]
 
-        def one(client, c):
-            try:
-                got = kv_read(client, self.kv, profile_path(c))
-            except PermissionDenied:
-                return None
-            if got is None:
-                return None
-            p = got[0]
-            return {"customer": c, "company": p.get("company"), "city": p.get("city"),
-                    "contact": p.get("contact"), "phone": p.get("phone"), "email": p.get("email")}
-
-        return [r for r in parallel(self.vault, customers, one, threads=16) if r]
+    def customer_row(self, client, c: str) -> dict | None:
+        """One customer's line of `customer list` (None when not readable)."""
+        try:
+            got = kv_read(client, self.kv, profile_path(c))
+        except PermissionDenied:
+            return None
+        if got is None:
+            return None
+        p = got[0]
+        return {"customer": c, "company": p.get("company"), "city": p.get("city"),
+                "contact": p.get("contact"), "phone": p.get("phone"), "email": p.get("email")}
 
     def show_customer(self, customer: str, version: int | None = None) -> dict:
         names.slug(customer, "customer")

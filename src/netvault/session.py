@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from netvault import config, tokenstore
@@ -43,6 +43,8 @@ class Identity:
     expire_time: str | None
     ttl: int
     accessor: str
+    #: time-limited grants known on this machine: customer, expires_at, state (active | expired | gone)
+    time_limited: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -74,6 +76,17 @@ def whoami(vault: Vault) -> Identity:
         ttl=int(data.get("ttl") or 0),
         accessor=data.get("accessor", ""),
     )
+
+
+def whoami_with_grants(settings: config.Settings, vault: Vault, now: datetime) -> tuple[Identity, list[str]]:
+    """``whoami`` plus the time-limited grants (deliveries in the inbox picked up first);
+    returns (identity, problems met while picking up)."""
+    from netvault import grantclient
+
+    who = whoami(vault)
+    who.time_limited, problems = grantclient.active_time_limited(settings, vault, now, policies=who.policies,
+                                                                 entity_id=who.entity_id)
+    return who, problems
 
 
 def login(settings: config.Settings, *, method: str, username: str | None, secret: str) -> tuple[Identity, str | None]:
@@ -112,6 +125,7 @@ def logout(settings: config.Settings, *, revoke: bool = True) -> bool:
             except Exception:  # best effort: the local copy goes regardless
                 pass
         removed = tokenstore.delete(settings.address, scope) or removed
+    tokenstore.forget_jit_expiries(settings.address)
     config.update_file({"user": None})
     return removed
 

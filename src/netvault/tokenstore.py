@@ -134,3 +134,42 @@ def backend_name() -> str:
         return f"file ({_fallback_file()})"
     backend = kr.get_keyring()
     return type(backend).__module__ + "." + type(backend).__name__
+
+
+# -- time-limited grants: their expiry, known on this machine (no secrets) ---------
+
+def _jit_file() -> Path:
+    return config.config_dir() / "jit-grants.json"
+
+
+def jit_expiries(address: str) -> dict[str, str]:
+    """customer -> expiry (ISO, from Vault's TTL at pickup) of this machine's time-limited grants.
+    Kept after the token expires, so commands can say "your access to X expired at T"."""
+    try:
+        got = json.loads(_jit_file().read_text()).get(address, {})
+        return {str(k): str(v) for k, v in got.items()} if isinstance(got, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def remember_jit_expiry(address: str, customer: str, expires_at: str | None) -> None:
+    """Note (or, with None, forget) when the time-limited grant of ``customer`` ends."""
+    try:
+        data = json.loads(_jit_file().read_text())
+        if not isinstance(data, dict):
+            data = {}
+    except (OSError, ValueError):
+        data = {}
+    known = dict(data.get(address) or {})
+    if expires_at is None:
+        if known.pop(customer, None) is None:
+            return
+    else:
+        known[customer] = expires_at
+    data[address] = known
+    config.write_private(_jit_file(), json.dumps(data, sort_keys=True).encode())
+
+
+def forget_jit_expiries(address: str) -> None:
+    for customer in list(jit_expiries(address)):
+        remember_jit_expiry(address, customer, None)

@@ -10,7 +10,7 @@ any script or remote resource.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
@@ -21,6 +21,7 @@ from netvault.text import shown_reference
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 MAX_ROWS = 500
 MAX_SERIES = 9  # the rest is "other"
+SAME_GRANT_SECONDS = 60  # writes of one grant (group, record, token) fall within this
 
 
 @dataclass
@@ -31,6 +32,10 @@ class ReportOptions:
     weekend_is_outside: bool = True
     incident_customers: int = 3  # same incident across at least this many customers
     title: str = "netvault audit report"
+    #: names known to exist (userpass users, configured customers / nv-customer-* policies);
+    #: None = not known (offline): then only what Vault bound (entity ids, allowed events) counts
+    known_people: frozenset | None = None
+    known_customers: frozenset | None = None
 
 
 @dataclass
@@ -58,6 +63,36 @@ class Aggregate:
     #: break-glass reveals and review writes (issue 14), for review.combine
     break_glass: list = field(default_factory=list)
     reviews: list = field(default_factory=list)  # review.Review, filled by build()
+    #: names seen in the trail that are not a real person / customer: (kind, name) -> outcomes Counter
+    unknown: dict = field(default_factory=dict)
+    _attempts: dict = field(default_factory=dict)  # (kind, name) -> outcomes Counter
+    _seen_people: dict = field(default_factory=dict)  # name -> bound (entity id seen)?
+    _seen_customers: dict = field(default_factory=dict)  # name -> allowed event seen?
+
+    def finish(self, opts: "ReportOptions") -> "Aggregate":
+        """Split the names seen into real ones (counted) and unknown ones (listed apart).
+
+        A person is real when Vault bound an entity to one of their events or
+        the name is a known login; a customer when an allowed event touched it
+        or it is a known customer. ``root`` (no entity) and names from denied
+        attempts only (a mistyped login or customer) are "unknown names tried".
+        """
+        people, customers = opts.known_people, opts.known_customers
+        for name, bound in self._seen_people.items():
+            if bound or (people is not None and name in people):
+                self.engineers.add(name)
+            else:
+                self._unknown("person", name)
+        for name, allowed in self._seen_customers.items():
+            real = name in customers if customers is not None else allowed
+            if real:
+                self.customers.add(name)
+            else:
+                self._unknown("customer", name)
+        return self
+
+    def _unknown(self, kind: str, name: str) -> None:
+        self.unknown[(kind, name)] = self._attempts.get((kind, name), Counter())
 
 
 def _parse_time(ts: str) -> datetime:
@@ -74,9 +109,11 @@ def aggregate(evs: Iterable[Event], opts: ReportOptions) -> Aggregate:
         a.actions[e.action] += 1
         a.outcomes[e.outcome] += 1
         if e.engineer:
-            a.engineers.add(e.engineer)
+            a._seen_people[e.engineer] = a._seen_people.get(e.engineer, False) or bool(e.entity_id)
+            a._attempts.setdefault(("person", e.engineer), Counter())[e.outcome] += 1
         if e.customer:
-            a.customers.add(e.customer)
+            a._seen_customers[e.customer] = a._seen_customers.get(e.customer, False) or e.outcome == "allowed"
+            a._attempts.setdefault(("customer", e.customer), Counter())[e.outcome] += 1
         if e.flags:
             a.flagged_total += 1
             if len(a.flagged) < MAX_ROWS:
@@ -88,7 +125,11 @@ def aggregate(evs: Iterable[Event], opts: ReportOptions) -> Aggregate:
         if e.action == "review" or (e.action == "reveal" and "break-glass" in e.flags):
             a.break_glass.append(e)
         if e.action in ("grant",) and e.subject and e.engineer and e.subject == e.engineer:
-            a.self_granted.append(e)
+            # one grant writes several things (group, grant record, JIT token): list it once
+            prev = a.self_granted[-1] if a.self_granted else None
+            if not (prev and (prev.engineer, prev.subject, prev.customer) == (e.engineer, e.subject, e.customer)
+                    and abs((_parse_time(e.time) - _parse_time(prev.time)).total_seconds()) <= SAME_GRANT_SECONDS):
+                a.self_granted.append(e)
         if e.action != "reveal":
             continue
         day = e.time[:10]
@@ -111,7 +152,7 @@ def aggregate(evs: Iterable[Event], opts: ReportOptions) -> Aggregate:
             a.after_hours_total += 1
             if len(a.after_hours) < MAX_ROWS:
                 a.after_hours.append(e)
-    return a
+    return a.finish(opts)
 
 
 def _days(a: Aggregate) -> list[str]:
@@ -217,6 +258,15 @@ def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sou
             ("record", "record"), ("incident", "incident"), ("error", "error"), ("remote_address", "from"),
             ("flags", "flags")]
     reveal_cols = [c for c in cols if c[0] != "error"]
+    after_cols = reveal_cols[:-2] + [("outcome", "outcome")] + reveal_cols[-2:]
+    unknown_rows = "".join(
+        f"<tr><td>{escape(kind)}</td><td>{escape(name)}</td><td>{sum(c.values())}</td>"
+        f"<td>{escape(', '.join(f'{k} {v}' for k, v in sorted(c.items())))}</td></tr>"
+        for (kind, name), c in sorted(a.unknown.items())
+    )
+    unknown_html = (f'<table id="unknown-names"><thead><tr><th>kind</th><th>name</th><th>events</th><th>outcomes</th>'
+                    f"</tr></thead><tbody>{unknown_rows}</tbody></table>") if unknown_rows else \
+        '<p class="empty" id="unknown-names">none</p>'
     wide = sorted(((inc, custs) for inc, custs in a.incidents.items() if len(custs) >= opts.incident_customers),
                   key=lambda x: (-len(x[1]), x[0]))
     wide_rows = "".join(
@@ -231,7 +281,7 @@ def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sou
         ("flagged", a.flagged_total), ("engineers", len(a.engineers)), ("customers", len(a.customers)),
         ("outside office hours", a.after_hours_total), ("self-granted", len(a.self_granted)),
         ("incidents across ≥%d customers" % opts.incident_customers, len(wide)),
-        ("useless references", a.bad_reference_total),
+        ("useless references", a.bad_reference_total), ("unknown names tried", len(a.unknown)),
     ]
     bg_cols = [("time", "time (UTC)"), ("engineer", "engineer"), ("customer", "customer"), ("record", "record"),
                ("incident", "reference"), ("outcome", "outcome"), ("reviewer", "reviewed by"), ("note", "note"),
@@ -240,7 +290,7 @@ def render(a: Aggregate, opts: ReportOptions, *, generated: str, scope: str, sou
     reviewed = [r for r in a.reviews if r.reviewed]
     cards.insert(0, ("break-glass unreviewed", len(unreviewed)))
     card_html = "".join(
-        f'<div class="card{" warn" if name in ("denied", "self-granted", "useless references", "flagged", "break-glass unreviewed") and n else ""}"><b>{n}</b>{escape(name)}</div>'
+        f'<div class="card{" warn" if name in ("denied", "self-granted", "useless references", "flagged", "break-glass unreviewed", "unknown names tried") and n else ""}"><b>{n}</b>{escape(name)}</div>'
         for name, n in cards
     )
     action_rows = "".join(f"<tr><td>{a_}</td><td>{a.actions.get(a_, 0)}</td></tr>" for a_ in ACTIONS)
@@ -277,7 +327,11 @@ cannot be named, a rewrite of the id book-keeping (see the README's list of flag
 <h2>Denied attempts</h2>
 {_table(a.denied, cols, "denied", a.denied_total)}
 <h2>Reveals outside office hours ({escape(hours)})</h2>
-{_table(a.after_hours, reveal_cols, "after-hours", a.after_hours_total)}
+{_table(a.after_hours, after_cols, "after-hours", a.after_hours_total)}
+<h2>Unknown names tried</h2>
+<p>Login and customer names in the trail that are no real person or customer: <code>root</code> (no
+person), mistyped or guessed login names, customers that do not exist. Not counted above.</p>
+{unknown_html}
 <h2>Self-granted access</h2>
 <p>Grants whose author is the engineer who receives them.</p>
 {_table(a.self_granted, [("time", "time (UTC)"), ("engineer", "granted by"), ("subject", "to"), ("customer", "customer"), ("record", "via"), ("outcome", "outcome")], "self-granted")}
@@ -303,3 +357,65 @@ def build(evs: Iterable[Event], opts: ReportOptions | None = None, *, generated:
     a = aggregate(evs, opts)
     a.reviews = combine(list(review_events) + a.break_glass, stored_reviews)
     return render(a, opts, generated=generated, scope=scope, sources=sources or [])
+
+@dataclass
+class ReportResult:
+    """What `audit report` wrote: the path and the counts shown on the page."""
+    path: str
+    events: int
+    reveals: int
+    denied: int
+    flagged: int
+    engineers: int
+    customers: int
+    after_hours: int
+    self_granted: int
+    unknown_names: int
+    sources: list[str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def write(out, evs: Iterable[Event], opts: ReportOptions | None = None, *, generated: str, scope: str = "all",
+          sources: list[str] | None = None, stored_reviews: dict | None = None,
+          review_events: Iterable[Event] = ()) -> ReportResult:
+    """Build the page and write it to ``out`` atomically, mode 0600 (it names people and customers)."""
+    from pathlib import Path
+
+    from netvault.config import write_private
+
+    from netvault.audit.review import combine
+
+    opts = opts or ReportOptions()
+    a = aggregate(evs, opts)
+    a.reviews = combine(list(review_events) + a.break_glass, stored_reviews)
+    html = render(a, opts, generated=generated, scope=scope, sources=sources or [])
+    write_private(Path(out), html.encode("utf-8"))
+    return ReportResult(path=str(out), events=a.total, reveals=a.actions.get("reveal", 0), denied=a.denied_total,
+                        flagged=a.flagged_total, engineers=len(a.engineers), customers=len(a.customers),
+                        after_hours=a.after_hours_total, self_granted=len(a.self_granted),
+                        unknown_names=len(a.unknown), sources=list(sources or []))
+
+
+def known_names(vault, kv: str = "netvault", userpass: str = "userpass") -> tuple[frozenset | None, frozenset | None]:
+    """(people, customers) that exist, as far as this token may list them; None where it may not.
+
+    People: the userpass logins. Customers: the ``nv-customer-<slug>`` ACL
+    policies (admin-written); for an auditor, who may not list policies, the
+    customer folders in KV metadata.
+    """
+    from netvault import policies
+    from netvault.errors import NetvaultError
+
+    def listed(path):
+        try:
+            return [str(k).rstrip("/") for k in vault.list(path)]
+        except NetvaultError:
+            return None
+
+    people = listed(f"auth/{userpass.strip('/')}/users")
+    pols = listed("sys/policies/acl")
+    customers = policies.customers_of_policies(pols)[0] if pols is not None else listed(f"{kv.strip('/')}/metadata/customers")
+    return (frozenset(people) if people is not None else None,
+            frozenset(customers) if customers is not None else None)

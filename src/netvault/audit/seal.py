@@ -180,6 +180,32 @@ def export_bundle(digests: list[dict], keys: dict[str, str], *, now: str) -> dic
     return {"format": FORMAT, "key": KEY_NAME, "exported_at": now, "public_keys": keys, "digests": digests}
 
 
+@dataclass
+class ExportResult:
+    """What `audit export-digests` wrote."""
+    path: str
+    digests: int
+    fingerprints: dict  # key version -> fingerprint of its public key
+    exported_at: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def export_digests(vault, out, *, kv_mount: str = "netvault", transit_mount: str = "netvault-transit",
+                   now: str) -> ExportResult:
+    """Write every digest and the sealing key's public keys to ``out`` (0600, atomically)."""
+    import json
+
+    from netvault.config import write_private
+
+    digests = load_digests(vault, kv_mount)
+    keys = public_keys(vault, transit_mount)
+    write_private(Path(out), (json.dumps(export_bundle(digests, keys, now=now), indent=1, sort_keys=True) + "\n").encode())
+    return ExportResult(path=str(out), digests=len(digests),
+                        fingerprints={str(v): fingerprint(k) for v, k in keys.items()}, exported_at=now)
+
+
 def read_bundle(path: str) -> tuple[list[dict], dict[str, str]]:
     try:
         raw = Path(path).read_bytes()

@@ -7,6 +7,7 @@ level so ``--help`` stays fast.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -155,15 +156,31 @@ GRANT_COLUMNS = [
 @engineer_app.command("show")
 def engineer_show(
     user: Annotated[str, typer.Argument(help="Login name.")],
+    offboarded: Annotated[bool, typer.Option("--offboarded", help="Print the stored offboarding worklist(s) of this person.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show one person: roles, disabled or not, grants with their expiry.
 
-    Example:  netvault engineer show bob
+    With --offboarded: the rotation worklist stored by `engineer offboard`
+    (team leads, admins and auditors may read it; engineers may not).
+
+    Example:  netvault engineer show bob --offboarded
     """
-    from netvault import access
+    from netvault import access, names
 
     settings, vault, now = _ctx()
+    if offboarded:
+        from netvault.errors import NotFound
+
+        runs = access.offboarded_worklists(vault, names.username(user), mounts=settings.mounts)
+        if not runs:
+            raise NotFound(f"no offboarding worklist stored for {user}")
+        if as_json:
+            emit_json(runs)
+            return
+        for run in runs:
+            _print_worklist(run)
+        return
     shown = access.show_user(vault, user, now=now, mounts=settings.mounts)
     if as_json:
         emit_json(shown)
@@ -203,11 +220,10 @@ def _exposure(settings, audit_files=None):
     from pathlib import Path
 
     try:
-        from netvault.audit import default_audit_file, exposure  # type: ignore[attr-defined]
+        from netvault.audit import exposure  # type: ignore[attr-defined]
     except ImportError:
         return None
-    files = [str(f) for f in audit_files] if audit_files else [str(default_audit_file(settings))]
-    files = [f for f in files if Path(f).exists()]
+    files = [f for f in (audit_files or []) if Path(f).exists()]
     if not files:
         return None
 
@@ -236,10 +252,7 @@ def _minted(settings, audit_files=None):
     created, from the audit trail (None when there is no audit file to read)."""
     from pathlib import Path
 
-    from netvault.audit import default_audit_file
-
-    files = [str(f) for f in audit_files] if audit_files else [str(default_audit_file(settings))]
-    files = [f for f in files if Path(f).exists()]
+    files = [f for f in (audit_files or []) if Path(f).exists()]
     if not files:
         return None
 
@@ -259,17 +272,23 @@ def engineer_offboard(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     audit_file: Annotated[
         Optional[list[str]],
-        typer.Option("--audit-file", help="Audit file(s) to mark what they revealed (default: the embedded server's audit.log)."),
+        typer.Option("--audit-file", help="Audit file(s) to mark what they revealed (default: the profile's audit_dir, "
+                     "else the embedded server's audit.log and its rotated files)."),
     ] = None,
+    audit_dir: Annotated[Optional[Path], typer.Option("--audit-dir", help="Directory with the server's audit files.")] = None,
+    without_audit: Annotated[bool, typer.Option("--without-audit", help="Offboard although no audit trail is at hand "
+                                                "(every credential is then to rotate; minted tokens are not traced).")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Offboard a person and print the rotation worklist.
+    """Offboard a person, print the rotation worklist and keep it in Vault.
 
     Disables the login and identity (every token is refused at once, also
     just-in-time ones), deletes every grant, revokes delivered tokens and
     every just-in-time token they minted for anyone (found in the audit
     trail), and lists every credential in the customers they could reveal,
-    marking those the audit trail shows they did reveal.
+    marking those the audit trail shows they did reveal. Without an audit
+    trail it refuses (unless --without-audit). The worklist is stored
+    (write-once) and printed again by `engineer show USER --offboarded`.
 
     Example:  netvault engineer offboard bob --yes
     """
@@ -279,14 +298,21 @@ def engineer_offboard(
     from netvault.errors import UsageError
 
     names.username(user)
+    settings, vault, now = _ctx()
+    access.entity_of(vault, user, settings.mounts)  # an unknown person: exit 3 before anything else
+    files, source = _trail(settings, audit_file, audit_dir, without_audit)
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("offboarding cannot be undone; confirm with --yes")
         if not typer.confirm(f"Offboard {user}: disable the login and remove every grant?"):
             raise typer.Abort()
-    settings, vault, now = _ctx()
-    result = access.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings, audit_file),
-                             minted=_minted(settings, audit_file))
+    result = access.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings, files),
+                             minted=_minted(settings, files))
+    earlier = access.offboarded_worklists(vault, user, mounts=settings.mounts)
+    run = None
+    # a run that changes nothing (no grant left, same worklist) adds no entry
+    if not earlier or result.revoked or (result.worklist and result.worklist != earlier[-1].get("worklist")):
+        run = access.save_worklist(vault, result, now=now, mounts=settings.mounts, audit_source=source)
     info(f"offboarded {user}: login and identity disabled; {len(result.revoked)} grant(s) removed, "
          f"{result.tokens_revoked} just-in-time token(s) revoked")
     if result.minted is None:
@@ -300,11 +326,47 @@ def engineer_offboard(
     if result.kept_roles:
         warn(f"could not remove {user} from role(s) {', '.join(result.kept_roles)} (needs an admin); the identity is disabled")
     if not result.audit_checked:
-        info("revealed: unknown (no audit reader available); rotate every credential listed")
+        info("revealed: unknown (no audit trail read); rotate every credential listed")
+    if run:
+        info(f"worklist stored (write-once); print it again with `netvault engineer show {user} --offboarded`")
     if as_json:
-        emit_json(result.to_dict())
+        emit_json({**result.to_dict(), "stored_run": run, "earlier_runs": [r["run"] for r in earlier]})
+        return
+    if run is None:
+        # offboarded before: nothing new to remove, the stored worklist still stands
+        info(f"{user} was offboarded before ({earlier[-1].get('offboarded_at')}); nothing new this time. The stored worklist:")
+        _print_worklist(earlier[-1])
         return
     rows = [{**r, "revealed": {True: "yes", False: "no", None: "unknown"}[r["revealed"]]} for r in result.worklist]
+    table(rows, [("customer", "customer"), ("kind", "kind"), ("name", "name"), ("fields", "fields"), ("revealed", "revealed")],
+          empty="(nothing to rotate: no customer was granted)")
+
+
+def _trail(settings, audit_file, audit_dir, without_audit: bool) -> tuple[list[str] | None, str | None]:
+    """(audit files, where from) for offboarding; refuses (exit 3; 2 for a bad --audit-dir) when none is at hand."""
+    from netvault.audit import locate_trail
+    from netvault.errors import NotFound, UsageError
+
+    try:
+        found, source = locate_trail(settings, files=audit_file, audit_dir=audit_dir, file_option="--audit-file")
+    except (NotFound, UsageError) as exc:
+        if without_audit:
+            return None, None
+        raise type(exc)(f"offboarding needs the audit trail to tell what was revealed: {exc.message}; "
+                        "or --without-audit to rotate everything") from None
+    missing = [str(f) for f in found if not Path(f).exists()]
+    if missing and not without_audit:
+        raise UsageError(f"audit file {missing[0]} does not exist; give the server's audit files with --audit-file/--audit-dir")
+    return [str(f) for f in found if Path(f).exists()], source
+
+
+def _print_worklist(run: dict) -> None:
+    source = run.get("audit_source") or "no audit trail"
+    info(f"offboarding of {run.get('user')} at {run.get('offboarded_at')} (revealed from: {source})"
+         + (f"; stored version {run['version']}: REWRITTEN since" if (run.get("version") or 1) > 1 else ""))
+    if run.get("unresolved_customers"):
+        warn(f"a reveal whose record cannot be named: rotate every credential of {', '.join(run['unresolved_customers'])}")
+    rows = [{**r, "revealed": {True: "yes", False: "no", None: "unknown"}[r.get("revealed")]} for r in run.get("worklist") or []]
     table(rows, [("customer", "customer"), ("kind", "kind"), ("name", "name"), ("fields", "fields"), ("revealed", "revealed")],
           empty="(nothing to rotate: no customer was granted)")
 

@@ -22,8 +22,12 @@ FileOpt = Annotated[
     typer.Option(
         "--file", "-f",
         help="Audit file (plain, rotated or .gz); repeat for several files or nodes "
-        "(default: the embedded server's audit.log).",
+        "(default: --audit-dir, else the profile's audit_dir, else the embedded server's audit.log and its rotated files).",
     ),
+]
+AuditDirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--audit-dir", help="Directory with the server's audit files (live and rotated); remembered for this profile."),
 ]
 SinceOpt = Annotated[Optional[str], typer.Option("--since", help="From this time: 2026-11-01, 2026-11-01T08:00 or 7d (UTC).")]
 UntilOpt = Annotated[Optional[str], typer.Option("--until", help="Up to this time: a date (whole day), a datetime, or 1d.")]
@@ -46,12 +50,16 @@ def _now():
     return datetime.now(timezone.utc)
 
 
-def _files(files: list[Path] | None) -> list[str]:
-    if files:
-        return [str(f) for f in files]
-    from netvault.audit import default_audit_files
+def _files(files: list[Path] | None, audit_dir: Path | None = None) -> list[str]:
+    """The audit files to read (netvault.audit.locate_trail); a working --audit-dir is remembered."""
+    from netvault.audit import locate_trail
 
-    return [str(p) for p in default_audit_files()]
+    found, _where = locate_trail(_settings(), files=files, audit_dir=audit_dir)
+    if audit_dir is not None and not files:
+        from netvault import config
+
+        config.update_file({"audit_dir": str(audit_dir.resolve())})
+    return [str(p) for p in found]
 
 
 def _bound(text: str | None, *, end: bool = False) -> str | None:
@@ -161,6 +169,7 @@ def _row(ev) -> dict:
 @app.command("log")
 def log(
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     customer: Annotated[Optional[str], typer.Option("--customer", help="Only this customer.")] = None,
     engineer: Annotated[Optional[str], typer.Option("--engineer", help="Only this user name (or entity id).")] = None,
     record: Annotated[Optional[str], typer.Option("--record", help="Only this record (current name, CUSTOMER/NAME or stable id).")] = None,
@@ -204,7 +213,7 @@ def log(
         actions=tuple(action or ()), denied=denied, since=_bound(since), until=_bound(until, end=True),
         entity_ids=ids, break_glass=break_glass,
     )
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     step, done = _progress(paths)
     if record and resolver is None:
         warn("not resolving record names (not logged in, or --offline): reveals match --record by stable id only")
@@ -236,6 +245,7 @@ def _now_text() -> str:
 @app.command("seal")
 def seal_cmd(
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     as_json: JsonOption = False,
 ) -> None:
     """Seal what is not sealed yet of each audit file: a signed, chained digest.
@@ -250,7 +260,7 @@ def seal_cmd(
     """
     from netvault.audit import seal as sealmod
 
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     settings = _settings()
     vault = _vault(required=True)
     step, done = _progress(paths)
@@ -326,25 +336,23 @@ def rotate_cmd(
 @app.command("export-digests")
 def export_digests(
     out: Annotated[Path, typer.Option("--out", "-o", help="Write the digests and the public key here (JSON).")],
+    as_json: JsonOption = False,
 ) -> None:
     """Export all seal digests and the public key, for an offline `audit verify`.
 
     Example:  netvault audit export-digests --out digests.json
     """
-    import json
-
     from netvault.audit import seal as sealmod
-    from netvault.config import write_private
 
     settings = _settings()
-    vault = _vault(required=True)
-    digests = sealmod.load_digests(vault, settings.mounts.kv)
-    keys = sealmod.public_keys(vault, settings.mounts.transit)
-    bundle = sealmod.export_bundle(digests, keys, now=_now_text())
-    write_private(out, (json.dumps(bundle, indent=1, sort_keys=True) + "\n").encode())
-    info(f"wrote {len(digests)} digest(s) and {len(keys)} public key(s) to {out}")
-    for version, key in sorted(keys.items()):
-        info(f"public key v{version} fingerprint {sealmod.fingerprint(key)} (compare it out of band)")
+    result = sealmod.export_digests(_vault(required=True), out, kv_mount=settings.mounts.kv,
+                                    transit_mount=settings.mounts.transit, now=_now_text())
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    info(f"wrote {result.digests} digest(s) and {len(result.fingerprints)} public key(s) to {out}")
+    for version, fp in sorted(result.fingerprints.items()):
+        info(f"public key v{version} fingerprint {fp} (compare it out of band)")
 
 
 VERIFY_COLUMNS = [("status", "status"), ("kind", "finding"), ("file", "file"), ("range", "bytes"), ("detail", "detail")]
@@ -353,6 +361,7 @@ VERIFY_COLUMNS = [("status", "status"), ("kind", "finding"), ("file", "file"), (
 @app.command("verify")
 def verify_cmd(
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     digests: Annotated[Optional[Path], typer.Option("--digests", help="Digest export from `audit export-digests` (offline; default: read them from Vault).")] = None,
     public_key: Annotated[Optional[str], typer.Option("--public-key", help="Trusted public key (base64, N:base64 or a file); default: the export's or Vault's.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="Digests ending before this time need no file (older rotated files not handed over).")] = None,
@@ -371,7 +380,7 @@ def verify_cmd(
     from netvault.audit import seal as sealmod
     from netvault.errors import Tampered
 
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     if digests is not None:
         chain, keys = sealmod.read_bundle(str(digests))
     else:
@@ -442,6 +451,7 @@ def hash_cmd(
 def exposure_cmd(
     user: Annotated[str, typer.Argument(help="User name (or entity id) whose reveals to list.")],
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     since: SinceOpt = None,
     offline: OfflineOpt = False,
     as_json: JsonOption = False,
@@ -461,7 +471,7 @@ def exposure_cmd(
     """
     from netvault.audit.exposure import exposure
 
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     vault = None if offline else _vault(required=False)
     step, done = _progress(paths)
     try:
@@ -508,6 +518,7 @@ def exposure_cmd(
 def report_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")],
     file: FileOpt = None,
+    audit_dir: AuditDirOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
     customer: Annotated[Optional[str], typer.Option("--customer", help="Only this customer.")] = None,
@@ -515,6 +526,7 @@ def report_cmd(
     utc_offset: Annotated[float, typer.Option("--utc-offset", help="Office time zone as hours from UTC, e.g. 1 or -5.")] = 0.0,
     incident_customers: Annotated[int, typer.Option("--incident-customers", help="Flag an incident reference used in at least this many customers.")] = 3,
     offline: OfflineOpt = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Write one self-contained HTML page for the auditor (no scripts, no network).
 
@@ -536,19 +548,23 @@ def report_cmd(
         raise UsageError(f"--office-hours {office_hours!r}: expected START-END hours, e.g. 8-18") from None
     if incident_customers < 2:
         raise UsageError("--incident-customers must be at least 2")
-    paths = _files(file)
+    paths = _files(file, audit_dir)
     filters = Filters(customer=customer, since=_bound(since), until=_bound(until, end=True))
     opts = report.ReportOptions(office_start=start_h, office_end=end_h, utc_offset_hours=utc_offset,
                                 incident_customers=incident_customers)
+    resolver = _resolver(offline)
+    if resolver is not None:
+        m = _settings().mounts
+        opts.known_people, opts.known_customers = report.known_names(resolver.vault, m.kv, m.userpass)
     step, done = _progress(paths)
     resolver = _resolver(offline)
     vault = resolver.vault if resolver is not None else None
     from netvault.audit.review import stored_reviews
 
     try:
-        html = report.build(
-            events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step,
-                   break_glass=_break_glass(vault)),
+        result = report.write(
+            out, events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step,
+                        break_glass=_break_glass(vault)),
             opts, generated=_now_text(), stored_reviews=stored_reviews(vault, _settings().mounts.kv),
             # a review names no customer: with --customer, its writes come from a pass of their own
             review_events=events(paths, filters=Filters(actions=("review",), since=filters.since, until=filters.until),
@@ -558,13 +574,15 @@ def report_cmd(
                                            f"until {filters.until}" if until else None])) or "everything",
             sources=[Path(p).name for p in paths],
         )
-    finally:
-        done()
-    try:
-        out.write_text(html, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from None
-    info(f"wrote {out}")
+    finally:
+        done()
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    info(f"wrote {out} (mode 0600): {result.events} events, {result.engineers} people, {result.customers} customers"
+         + (f", {result.unknown_names} unknown name(s) tried" if result.unknown_names else ""))
 
 
 REVIEW_COLUMNS = [

@@ -49,7 +49,7 @@ def ask_incident() -> str:
 def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool,
               as_json: bool = False, break_glass: bool = False) -> None:
     from netvault import lookup, names
-    from netvault.errors import PermissionDenied, UsageError
+    from netvault.errors import UsageError
 
     customer, name = names.record_ref(ref)
     if field is not None:
@@ -86,39 +86,13 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
                           "may break glass, never admins or auditors; in a customer you hold a grant for, "
                           "reveal without --break-glass") from None
         return _output(value, field_name, customer, name, incident, copy, totp, as_json)
-    try:
-        field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                 reference=incident, field=field)
-    except PermissionDenied:
-        from netvault.errors import NotLoggedIn
-
-        # A time-limited grant (issue 4) lives in its own token, stored as
-        # "jit:<customer>@<address>"; try it only after the login token was refused.
-        from netvault.fasttoken import stored_token
-
-        jit = None if settings.env_token else stored_token(settings.address, f"jit:{customer}")
-        login_token = vault.token
-        value, field_name = None, field
-        if jit and jit != login_token:
-            vault.token = jit
-            try:
-                field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                         reference=incident, field=field)
-            except (PermissionDenied, NotLoggedIn):
-                value = None
-        if value is None:
-            # Not stored (or no longer valid): pick a delivery up from the inbox.
-            from datetime import datetime, timezone
-
-            from netvault import access
-
-            vault.token = login_token
-            jit = access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
-            if not jit:
-                raise
-            vault.token = jit
-            field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                     reference=incident, field=field)
+    # The token that may read this customer: a stored time-limited grant's, the
+    # login token, or a delivery picked up now (netvault.grantclient). Chosen
+    # before the first read, so the trail holds no denied attempt of the wrong one.
+    field_name, value = with_customer_client(
+        settings, vault, customer,
+        lambda client: lookup.reveal(client, settings.mounts.kv, settings.mounts.transit, customer, name,
+                                     reference=incident, field=field))
     _output(value, field_name, customer, name, incident, copy, totp, as_json)
 
 
@@ -150,6 +124,29 @@ def _output(value: str, field_name: str, customer: str, name: str, incident: str
         value = printable(value)
     sys.stdout.write(value + "\n")
     sys.stdout.flush()
+
+
+def with_customer_client(settings, vault, customer: str, work):
+    """``work(client)`` with the client that reads ``customer`` (grantclient.client_for).
+    A stored time-limited token that Vault no longer accepts (revoked) is
+    forgotten and the choice made once more."""
+    from datetime import datetime, timezone
+
+    from netvault import grantclient
+    from netvault.errors import NotLoggedIn, PermissionDenied
+
+    now = datetime.now(timezone.utc)
+    client = grantclient.client_for(settings, vault, customer, now)
+    try:
+        return work(client)
+    except (PermissionDenied, NotLoggedIn):
+        if client is vault or client.token_is_valid():
+            raise
+        from netvault import tokenstore
+
+        tokenstore.delete(settings.address, f"jit:{customer}")
+        client = grantclient.client_for(settings, vault, customer, now)
+        return work(client)
 
 
 def totp_code(seed: str) -> str:
@@ -192,13 +189,36 @@ def do_find(term: str, as_json: bool) -> int:
         sys.stdout.write(json_text({"term": term, "match": what, "key": key, "results": rows}, sort_keys=True) + "\n")
     elif rows:
         _table(rows, FIND_COLUMNS)
+    expired = _expired_grants(settings, lookup.granted_customers(policies))
     if not rows:
+        if expired:
+            # not "no device matches": the search could not look where the engineer expects
+            raise expired[0]
         shown = display_mac(key) if what == "mac" else (":".join(key[i:i + 2] for i in range(0, 6, 2)) if what == "mac-prefix" else key)
         from netvault.text import printable
 
         sys.stderr.write(f"no device or credential matches {what} {printable(shown)}\n")
         return 3
+    for err in expired:
+        sys.stderr.write(f"note: {err.message}\n")
     return 0
+
+
+def _expired_grants(settings, granted: list[str]) -> list:
+    """Errors "your access to X expired at T" for this machine's expired time-limited grants
+    of customers not (any more) granted otherwise."""
+    from datetime import datetime, timezone
+
+    from netvault import grantclient
+
+    now = datetime.now(timezone.utc)
+    out = []
+    for g in grantclient.time_limited(settings, now):
+        if g["state"] == "expired" and g["customer"] not in granted:
+            err = grantclient.expired_error(settings, g["customer"], now)
+            if err is not None:
+                out.append(err)
+    return out
 
 
 def _inbox_customers(client, kv: str, entity_id: str | None) -> set[str]:
@@ -262,17 +282,26 @@ LIST_COLUMNS = {
 }
 
 
-def _store():
+def _store(customer: str | None = None):
+    """The record store; with ``customer``, reading with the token that may read
+    it (a time-limited grant's token where that is the caller's access:
+    netvault.grantclient), chosen before the first read."""
     from netvault.records import Store
 
     settings, vault = _client()
+    if customer is not None:
+        from datetime import datetime, timezone
+
+        from netvault import grantclient, names
+
+        vault = grantclient.client_for(settings, vault, names.slug(customer, "customer"), datetime.now(timezone.utc))
     return Store(vault, settings.mounts)
 
 
 def do_list(kind: str, customer: str, tags=None, device_kind: str | None = None, as_json: bool = False) -> int:
     from netvault.cli.render import emit_json
 
-    rows = _store().list(kind, customer, tags=tags, device_kind=device_kind)
+    rows = _store(customer).list(kind, customer, tags=tags, device_kind=device_kind)
     if as_json:
         emit_json(rows)
         return 0
@@ -299,21 +328,30 @@ def do_show(kind: str, ref: str, version: int | None = None, as_json: bool = Fal
     from netvault import names
 
     customer, name = names.record_ref(ref)
-    show_fields(_store().show(kind, customer, name, version), as_json)
+    show_fields(_store(customer).show(kind, customer, name, version), as_json)
     return 0
 
 
 def do_whoami(as_json: bool = False) -> int:
+    from datetime import datetime, timezone
+
     from netvault import session
-    from netvault.cli.render import emit_json, fields
+    from netvault.cli.render import emit_json, fields, warn
+    from netvault.grantclient import shown_time
 
     settings, vault = _client()
-    who = session.whoami(vault)
+    who, problems = session.whoami_with_grants(settings, vault, datetime.now(timezone.utc))
+    for p in problems:
+        warn(p)
     if as_json:
         emit_json({**who.to_dict(), "address": settings.address, "expires_in": session.expires_in(who)})
         return 0
+    limited = [f"{g['customer']} (until {shown_time(g['expires_at'])})" for g in who.time_limited
+               if g["state"] == "active" and g["customer"] not in who.customers]
+    expired = [f"{g['customer']} (expired {shown_time(g['expires_at'])})" for g in who.time_limited
+               if g["state"] == "expired" and g["customer"] not in who.customers]
     fields([
-        ("user", who.username or who.display_name), ("roles", who.roles), ("customers", who.customers),
+        ("user", who.username or who.display_name), ("roles", who.roles), ("customers", who.customers + limited + expired),
         ("expires_in", session.expires_in(who)), ("expires_at", who.expire_time or "never"),
         ("address", settings.address), ("entity_id", who.entity_id),
     ])

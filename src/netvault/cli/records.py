@@ -46,12 +46,21 @@ Length = Annotated[Optional[int], typer.Option("--length", help="Generated passw
 Words = Annotated[Optional[int], typer.Option("--words", help="Generate a passphrase of N words (3-20) instead.")]
 
 
-def _store():
+def _store(customer: str | None = None):
+    """The record store; with ``customer``, reading with the token that may read it
+    (a time-limited grant's token where that is the caller's access: netvault.grantclient)."""
     from netvault import config, session
     from netvault.records import Store
 
     settings = config.load()
-    return Store(session.connect(settings), settings.mounts)
+    vault = session.connect(settings)
+    if customer is not None:
+        from datetime import datetime, timezone
+
+        from netvault import grantclient, names
+
+        vault = grantclient.client_for(settings, vault, names.slug(customer, "customer"), datetime.now(timezone.utc))
+    return Store(vault, settings.mounts)
 
 
 def _ref(ref: str) -> tuple[str, str]:
@@ -129,10 +138,27 @@ def customer_list(as_json: JsonOption = False) -> None:
 
     Example:  netvault customer list --json
     """
+    from datetime import datetime, timezone
+
+    from netvault import config, grantclient
     from netvault.cli.lifecycle import _state_text, states
 
+    settings = config.load()
     store = _store()
     rows = store.list_customers()
+    # time-limited grants: each read with its own token, shown with its end
+    now = datetime.now(timezone.utc)
+    policies, entity_id = grantclient.login_policies(store.vault)
+    limited, problems = grantclient.active_time_limited(settings, store.vault, now, policies=policies, entity_id=entity_id)
+    for p in problems:
+        warn(p)
+    seen = {r["customer"] for r in rows}
+    for g in limited:
+        if g["state"] != "active" or g["customer"] in seen:
+            continue
+        client = grantclient.client_for(settings, store.vault, g["customer"], now, policies=policies, entity_id=entity_id)
+        row = store.customer_row(client, g["customer"]) or {"customer": g["customer"]}
+        rows.append({**row, "access_until": g["expires_at"]})
     known = states()
     for row in rows:
         st = known.get(row["customer"])
@@ -145,6 +171,7 @@ def customer_list(as_json: JsonOption = False) -> None:
     for row in rows:
         row["state_text"] = _state_text(row) if "state" in row else ""
     table(rows, [("customer", "customer"), ("company", "company"), ("city", "city"), ("contact", "contact"), ("phone", "phone"),
+                 *([("access_until", "access until")] if any(r.get("access_until") for r in rows) else []),
                  ("state_text", "state")], empty="(no customers)")
 
 
@@ -154,7 +181,7 @@ def customer_show(customer: CustomerArg, version: Version = None, as_json: JsonO
 
     Example:  netvault customer show acme --version 2
     """
-    _show(_store().show_customer(customer, version), as_json, PROFILE_ORDER)
+    _show(_store(customer).show_customer(customer, version), as_json, PROFILE_ORDER)
 
 
 @customer_app.command("edit")
@@ -360,7 +387,7 @@ def device_show(ref: Ref, version: Version = None, as_json: JsonOption = False) 
     Example:  netvault device show acme/fw-main
     """
     customer, name = _ref(ref)
-    obj = _store().show("devices", customer, name, version)
+    obj = _store(customer).show("devices", customer, name, version)
     if as_json:
         from netvault.macs import display_mac, vendor
 
@@ -468,7 +495,7 @@ def licence_show(ref: Ref, version: Version = None, as_json: JsonOption = False)
     Example:  netvault licence show acme/m365
     """
     customer, name = _ref(ref)
-    _show(_store().show("licences", customer, name, version), as_json, RECORD_ORDER)
+    _show(_store(customer).show("licences", customer, name, version), as_json, RECORD_ORDER)
 
 
 @licence_app.command("edit")
@@ -531,7 +558,7 @@ def history(ref: Annotated[str, typer.Argument(help="CUSTOMER/NAME, or CUSTOMER 
         customer, name = _ref(ref)
     else:
         customer, name = names.slug(ref, "customer"), None
-    result = _store().record_history(kind, customer, name)
+    result = _store(customer).record_history(kind, customer, name)
     if as_json:
         emit_json(result)
         return
