@@ -254,7 +254,7 @@ def wait_all_unsealed(base: Path, timeout: float = 90.0) -> ClusterInfo:
 def up(base: Path, *, timeout: float = 90.0, die_with_parent: bool = False) -> ClusterInfo:
     """Start every node (initialising the cluster on the first start) and wait
     until all are unsealed and one is active."""
-    from netvault.gateway import Vault
+    from netvault.gateway import ClientConfig
 
     base = _base(base)
     try:
