@@ -272,3 +272,12 @@ def test_prefilter_never_hides_a_match():
                       ("subnet", "2001:db8::/64"), ("subnet", "10.11.0.0/16")):
         assert search_blob("c", blob, form, key) == search("c", unpack(blob), form, key), (form, key)
     assert search_blob("c", blob, "subnet", "10.10.0.0/23") and not search_blob("c", blob, "subnet", "10.11.0.0/16")
+
+
+def test_offboarding_removes_the_persons_copy(world, cli, server):
+    eng, a, lead = world["eng"], world["a"], world["lead"]
+    assert kv_get(server, f"_reach/{eng.entity_id}") is not None
+    r = cli("engineer", "offboard", eng.name, "--yes", "--json", token=lead)
+    assert r.returncode == 0, r.stderr
+    assert kv_get(server, f"_reach/{eng.entity_id}") is None
+    assert eng.entity_id not in (kv_get(server, f"_readers/{a}") or {}).get("e", "{}")
