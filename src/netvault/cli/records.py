@@ -537,9 +537,7 @@ def find(term: Annotated[str, typer.Argument(
     kept in Vault at write time (never a scan of records). Exit 3 when
     nothing matches.
 
-    Example:  netvault find AA-BB-CC-DD-EE-FF
-              netvault find 10.10.0.0/24
-              netvault find "meter cupboard"
+    Example:  netvault find "meter cupboard"
     """
     from netvault.cli.fast import do_find
 
