@@ -254,3 +254,30 @@ def test_union_entry_matches_old_and_new():
     for form, key in (("mac", "001122334455"), ("mac", "00aabbccddee"), ("text", "ds920"), ("text", "rs1221")):
         assert matches(form, key, "devices", "nas1", both), key
     assert union_entry(None, new) == new
+
+
+def test_prefilter_never_hides_a_match():
+    """search_blob skips parsing a document that cannot match; it must find
+    exactly what a full parse finds, escapes and non-ASCII text included."""
+    from netvault.search import device_entry, pack, search, search_blob, unpack
+
+    doc = {"devices": {
+        "a": device_entry({"macs": ["002304aabbcc"], "ips": ["10.10.0.5"], "location": "Kelvin \u212a room"}, 1),
+        "b": device_entry({"ips": ["10.10.1.7", "2001:db8::7"], "model": 'say "hi" \\ there', "tags": ["\u00c9tage"]}, 1),
+    }, "credentials": {}}
+    blob = pack(doc)
+    for form, key in (("text", "k room"), ("text", "\u00e9tage"), ("text", '"hi"'), ("text", "there"), ("text", "zzz"),
+                      ("mac", "002304aabbcc"), ("mac-prefix", "002304"), ("ip", "10.10.1.7"),
+                      ("subnet", "10.10.0.0/24"), ("subnet", "10.10.0.0/23"), ("subnet", "10.0.0.0/9"),
+                      ("subnet", "2001:db8::/64"), ("subnet", "10.11.0.0/16")):
+        assert search_blob("c", blob, form, key) == search("c", unpack(blob), form, key), (form, key)
+    assert search_blob("c", blob, "subnet", "10.10.0.0/23") and not search_blob("c", blob, "subnet", "10.11.0.0/16")
+
+
+def test_offboarding_removes_the_persons_copy(world, cli, server):
+    eng, a, lead = world["eng"], world["a"], world["lead"]
+    assert kv_get(server, f"_reach/{eng.entity_id}") is not None
+    r = cli("engineer", "offboard", eng.name, "--yes", "--json", token=lead)
+    assert r.returncode == 0, r.stderr
+    assert kv_get(server, f"_reach/{eng.entity_id}") is None
+    assert eng.entity_id not in (kv_get(server, f"_readers/{a}") or {}).get("e", "{}")

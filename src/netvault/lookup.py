@@ -326,8 +326,8 @@ def readers_path(customer: str) -> str:
     return f"_readers/{customer}"
 
 
-def _search_doc(client, kv: str, customer: str) -> dict | None:
-    """A customer's search document; None when it has none (written before
+def _search_doc(client, kv: str, customer: str) -> str | None:
+    """A customer's search document (its stored blob); None when it has none (written before
     search documents existed) or the token may not read it."""
     from netvault import search
 
@@ -335,7 +335,7 @@ def _search_doc(client, kv: str, customer: str) -> dict | None:
         got = kv_read(client, kv, search_path(customer))
     except PermissionDenied:
         return None
-    return None if got is None else search.unpack(got[0].get("z"))
+    return None if got is None else got[0].get("z")
 
 
 def _legacy_probe(client, kv: str, customer: str, what: str, key: str) -> list[dict]:
@@ -355,8 +355,8 @@ def _search_customers(client, kv: str, customers: list[str], what: str, key: str
     from netvault import search
 
     def one(c, cust):
-        doc = _search_doc(c, kv, cust)
-        return _legacy_probe(c, kv, cust, what, key) if doc is None else search.search(cust, doc, what, key)
+        blob = _search_doc(c, kv, cust)
+        return _legacy_probe(c, kv, cust, what, key) if blob is None else search.search_blob(cust, blob, what, key)
 
     return [h for found in parallel(client, customers, one) for h in found]
 
@@ -406,6 +406,6 @@ def find(vault, kv: str, term: str, *, policies: list[str] | None = None,
             for c in granted:
                 if c in held:
                     covered.add(c)
-                    hits += search.search(c, search.unpack(held[c]["z"]), what, key)
+                    hits += search.search_blob(c, held[c]["z"], what, key)
         hits += _search_customers(vault, kv, [c for c in granted if c not in covered], what, key)
     return what, key, sorted(hits, key=lambda h: (h["customer"], h["type"], h["device"]))

@@ -588,14 +588,19 @@ def reveal(ref: Ref,
     do_reveal(ref, incident, field, copy, totp, as_json, break_glass)
 
 
-def find(term: Annotated[str, typer.Argument(help="MAC (any notation), IP, or device name.", show_default=False)],
+def find(term: Annotated[str, typer.Argument(
+             help="MAC (any notation), MAC vendor prefix (00:23:04), IP, subnet (10.10.0.0/24) or text.",
+             show_default=False)],
          as_json: JsonOption = False) -> None:
-    """Find a device by MAC, IP or name across every customer you may see.
+    """Find devices and credentials across every customer you may see.
 
-    Uses the index kept in Vault at write time (never a scan of all devices).
-    Exit 3 when nothing matches.
+    A full MAC or IP, a subnet, a MAC vendor prefix, or text matched
+    case-insensitively in device and credential names, model, serial,
+    location, tags and MAC vendor (e.g. cisco). Reads the search documents
+    kept in Vault at write time (never a scan of records). Exit 3 when
+    nothing matches.
 
-    Example:  netvault find AA-BB-CC-DD-EE-FF
+    Example:  netvault find "meter cupboard"
     """
     from netvault.cli.fast import do_find
 
