@@ -10,6 +10,8 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
+import hvac.exceptions
+import pytest
 from audit_helpers import Customer
 from missing import missing
 from netvault.audit import report
@@ -212,7 +214,7 @@ def test_report_cli_real_server_private_file_json(tmp_path, cli, server, make_us
     import hvac
 
     bad = hvac.Client(url=server.address)
-    with pytest.raises(Exception):
+    with pytest.raises(hvac.exceptions.VaultError):
         bad.auth.userpass.login(unique("nosuch"), "wrong-password")  # a mistyped login name
     out = tmp_path / "r.html"
     out.write_text("old")
