@@ -10,7 +10,6 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-import hvac.exceptions
 import pytest
 from audit_helpers import Customer
 from missing import missing

@@ -7,7 +7,6 @@ it, engineers cannot.
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 

@@ -134,7 +134,6 @@ def test_expired_request_cannot_be_approved(server, make_user, acme):
 
 
 def _wait_in_background(cli_env, token, *args):
-    import os
     import subprocess
     import sys
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from netvault.errors import UsageError
 
@@ -67,7 +68,7 @@ class Settings:
     audit_dir: str | None = None
     #: how to reach Vault (TLS, proxy, timeout, retries): ``gateway.ClientConfig``,
     #: resolved once from the environment and the file; builds every client
-    client: object = None
+    client: Any = None
 
     def __post_init__(self) -> None:
         if self.client is None:

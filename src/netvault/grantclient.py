@@ -70,7 +70,7 @@ def expired_error(settings, customer: str, now: datetime) -> PermissionDenied | 
         label = names.slug(customer, "customer")  # a slug is shown as is
     except Exception:
         label = names.shown(customer)
-    return PermissionDenied(f"your access to {label} expired at {shown_time(at)}",
+    return PermissionDenied(f"your access to {label} expired at {shown_time(at or '')}",
                             hint="ask your team lead for a new grant (`netvault access grant`)")
 
 

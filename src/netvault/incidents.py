@@ -121,7 +121,7 @@ class _P:
 
 def own_name(vault: Vault) -> str:
     """The caller's login name as Vault bound it to a userpass token."""
-    data = vault.request("GET", "auth/token/lookup-self")["data"]
+    data = (vault.request("GET", "auth/token/lookup-self") or {}).get("data") or {}
     name = (data.get("meta") or {}).get("username")
     if not name:
         raise PermissionDenied("requests are made with your own login (netvault login), not with another token")
@@ -314,7 +314,7 @@ def approve(vault: Vault, rid: str, *, now: datetime, duration: timedelta | None
 
 
 def deny(vault: Vault, rid: str, *, reason: str, now: datetime, mounts: Mounts = Mounts()) -> Request:
-    reason = _reason(reason)
+    reason = _reason(reason) or ""
     if not reason:
         raise UsageError("a denial needs --reason")
     p = _P(mounts)

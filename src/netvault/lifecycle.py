@@ -336,7 +336,7 @@ class Lifecycle:
             if st.state == "past-retention":
                 out.append(PurgeResult(st.customer, "erase",
                                        f"ended {st.end_on}; retention {st.retention} ended {st.retention_until}",
-                                       st.retention_until))
+                                       st.retention_until or ""))
             elif st.state == "ended" and not st.shredded and st.shred_due and date.fromisoformat(st.shred_due) <= today:
                 out.append(PurgeResult(st.customer, "shred",
                                        f"ended {st.end_on}; grace of {st.grace_days}d for secrets ended {st.shred_due}",

@@ -329,7 +329,6 @@ def readers_path(customer: str) -> str:
 def _search_doc(client, kv: str, customer: str) -> str | None:
     """A customer's search document (its stored blob); None when it has none (written before
     search documents existed) or the token may not read it."""
-    from netvault import search
 
     try:
         got = kv_read(client, kv, search_path(customer))

@@ -121,7 +121,8 @@ def _entities(data) -> dict[str, str]:
     import json
 
     try:
-        ents = json.loads(data.get("e")) if isinstance(data, dict) and isinstance(data.get("e"), str) else {}
+        raw = data.get("e") if isinstance(data, dict) else None
+        ents = json.loads(raw) if isinstance(raw, str) else {}
     except ValueError:
         return {}
     return {k: v for k, v in ents.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(ents, dict) else {}

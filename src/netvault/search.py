@@ -163,7 +163,8 @@ def apply_changes(doc: dict, changes: dict, only_newer: bool = False) -> bool:
 def copies(data) -> dict[str, dict]:
     """The per-customer copies held in a ``_reach`` document's data."""
     try:
-        got = json.loads(data.get("c")) if isinstance(data, dict) and isinstance(data.get("c"), str) else {}
+        raw = data.get("c") if isinstance(data, dict) else None
+        got = json.loads(raw) if isinstance(raw, str) else {}
     except ValueError:
         return {}
     if not isinstance(got, dict):

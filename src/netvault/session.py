@@ -106,7 +106,7 @@ def login(settings: config.Settings, *, method: str, username: str | None, secre
         raise NotLoggedIn("that token is not valid (expired or revoked)")
     who = whoami(vault)
     warning = tokenstore.save(settings.address, token)
-    changes = {"address": settings.address, "user": who.username or username or who.display_name}
+    changes: dict[str, object] = {"address": settings.address, "user": who.username or username or who.display_name}
     listed = config.read_file().get("addresses")
     if isinstance(listed, list) and ",".join(str(a).rstrip("/") for a in listed) != settings.address:
         changes["addresses"] = None  # `login --address` elsewhere: the old node list no longer applies

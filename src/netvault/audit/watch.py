@@ -23,7 +23,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from netvault.audit.reader import Entry, later_entry
 from netvault.config import DEFAULT_BREAK_GLASS_PATTERNS, Mounts
@@ -38,7 +38,7 @@ _START = b'{"time":"'
 class Follower:
     def __init__(self, path: str, *, from_start: bool = False) -> None:
         self.path = str(path)
-        self.fh = None
+        self.fh: BinaryIO | None = None
         self.ino: int | None = None
         self.tail = b""
         self._open(from_start)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from netvault.cli.output import JsonOption, emit_json, fields, info, warn
+from netvault.cli.output import JsonOption, emit_json, info, warn
 
 
 def read_secret_stdin(what: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Iterable, Sequence
+from typing import Annotated, Iterable, Sequence
 
 import typer
 
