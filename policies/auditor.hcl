@@ -45,3 +45,9 @@ path "sys/auth" {
 path "sys/audit-hash/*" {
   capabilities = ["update"]
 }
+
+# Sub-processors of each customer (issue 11: the overview on request).
+# Read only; team leads and admins write them.
+path "netvault/data/customers/+/subprocessors" {
+  capabilities = ["read"]
+}

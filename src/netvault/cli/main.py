@@ -161,10 +161,10 @@ def _register() -> None:
     app.command("login")(auth.login)
     app.command("logout")(auth.logout)
     app.command("whoami")(auth.whoami)
-    from netvault.cli import access, audit, doctor, imports, records
+    from netvault.cli import access, audit, doctor, imports, portable, records
 
     for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor),
-                                ("imports", imports)):
+                                ("imports", imports), ("portable", portable)):
         part = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
         module.register(part)
         _PARTS[module_name] = part
