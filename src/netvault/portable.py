@@ -269,6 +269,15 @@ def assemble(vault, *, kv: str, transit: str, customer: str, reference: str, now
 
     names.slug(customer, "customer")
     lookup.check_reference(reference)
+    if not _can_decrypt(vault, transit, customer):
+        try:
+            exists = vault.read(f"{kv}/metadata/{lookup.profile_path(customer)}") is not None
+        except PermissionDenied:
+            exists = False
+        if not exists:
+            raise lookup.unknown_customer(vault, kv, customer) or NotFound(f"no customer {customer}")
+        raise PermissionDenied(
+            f"an export decrypts every secret of {customer}: you hold no reveal right on it (a grant); nothing exported")
     try:
         profile = _versions(vault, kv, lookup.profile_path(customer))
     except PermissionDenied:
@@ -276,9 +285,6 @@ def assemble(vault, *, kv: str, transit: str, customer: str, reference: str, now
             f"Vault refused to read customer {customer}") from None
     if not profile or lookup.kv_read(vault, kv, lookup.profile_path(customer)) is None:
         raise lookup.unknown_customer(vault, kv, customer) or NotFound(f"no customer {customer}")
-    if not _can_decrypt(vault, transit, customer):
-        raise PermissionDenied(
-            f"an export decrypts every secret of {customer}: you hold no reveal right on it (a grant); nothing exported")
     records: dict[str, dict] = {}
     for kind in lookup.KINDS:
         listed = sorted(k for k in vault.list(f"{kv}/metadata/customers/{customer}/{kind}") if not k.endswith("/"))
