@@ -68,8 +68,8 @@ def _require_customer(vault, kv: str, customer: str) -> None:
     from netvault import lookup
 
     names.slug(customer, "customer")
-    try:
-        got = kv_read(vault, kv, profile_path(customer))
+    try:  # metadata: auditors may read it, not the profile's body
+        got = (vault.read(f"{kv}/metadata/{profile_path(customer)}") or {}).get("data")
     except PermissionDenied:
         raise lookup.unknown_customer(vault, kv, customer) or PermissionDenied(
             f"Vault refused to read customer {customer}") from None
