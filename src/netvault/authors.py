@@ -101,3 +101,18 @@ def annotate(paths, kv: str, histories: dict, *, resolver=None, mounts=None) -> 
             row["author_entity_id"] = who.entity_id
             row["author_flags"] = list(who.flags)
             row["written_at"] = req_time
+
+
+def record_history(store, kind: str | None, customer: str, name: str | None, *, audit_files, resolver=None) -> dict:
+    """``Store.record_history`` with the author of each version (see above)."""
+    from netvault import lookup
+    from netvault.records import kind_dir
+
+    result = store.record_history(kind, customer, name)
+    if name is None:
+        path = lookup.profile_path(customer)
+    else:
+        path = lookup.record_path(customer, kind_dir(result["kind"]), name)
+    annotate(audit_files, store.kv, {path: result}, resolver=resolver, mounts=store.mounts)
+    result["trail"] = [str(p) for p in audit_files or ()]
+    return result

@@ -49,7 +49,7 @@ def ask_incident() -> str:
 
 
 def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool,
-              as_json: bool = False) -> None:
+              as_json: bool = False, version=None) -> None:
     from netvault import lookup, names
     from netvault.errors import PermissionDenied, UsageError
 
@@ -58,6 +58,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         names.slug(field, "field")
     if as_json and copy:
         raise UsageError("--json prints the value; do not combine it with --copy")
+    version = lookup.check_version(version)
     if totp:
         if field not in (None, "totp"):
             raise UsageError("--totp reveals the TOTP field; do not combine it with --field")
@@ -72,7 +73,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
     settings, vault = _client()
     try:
         field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                 reference=incident, field=field)
+                                 reference=incident, field=field, version=version)
     except PermissionDenied:
         from netvault.errors import NotLoggedIn
 
@@ -87,7 +88,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
             vault.token = jit
             try:
                 field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                         reference=incident, field=field)
+                                         reference=incident, field=field, version=version)
             except (PermissionDenied, NotLoggedIn):
                 value = None
         if value is None:
@@ -102,7 +103,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
                 raise
             vault.token = jit
             field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                     reference=incident, field=field)
+                                     reference=incident, field=field, version=version)
     if totp:
         value = totp_code(value)
     if copy:
@@ -115,8 +116,11 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         # the value only on stdout, inside the JSON; JSON escapes control characters
         from netvault.text import json_text
 
-        sys.stdout.write(json_text({"field": "totp_code" if totp else field_name, "value": value,
-                                    "record": f"{customer}/{name}", "incident": incident}, sort_keys=True) + "\n")
+        out = {"field": "totp_code" if totp else field_name, "value": value,
+               "record": f"{customer}/{name}", "incident": incident}
+        if version is not None:
+            out["version"] = version
+        sys.stdout.write(json_text(out, sort_keys=True) + "\n")
         sys.stdout.flush()
         return
     if not value.isprintable() and sys.stdout.isatty():
@@ -241,8 +245,9 @@ def _parse(argv: list[str]):
     """(command, kwargs) for a plain reveal/find line, else None (full CLI)."""
     command, rest = argv[0], argv[1:]
     if command == "reveal":
-        opts = {"incident": None, "field": None, "copy": False, "totp": False, "as_json": False}
-        valued = {"--incident": "incident", "-i": "incident", "--field": "field", "-f": "field"}
+        opts = {"incident": None, "field": None, "copy": False, "totp": False, "as_json": False, "version": None}
+        valued = {"--incident": "incident", "-i": "incident", "--field": "field", "-f": "field",
+                  "--version": "version"}
         flags = {"--copy": "copy", "--totp": "totp", "--json": "as_json"}
     elif command == "find":
         opts = {"as_json": False}
