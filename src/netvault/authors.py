@@ -6,7 +6,9 @@ what Vault binds (``audit.attribution``: a login token's entity and userpass
 name, or the create/unwrap chain of a token-store token), never from KV
 fields a caller wrote (``granted_by``, record bodies...). The write is
 matched by path and by the version in its response entry (an integer, not
-HMAC'd); when that is not there, by time: the version's ``created_time``
+HMAC'd, checked on OpenBao 2.7; with its ``created_time``, also plain, when
+the key's metadata was deleted and versions began again); when that is not
+there, by time: the version's ``created_time``
 must lie between the write's request and response entries, and exactly one
 write may match. Anything else is ``unknown`` with a flag saying why:
 
@@ -62,7 +64,7 @@ def annotate(paths, kv: str, histories: dict, *, resolver=None, mounts=None) -> 
             unknown(h.get("versions") or [], "no-trail")
         return
     trace = Trace(paths, kv_mount=kv, userpass_mount=(mounts.userpass if mounts else "userpass"))
-    writes: dict[str, list[tuple[str, str, int | None, dict]]] = {p: [] for p in histories}
+    writes: dict[str, list[tuple]] = {p: [] for p in histories}
     prefix = f"{kv}/data/"
     for entry in entries(paths, needle=_needle(kv, histories)):
         doc = entry.doc
@@ -72,14 +74,20 @@ def annotate(paths, kv: str, histories: dict, *, resolver=None, mounts=None) -> 
             continue
         if not path.startswith(prefix) or path[len(prefix):] not in writes:
             continue
-        version = ((doc.get("response") or {}).get("data") or {}).get("version")
+        rdata = (doc.get("response") or {}).get("data") or {}
+        version = rdata.get("version")
         if not isinstance(version, int) or isinstance(version, bool):
             version = None
-        writes[path[len(prefix):]].append((entry.time, str(doc.get("time") or entry.time), version, doc.get("auth") or {}))
+        created = rdata.get("created_time") if isinstance(rdata.get("created_time"), str) else None
+        writes[path[len(prefix):]].append((entry.time, str(doc.get("time") or entry.time), version,
+                                           doc.get("auth") or {}, created))
     for path, hist in histories.items():
         found = writes.get(path) or []
         for row in hist.get("versions") or []:
             hits = [w for w in found if w[2] == row["version"]]
+            if len(hits) > 1 and row.get("created_time"):
+                # the key's metadata was deleted and versions began again at 1
+                hits = [w for w in hits if w[4] == row["created_time"]]
             if not hits and row.get("created_time"):
                 created = time_key(row["created_time"])
                 hits = [w for w in found if w[2] is None and time_key(w[0]) <= created <= time_key(w[1])]
@@ -89,7 +97,7 @@ def annotate(paths, kv: str, histories: dict, *, resolver=None, mounts=None) -> 
             if len(hits) > 1:
                 unknown([row], "ambiguous")
                 continue
-            req_time, _resp_time, _v, auth = hits[0]
+            req_time, _resp_time, _v, auth, _created = hits[0]
             who = trace.who(auth)
             name = who.name
             if resolver is not None and who.entity_id:
