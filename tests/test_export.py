@@ -174,3 +174,17 @@ def test_missing_customer_and_passphrase_mismatch(world, cli, tmp_path):
     r = _export(cli, world, out, input="short\nshort\n")
     assert r.returncode == 2 and "at least" in r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_time_limited_grant_exports_with_its_own_token(world, cli, server, tmp_path):
+    """Reveal rights from a time-limited grant (JIT token in the inbox) work as for `reveal`."""
+    from people import new_user
+
+    temp = new_user(server, "engineer")
+    r = cli("grant", temp.name, world["c"], "--for", "2h", "--reason", "CHG-5 export", token=world["lead"])
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "jit.nvx"
+    r = _export(cli, world, out, token=temp.token())
+    assert r.returncode == 0, r.stderr
+    doc = cli("export", "open", str(out), input=PW + "\n").json()
+    assert doc["records"]["credentials"]["fw"]["versions"][-1]["secrets"]["password"] == "new-Pass-2"

@@ -57,6 +57,7 @@ def customer_export(
     from datetime import datetime, timezone
 
     from netvault import lookup, names, portable, secretinput
+    from netvault.errors import PermissionDenied
     from netvault.text import json_text
 
     names.slug(customer, "customer")
@@ -67,9 +68,35 @@ def customer_export(
         raise Conflict(f"{out} already exists; give --force to replace it")
     passphrase = portable.check_passphrase(secretinput.passphrase("export passphrase", twice=True))
     settings, vault = _connect()
-    doc = portable.assemble(vault, kv=settings.mounts.kv, transit=settings.mounts.transit, customer=customer,
-                            reference=incident, now=datetime.now(timezone.utc), mounts=settings.mounts,
-                            audit_files=[str(p) for p in audit_file] if audit_file else None)
+    files = [str(p) for p in audit_file] if audit_file else None
+    from netvault.cli.audit import _progress
+
+    step, done = _progress(files or [])
+
+    def run():
+        try:
+            return portable.assemble(vault, kv=settings.mounts.kv, transit=settings.mounts.transit,
+                                     customer=customer, reference=incident, now=datetime.now(timezone.utc),
+                                     mounts=settings.mounts, audit_files=files, progress=step)
+        finally:
+            done()
+
+    try:
+        doc = run()
+    except PermissionDenied as refused:
+        # reveal rights from a time-limited grant: its own token (stored, or
+        # picked up from the inbox), exactly as `reveal` does
+        from netvault import access
+        from netvault.errors import NetvaultError
+
+        try:
+            jit = access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
+        except NetvaultError:
+            jit = None
+        if not jit:
+            raise refused from None
+        vault.token = jit
+        doc = run()
     blob = portable.encrypt(json_text(doc, sort_keys=True).encode("utf-8"), passphrase)
     portable.write_atomic(str(out), blob, force=force)
     result = {"file": str(out), "bytes": len(blob), **portable.summary(doc)}
