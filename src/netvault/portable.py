@@ -153,19 +153,30 @@ def open_export(blob: bytes, passphrase: str) -> dict:
     return doc
 
 
+def check_target(path: str, *, force: bool = False) -> str:
+    """Where the export will go: refused before anything is decrypted when it
+    is a directory, exists (without ``force``) or its directory is missing or
+    not writable. Returns the absolute path."""
+    target = os.path.abspath(path)
+    directory = os.path.dirname(target) or "."
+    if os.path.isdir(target):
+        raise UsageError(f"{path} is a directory")
+    if os.path.lexists(target) and not force:
+        raise Conflict(f"{path} already exists; give --force to replace it")
+    if not os.path.isdir(directory):
+        raise NotFound(f"directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write in {directory}: permission denied")
+    return target
+
+
 def write_atomic(path: str, data: bytes, *, force: bool = False) -> None:
     """Write ``data`` to ``path`` as 0600: a temp file in the same directory,
     fsync'd, renamed over the target. On any error no file is left behind."""
     import tempfile
 
-    target = os.path.abspath(path)
+    target = check_target(path, force=force)
     directory = os.path.dirname(target) or "."
-    if os.path.isdir(target):
-        raise UsageError(f"{path} is a directory")
-    if os.path.exists(target) and not force:
-        raise Conflict(f"{path} already exists; give --force to replace it")
-    if not os.path.isdir(directory):
-        raise NotFound(f"directory {directory} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".nv-export-", suffix=".tmp")  # mode 0600
     except OSError as exc:

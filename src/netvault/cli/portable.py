@@ -62,10 +62,7 @@ def customer_export(
 
     names.slug(customer, "customer")
     lookup.check_reference(incident)
-    if out.exists() and not force:
-        from netvault.errors import Conflict
-
-        raise Conflict(f"{out} already exists; give --force to replace it")
+    portable.check_target(str(out), force=force)  # before any decrypt: a reveal for nothing otherwise
     passphrase = portable.check_passphrase(secretinput.passphrase("export passphrase", twice=True))
     settings, vault = _connect()
     files = [str(p) for p in audit_file] if audit_file else None
