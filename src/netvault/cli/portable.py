@@ -14,9 +14,6 @@ import typer
 
 from netvault.cli.output import JsonOption, emit_json, fields, info, table
 
-export_app = typer.Typer(help="Open a customer export file (see `netvault customer export`).\n\n"
-                         "Example:  netvault export open acme-export.nvx | jq .profile",
-                         no_args_is_help=True, rich_markup_mode=None)
 subs_report_app = typer.Typer(help="Sub-processors across customers (the overview on request).\n\n"
                               "Example:  netvault subprocessors report --json",
                               no_args_is_help=True, rich_markup_mode=None)
@@ -219,8 +216,9 @@ def subs_report(as_json: JsonOption = False) -> None:
 def register(app: typer.Typer) -> None:
     from netvault.cli.records import customer_app
 
+    from netvault.cli.imports import export_app  # `netvault export csv` lives there
+
     customer_app.command("export")(customer_export)
     customer_app.add_typer(subs_app, name="subprocessors")
     export_app.command("open")(export_open)
-    app.add_typer(export_app, name="export")
     app.add_typer(subs_report_app, name="subprocessors")
