@@ -63,3 +63,8 @@ path "netvault/+/customers/*" {
 path "netvault/data/_offboarded/*" {
   capabilities = ["read"]
 }
+# Sub-processors of each customer (issue 11: the overview on request).
+# Read only; team leads and admins write them.
+path "netvault/data/customers/+/subprocessors" {
+  capabilities = ["read"]
+}

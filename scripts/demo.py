@@ -80,6 +80,8 @@ def main() -> None:
 
         # --- the engineer's job, mid-incident
         demo_records.engineer_steps(nv, say, bob)
+        import demo_export  # issue 11: sub-processors, history authors, portable export
+        demo_export.steps(nv, say, ctx, lead, bob)
 
         say("Team lead: revoke; bob's next reveal with the same token is refused by Vault")
         nv("revoke", "bob", ctx["customer"], user_env=lead)

@@ -132,7 +132,7 @@ def test_mac_parsers_agree():
 def test_fast_argv_parser():
     from netvault.cli.fast import _parse
 
-    assert _parse(["reveal", "a/b", "--incident", "INC-1"]) == ("reveal", {"ref": "a/b", "incident": "INC-1", "field": None, "copy": False, "totp": False, "as_json": False, "break_glass": False})
+    assert _parse(["reveal", "a/b", "--incident", "INC-1"]) == ("reveal", {"ref": "a/b", "incident": "INC-1", "field": None, "copy": False, "totp": False, "as_json": False, "break_glass": False, "version": None})
     assert _parse(["reveal", "a/b", "--break-glass", "-i", "INC-1"])[1]["break_glass"] is True
     assert _parse(["reveal", "-i=INC-1", "a/b", "--copy", "--totp", "-f", "x"])[1]["copy"] is True
     assert _parse(["reveal", "a/b", "--help"]) is None

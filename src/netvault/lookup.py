@@ -82,18 +82,30 @@ def check_reference(reference: str) -> str:
     return reference
 
 
-def secret_record(vault, kv: str, customer: str, name: str, field: str | None):
-    """The record holding a sealed field: credentials first, then licences."""
+def secret_record(vault, kv: str, customer: str, name: str, field: str | None, version: int | None = None):
+    """The record holding a sealed field: credentials first, then licences.
+    ``version``: that KV version of it (an earlier value; not deleted)."""
     kinds = ("licences", "credentials") if field == "licence_key" else SECRET_KINDS
     try:
         for kind in kinds:
-            got = read_record(vault, kv, customer, kind, name)
+            got = read_record(vault, kv, customer, kind, name, version)
             if got is not None:
                 return kind, got[0]
     except PermissionDenied:
         raise unknown_customer(vault, kv, customer) or PermissionDenied(
             f"Vault refused to read {customer}/{name}") from None
-    raise unknown_customer(vault, kv, customer) or NotFound(f"no credential or licence {customer}/{name}")
+    at = f" version {version} (see `netvault history {customer}/{name}`)" if version else ""
+    raise unknown_customer(vault, kv, customer) or NotFound(f"no credential or licence {customer}/{name}{at}")
+
+
+def check_version(version) -> int | None:
+    """``--version N`` as given on either command path: a positive integer."""
+    if version is None:
+        return None
+    text = str(version)
+    if not text.isdigit() or int(text) < 1 or len(text) > 9:
+        raise UsageError(f"--version must be a positive whole number, not {text[:20]!r}")
+    return int(text)
 
 
 def visible_customers(vault, kv: str, policies: list[str] | None = None) -> tuple[list[str], bool]:
@@ -171,10 +183,12 @@ def _refusal(vault, customer: str, reference: str, kv: str) -> str:
     return f"Vault refused the reveal: incident reference {reference!r} does not match the allowed patterns{patterns}"
 
 
-def reveal(vault, kv: str, transit: str, customer: str, name: str, *, reference: str, field: str | None = None) -> tuple[str, str]:
-    """Decrypt one sealed field; returns (field, plaintext). Reads + one decrypt."""
+def reveal(vault, kv: str, transit: str, customer: str, name: str, *, reference: str, field: str | None = None,
+           version: int | None = None) -> tuple[str, str]:
+    """Decrypt one sealed field (of KV ``version`` when given: an earlier
+    value, same rules as any reveal); returns (field, plaintext). Reads + one decrypt."""
     check_reference(reference)
-    kind, record = secret_record(vault, kv, customer, name, field)
+    kind, record = secret_record(vault, kv, customer, name, field, check_version(version))
     field = pick_field(kind, record, field)
     return field, decrypt(vault, transit, customer, record["secrets"][field], record["id"], reference, kv)
 

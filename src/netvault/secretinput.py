@@ -100,3 +100,23 @@ def collect(fields: list[str], *, stdin: bool, generate_first: str | None = None
         else:
             out[field] = prompt_twice(what)
     return out
+
+
+def passphrase(what: str, *, twice: bool, stream=None) -> str:
+    """A passphrase: a hidden prompt on a terminal (asked twice when ``twice``),
+    otherwise lines of standard input (two equal lines when ``twice``)."""
+    stream = stream or sys.stdin
+    if stream.isatty():
+        import getpass
+
+        first = getpass.getpass(f"{what.capitalize()}: ")
+        if not first:
+            raise UsageError(f"empty {what}")
+        if twice and getpass.getpass(f"{what.capitalize()} (again): ") != first:
+            raise UsageError(f"the two {what} entries differ")
+        return first
+    lines = StdinLines(stream)
+    first = lines.next(what)
+    if twice and lines.next(f"{what} (second line, the same again)") != first:
+        raise UsageError(f"the two {what} lines on standard input differ")
+    return first

@@ -47,7 +47,7 @@ def ask_incident() -> str:
 
 
 def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool,
-              as_json: bool = False, break_glass: bool = False) -> None:
+              as_json: bool = False, break_glass: bool = False, version=None) -> None:
     from netvault import lookup, names
     from netvault.errors import UsageError
 
@@ -56,6 +56,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         names.slug(field, "field")
     if as_json and copy:
         raise UsageError("--json prints the value; do not combine it with --copy")
+    version = lookup.check_version(version)
     if totp:
         if field not in (None, "totp"):
             raise UsageError("--totp reveals the TOTP field; do not combine it with --field")
@@ -80,24 +81,24 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
 
         try:
             field_name, value = lookup.reveal(vault, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                              reference=incident, field=field)
+                                              reference=incident, field=field, version=version)
         except _Denied:
             raise _Denied(f"Vault refused the break-glass reveal ({incident}): only members of the on-call role "
                           "may break glass, never admins or auditors; in a customer you hold a grant for, "
                           "reveal without --break-glass") from None
-        return _output(value, field_name, customer, name, incident, copy, totp, as_json)
+        return _output(value, field_name, customer, name, incident, copy, totp, as_json, version)
     # The token that may read this customer: a stored time-limited grant's, the
     # login token, or a delivery picked up now (netvault.grantclient). Chosen
     # before the first read, so the trail holds no denied attempt of the wrong one.
     field_name, value = with_customer_client(
         settings, vault, customer,
         lambda client: lookup.reveal(client, settings.mounts.kv, settings.mounts.transit, customer, name,
-                                     reference=incident, field=field))
-    _output(value, field_name, customer, name, incident, copy, totp, as_json)
+                                     reference=incident, field=field, version=version))
+    _output(value, field_name, customer, name, incident, copy, totp, as_json, version)
 
 
 def _output(value: str, field_name: str, customer: str, name: str, incident: str, copy: bool, totp: bool,
-            as_json: bool) -> None:
+            as_json: bool, version: int | None = None) -> None:
     if totp:
         value = totp_code(value)
     if copy:
@@ -110,8 +111,11 @@ def _output(value: str, field_name: str, customer: str, name: str, incident: str
         # the value only on stdout, inside the JSON; JSON escapes control characters
         from netvault.text import json_text
 
-        sys.stdout.write(json_text({"field": "totp_code" if totp else field_name, "value": value,
-                                    "record": f"{customer}/{name}", "incident": incident}, sort_keys=True) + "\n")
+        out = {"field": "totp_code" if totp else field_name, "value": value,
+               "record": f"{customer}/{name}", "incident": incident}
+        if version is not None:
+            out["version"] = version
+        sys.stdout.write(json_text(out, sort_keys=True) + "\n")
         sys.stdout.flush()
         return
     if not value.isprintable() and sys.stdout.isatty():
@@ -364,8 +368,9 @@ def _parse(argv: list[str]):
     command, rest = argv[0], argv[1:]
     if command == "reveal":
         opts = {"incident": None, "field": None, "copy": False, "totp": False, "as_json": False,
-                "break_glass": False}
-        valued = {"--incident": "incident", "-i": "incident", "--field": "field", "-f": "field"}
+                "break_glass": False, "version": None}
+        valued = {"--incident": "incident", "-i": "incident", "--field": "field", "-f": "field",
+                  "--version": "version"}
         flags = {"--copy": "copy", "--totp": "totp", "--json": "as_json", "--break-glass": "break_glass"}
     elif command == "find":
         opts = {"as_json": False}

@@ -16,7 +16,7 @@ from netvault.cli.output import JsonOption, emit_json, info
 
 import_app = typer.Typer(help="Import records from CSV, KeePass, Bitwarden or Passbolt files (moving in).",
                          no_args_is_help=True, rich_markup_mode=None)
-export_app = typer.Typer(help="Export records (non-secret fields) for an inventory.", no_args_is_help=True,
+export_app = typer.Typer(help="Export records (non-secret fields) for an inventory; `export open` opens a `customer export` file.", no_args_is_help=True,
                          rich_markup_mode=None)
 
 KindOpt = Annotated[str, typer.Option("--kind", help="device, credential or licence.", show_default=False)]

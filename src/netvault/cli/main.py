@@ -162,10 +162,11 @@ def _register() -> None:
     app.command("logout")(auth.logout)
     app.command("whoami")(auth.whoami)
     app.command("passwd")(auth.passwd)
-    from netvault.cli import access, audit, doctor, imports, incidents, lifecycle, records
+    from netvault.cli import access, audit, doctor, imports, incidents, lifecycle, portable, records
 
     for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor),
-                                ("imports", imports), ("lifecycle", lifecycle), ("incidents", incidents)):
+                                ("imports", imports), ("lifecycle", lifecycle), ("incidents", incidents),
+                                ("portable", portable)):
         part = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
         module.register(part)
         _PARTS[module_name] = part

@@ -8,6 +8,7 @@ code is imported inside the commands so ``netvault --help`` stays fast.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -547,23 +548,42 @@ def licence_undelete(ref: Ref, as_json: JsonOption = False) -> None:
 # -- history, reveal, find ----------------------------------------------------------
 def history(ref: Annotated[str, typer.Argument(help="CUSTOMER/NAME, or CUSTOMER for the profile.", show_default=False)],
             kind: Annotated[Optional[str], typer.Option("--kind", help="credential, device or licence (when NAME is ambiguous).")] = None,
+            audit_file: Annotated[Optional[list[Path]], typer.Option("--audit-file", "--file", help="Audit file(s) to find who wrote each version (default: the embedded server's trail, when it is on this machine).")] = None,
             as_json: JsonOption = False) -> None:
-    """List the versions of a record (show one with `... show REF --version N`).
+    """List the versions of a record with who made each and when.
 
-    Example:  netvault history acme/fw-admin
+    The author comes from the audit trail (what Vault binds to the write's
+    token), never from record fields; "unknown" (with a flag) when the write is
+    not in the trail or cannot be traced. Show a version with `... show REF
+    --version N`, an earlier secret with `reveal REF --version N --incident ...`.
+
+    Example:  netvault history acme/fw-admin --audit-file /var/log/openbao/audit.log
     """
-    from netvault import names
+    from netvault import authors, names
+    from netvault.audit.events import Resolver
 
     if "/" in ref:
         customer, name = _ref(ref)
     else:
         customer, name = names.slug(ref, "customer"), None
-    result = _store(customer).record_history(kind, customer, name)
+    if audit_file:
+        files = [str(p) for p in audit_file]
+    else:
+        from netvault.audit import default_audit_files
+
+        files = [str(p) for p in default_audit_files() if p.is_file()]
+    store = _store(customer)
+    result = authors.record_history(store, kind, customer, name, audit_files=files,
+                                    resolver=Resolver(store.vault, store.kv, store.mounts.userpass))
+    if not files:
+        warn("no audit file given or found: authors are unknown (give --audit-file)")
     if as_json:
         emit_json(result)
         return
     info(f"{result['kind']} {customer}{'/' + name if name else ''}: current version {result['current_version']}")
-    table(result["versions"], [("version", "version"), ("created_time", "created"), ("deleted", "deleted"), ("destroyed", "destroyed")])
+    rows = [{**v, "flags": ", ".join(v.get("author_flags") or []) or None} for v in result["versions"]]
+    table(rows, [("version", "version"), ("created_time", "created"), ("author", "author"), ("flags", "flags"),
+                 ("deleted", "deleted"), ("destroyed", "destroyed")])
 
 
 def reveal(ref: Ref,
@@ -572,7 +592,8 @@ def reveal(ref: Ref,
            copy: Annotated[bool, typer.Option("--copy", help="Put it on the clipboard instead (cleared after 45 s unless changed).")] = False,
            totp: Annotated[bool, typer.Option("--totp", help="Print the current TOTP code from the stored seed.")] = False,
            as_json: Annotated[bool, typer.Option("--json", help="Print {field, value, record, incident} as JSON.")] = False,
-           break_glass: Annotated[bool, typer.Option("--break-glass", help="On call, without a grant: send the break-glass reference (INC-42 -> BG-INC-42). Flagged for review.")] = False) -> None:
+           break_glass: Annotated[bool, typer.Option("--break-glass", help="On call, without a grant: send the break-glass reference (INC-42 -> BG-INC-42). Flagged for review.")] = False,
+           version: Annotated[Optional[int], typer.Option("--version", min=1, help="Reveal the value of this earlier version (see `netvault history`); same rules as any reveal.")] = None) -> None:
     """Decrypt a sealed field through Vault transit, for an incident. Prints the secret alone.
 
     Vault itself refuses a reveal without a reference matching the configured
@@ -585,7 +606,7 @@ def reveal(ref: Ref,
     """
     from netvault.cli.fast import do_reveal
 
-    do_reveal(ref, incident, field, copy, totp, as_json, break_glass)
+    do_reveal(ref, incident, field, copy, totp, as_json, break_glass=break_glass, version=version)
 
 
 def find(term: Annotated[str, typer.Argument(
