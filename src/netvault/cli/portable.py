@@ -6,13 +6,12 @@ Thin: parse, call ``netvault.portable`` / ``netvault.subprocessors``, render.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from netvault.cli.output import JsonOption, emit_json, fields, info, table
+from netvault.cli.output import JsonOption, emit_json, info, table
 
 subs_report_app = typer.Typer(help="Sub-processors across customers (the overview on request).\n\n"
                               "Example:  netvault subprocessors report --json",
