@@ -299,7 +299,7 @@ def assemble(vault, *, kv: str, transit: str, customer: str, reference: str, now
     records: dict[str, dict] = {}
     for kind in lookup.KINDS:
         listed = sorted(k for k in vault.list(f"{kv}/metadata/customers/{customer}/{kind}") if not k.endswith("/"))
-        got = lookup.parallel(vault, listed, lambda client, n: _versions(client, kv, lookup.record_path(customer, kind, n)))
+        got = lookup.parallel(vault, listed, lambda client, n, kind=kind: _versions(client, kv, lookup.record_path(customer, kind, n)))
         records[kind] = {n: h for n, h in zip(listed, got) if h is not None}
     dec = _Decrypter(vault, kv, transit, customer, reference)
     pairs = set()
@@ -307,7 +307,7 @@ def assemble(vault, *, kv: str, transit: str, customer: str, reference: str, now
         for hist in records[kind].values():
             pairs |= dec.wanted(hist["versions"])
     dec.run(pairs)
-    for kind, by_name in records.items():
+    for by_name in records.values():
         for hist in by_name.values():
             for row in hist["versions"]:
                 data = row.get("data")
