@@ -76,9 +76,20 @@ def test_end_refuses_reveals_for_everyone_and_new_grants(server, world, cli, mak
     oncall = server.root().auth.token.create(policies=["t-oncall-wildcard"], ttl="1h")["auth"]["client_token"]
     _decrypt(server.client(oncall), c, cred)  # works before the end
 
+    jit = make_user("engineer")
+    r = cli("grant", jit.name, c, "--for", "1h", "--reason", "INC-3", token=lead.token())
+    assert r.returncode == 0, r.stderr
+    accessor = kv_get(server, f"_grants/{c}/{jit.name}")["accessor"]
+    raw(server.root(), "POST", "auth/token/lookup-accessor", {"accessor": accessor})
+
     r = cli("customer", "end", c, "--reason", "contract ended", "--json", token=lead.token())
     assert r.returncode == 0, r.stderr
     st = r.json()
+    # the time-limited grant's token is revoked, its record gone
+    with pytest.raises((hx.InvalidRequest, hx.Forbidden, hx.InvalidPath)):
+        raw(server.root(), "POST", "auth/token/lookup-accessor", {"accessor": accessor})
+    assert not kv_exists(server, f"_grants/{c}/{jit.name}")
+    assert [e["action"] for e in _events(cli, server, world["admin"], "end", c)] == ["end"]
     assert st["state"] == "ended" and st["in_force"] is True and st["reason"] == "contract ended"
 
     # reveals: refused by the key itself, whatever policy allows the decrypt
