@@ -7,6 +7,7 @@ the domain, NETVAULT_NOW for the CLI), never waited for.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from datetime import date, datetime, timedelta, timezone
 
@@ -270,6 +271,31 @@ def _leftovers(server, c: str, eng_name: str, mac: str, ip: str) -> list[str]:
     for entity in _listed(root, f"{KV}/metadata/_inbox"):
         if c in _listed(root, f"{KV}/metadata/_inbox/{entity}"):
             left.append("inbox")
+    # what other parts keep per person: find copies (every version), requests
+    for entity in _listed(root, f"{KV}/metadata/_reach"):
+        meta = raw(root, "GET", f"{KV}/metadata/_reach/{entity}")["data"]
+        for v, info in meta["versions"].items():
+            if not info.get("destroyed") and not info.get("deletion_time"):
+                got = raw(root, "GET", f"{KV}/data/_reach/{entity}?version={v}")["data"]["data"]
+                if f'"{c}"' in json.dumps(got) or c in str(got.get("c", "")):
+                    left.append(f"find copy v{v}")
+    if _listed(root, f"{KV}/metadata/_readers") and f"{c}" in _listed(root, f"{KV}/metadata/_readers"):
+        left.append("find readers")
+    for user in _listed(root, f"{KV}/metadata/_requests"):
+        if c in _listed(root, f"{KV}/metadata/_requests/{user}"):
+            left.append("request")
+    for what, key in (("mac", mac), ("ip", ip), ("name", "fw1")):
+        path = f"{KV}/metadata/_index/{what}/{key}"
+        try:
+            versions = raw(root, "GET", path)["data"]["versions"]
+        except hx.InvalidPath:
+            continue
+        for v, info in versions.items():
+            if info.get("destroyed") or info.get("deletion_time"):
+                continue
+            got = raw(root, "GET", f"{KV}/data/_index/{what}/{key}?version={v}")["data"]["data"]
+            if any(e.get("customer") == c for e in got.get("entries") or []):
+                left.append(f"index {what} v{v}")
     return left
 
 
@@ -280,8 +306,12 @@ def test_erase_removes_every_trace_and_can_be_rerun(server, world, cli, make_use
     r = cli("grant", jit.name, c, "--reason", "INC-2", "--for", "2h", token=world["lead"].token())
     assert r.returncode == 0, r.stderr
     assert kv_exists(server, f"_grants/{c}/{jit.name}")
+    asker = make_user("engineer")  # a pending access request names the customer too
+    r = cli("request", c, "--incident", "INC-3", token=asker.token())
+    assert r.returncode == 0, r.stderr
     assert cli("find", mac, "--json", token=admin).json()["results"]
-    assert _leftovers(server, c, eng.name, mac, ip)
+    left = _leftovers(server, c, eng.name, mac, ip)
+    assert "request" in left and left
     # a mistyped confirmation: one line, exit 2, nothing changed
     r = cli("customer", "erase", c, token=admin, input="acme\n")
     assert r.returncode == 2 and "not erased" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -294,6 +294,28 @@ class Lifecycle:
 
         parallel(self.vault, entities, one, threads=8)
 
+    def _sweep_people(self, customer: str) -> int:
+        """What other parts keep per person about the customer: the copies of
+        its search document (``_reach``, listed in ``_readers/<c>``; a grant
+        made outside netvault may have left one unlisted, so every person's
+        copy is checked), access requests and their decisions."""
+        from netvault import reach, search
+
+        removed = 0
+        for entity in [e.rstrip("/") for e in self.vault.list(f"{self.kv}/metadata/_reach")]:
+            if customer in search.copies(self._data(f"_reach/{entity}") or {}):
+                reach.drop_copy(self.vault, self.kv, entity, customer)
+                removed += 1
+            self._destroy_old_versions(f"_reach/{entity}")  # older versions may hold the copy
+        self._destroy(f"_readers/{customer}")
+        for user in [u.rstrip("/") for u in self.vault.list(f"{self.kv}/metadata/_requests")]:
+            if self._meta(f"_requests/{user}/{customer}"):
+                self._destroy(f"_requests/{user}/{customer}")
+                removed += 1
+            for n in [v.rstrip("/") for v in self.vault.list(f"{self.kv}/metadata/_decisions/{user}/{customer}")]:
+                self._destroy(f"_decisions/{user}/{customer}/{n}")
+        return removed
+
     def apply_due(self, *, now: datetime) -> list[str]:
         """Ends whose date has come: put in force (first run on/after the date
         by a team lead or admin). Returns the customers changed. Callers who
@@ -415,6 +437,7 @@ class Lifecycle:
         n = self.revoke_all(customer, now=now)
         steps.append(f"grants revoked: {n}")
         self._sweep_inbox(customer)
+        steps.append(f"find copies and requests removed: {self._sweep_people(customer)}")
         steps.append(f"global find entries removed: {self._drop_global_index(store, customer)}")
         steps.append(f"KV keys destroyed: {self._destroy_tree(customer)}")
         if self._delete_key(customer):
@@ -449,9 +472,23 @@ class Lifecycle:
         entry = lambda j: {"customer": customer, "device": j[2]}  # noqa: E731
         from netvault.lookup import global_index_path
 
-        parallel(self.vault, sorted(jobs),
-                 lambda client, j: store._index_edit(global_index_path(j[0], j[1]), "entries", entry(j), False, client))
+        def drop(client, j) -> None:
+            path = global_index_path(j[0], j[1])
+            store._index_edit(path, "entries", entry(j), False, client)
+            self._destroy_old_versions(path, client)  # they list the customer too
+
+        parallel(self.vault, sorted(jobs), drop)
         return len(jobs)
+
+    def _destroy_old_versions(self, path: str, vault=None) -> None:
+        """Destroy every version but the current one of a key shared with other
+        customers, so an erased customer's entries survive in no old version."""
+        meta = self._meta(path, vault) or {}
+        current = int(meta.get("current_version") or 0)
+        old = sorted(int(v) for v, info in (meta.get("versions") or {}).items()
+                     if int(v) != current and not info.get("destroyed"))
+        if old:
+            (vault or self.vault).write(f"{self.kv}/destroy/{path}", {"versions": old})
 
     def _destroy_tree(self, customer: str) -> int:
         """Every KV key under customers/<c>/, records first, profile last."""
