@@ -42,6 +42,11 @@ def test_fast_and_typer_paths_print_the_same(shop, cli):
         full = cli(*args, token=shop["eng"], env={"NETVAULT_NO_FAST": "1"})
         assert fast.returncode == full.returncode == 0, (args, fast.stderr, full.stderr)
         assert _steady(fast.stdout) == _steady(full.stdout) and fast.stdout.strip(), args
+    for args in (["access", "list"], ["access", "list", "--json"]):  # a team lead's view of every grant
+        fast = cli(*args, token=shop["lead"])
+        full = cli(*args, token=shop["lead"], env={"NETVAULT_NO_FAST": "1"})
+        assert fast.returncode == full.returncode == 0, (args, fast.stderr, full.stderr)
+        assert fast.stdout == full.stdout and c in fast.stdout, args
     assert "cred-2" in cli("credential", "list", c, token=shop["eng"]).stdout
     assert "00:16:3e:00:00:01" in cli("device", "list", c, token=shop["eng"]).stdout
 
@@ -62,7 +67,9 @@ def test_fast_everyday_parser():
     assert _parse(["credential", "list", "acme", "--json"]) == ("list", {"kind": "credentials", "customer": "acme", "as_json": True})
     assert _parse(["device", "list", "acme"]) == ("list", {"kind": "devices", "customer": "acme", "as_json": False})
     assert _parse(["credential", "show", "acme/fw"]) == ("show", {"kind": "credentials", "ref": "acme/fw", "as_json": False})
+    assert _parse(["access", "list", "--json"]) == ("access-list", {"as_json": True})
     for other in (["credential", "list", "acme", "--tag", "x"], ["device", "list", "acme", "--kind", "nas"],
                   ["whoami", "--help"], ["credential", "add", "acme/x"], ["device", "show", "acme/x"],
-                  ["credential", "list"], ["credential", "show", "acme/fw", "--version", "2"]):
+                  ["credential", "list"], ["credential", "show", "acme/fw", "--version", "2"],
+                  ["access", "list", "--customer", "acme"], ["access", "grant"]):
         assert _parse(other) is None, other

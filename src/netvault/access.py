@@ -464,16 +464,17 @@ def list_grants(
         names.username(user)
     p = _Paths(mounts)
     groups = {g for g in _grant_groups(vault) if (customer is None or g[0] == customer) and (user is None or g[1] == user)}
+    from netvault.lookup import parallel
+
     customers = [customer] if customer else [c.rstrip("/") for c in vault.list(f"{p.kv}/metadata/_grants")]
-    records: dict[tuple[str, str], dict] = {}
-    for c in customers:
-        for entry in vault.list(f"{p.kv}/metadata/_grants/{c}"):
-            u = entry.rstrip("/")
-            if user is not None and u != user:
-                continue
-            data = _kv_data(vault, p.grant_data(c, u))
-            if data:
-                records[(c, u)] = data
+    # one request per customer and per record, but in parallel: the cost of
+    # `access list` then follows the slowest read, not the number of grants
+    listed = parallel(vault, customers, lambda client, c: [e.rstrip("/") for e in client.list(f"{p.kv}/metadata/_grants/{c}")])
+    keys = [(c, u) for c, users_ in zip(customers, listed) for u in users_ if user is None or u == user]
+    records: dict[tuple[str, str], dict] = {
+        key: data for key, data in zip(keys, parallel(vault, keys, lambda client, k: _kv_data(client, p.grant_data(*k))))
+        if data
+    }
     if not groups and not records:
         # an empty answer for a name that does not exist would mislead
         if customer is not None:

@@ -13,6 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from netvault.cli.output import JsonOption, emit_json, fields, info, table, warn
+from netvault.cli.fast import GRANT_COLUMNS
+from netvault.cli.fast import grant_rows as _grant_rows
 
 ROLE_NAMES = "engineer|team-lead|auditor|admin"
 
@@ -141,16 +143,6 @@ def engineer_list(as_json: JsonOption = False) -> None:
         emit_json(rows)
         return
     table(rows, [("user", "user"), ("roles", "roles"), ("disabled", "disabled"), ("customers", "customers")], empty="(no users)")
-
-
-def _grant_rows(grants: list[dict]) -> list[dict]:
-    return [{**g, "expires_at": g.get("expires_at") or ("never" if g["kind"] == "standing" else None)} for g in grants]
-
-
-GRANT_COLUMNS = [
-    ("user", "user"), ("customer", "customer"), ("kind", "kind"), ("state", "state"),
-    ("expires_at", "expires"), ("granted_by", "granted by"), ("reason", "reason"),
-]
 
 
 @engineer_app.command("show")
@@ -439,14 +431,9 @@ def access_list(
 
     Example:  netvault access list --customer acme --json
     """
-    from netvault import access
+    from netvault.cli.fast import do_access_list
 
-    settings, vault, now = _ctx()
-    grants = [g.to_dict() for g in access.list_grants(vault, now=now, customer=customer, user=engineer, mounts=settings.mounts)]
-    if as_json:
-        emit_json(grants)
-        return
-    table(_grant_rows(grants), GRANT_COLUMNS, empty="(no grants)")
+    do_access_list(customer, engineer, as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -362,6 +362,32 @@ def do_whoami(as_json: bool = False) -> int:
     return 0
 
 
+GRANT_COLUMNS = [
+    ("user", "user"), ("customer", "customer"), ("kind", "kind"), ("state", "state"),
+    ("expires_at", "expires"), ("granted_by", "granted by"), ("reason", "reason"),
+]
+
+
+def grant_rows(grants: list[dict]) -> list[dict]:
+    return [{**g, "expires_at": g.get("expires_at") or ("never" if g["kind"] == "standing" else None)} for g in grants]
+
+
+def do_access_list(customer: str | None = None, engineer: str | None = None, as_json: bool = False) -> int:
+    from datetime import datetime, timezone
+
+    from netvault import access
+    from netvault.cli.render import emit_json
+
+    settings, vault = _client()
+    grants = [g.to_dict() for g in access.list_grants(vault, now=datetime.now(timezone.utc), customer=customer,
+                                                      user=engineer, mounts=settings.mounts)]
+    if as_json:
+        emit_json(grants)
+        return 0
+    _table(grant_rows(grants), GRANT_COLUMNS, empty="(no grants)")
+    return 0
+
+
 # -- lean argv parsing -------------------------------------------------------
 def _parse(argv: list[str]):
     """(command, kwargs) for a plain reveal/find line, else None (full CLI)."""
@@ -376,7 +402,7 @@ def _parse(argv: list[str]):
         opts = {"as_json": False}
         valued = {}
         flags = {"--json": "as_json"}
-    elif command in ("whoami", "credential", "device"):
+    elif command in ("whoami", "credential", "device", "access"):
         return _parse_everyday(argv)
     else:
         return None
@@ -423,6 +449,8 @@ def _parse_everyday(argv: list[str]):
         return "list", {"kind": rest[0] + "s", "customer": rest[2], "as_json": as_json}
     if len(rest) == 3 and rest[:2] == ["credential", "show"]:
         return "show", {"kind": "credentials", "ref": rest[2], "as_json": as_json}
+    if rest == ["access", "list"]:
+        return "access-list", {"as_json": as_json}
     return None
 
 
@@ -440,6 +468,8 @@ def _run_fast(command: str, kwargs: dict) -> int:
             return do_list(**kwargs)
         if command == "show":
             return do_show(**kwargs)
+        if command == "access-list":
+            return do_access_list(**kwargs)
         return do_find(**kwargs)
     except NetvaultError as exc:
         if debug:
