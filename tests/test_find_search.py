@@ -218,7 +218,10 @@ def test_time_limited_grant_searches_until_it_expires(world, cli, server, make_u
     login = eng2.token()
     assert _found(cli, "core-sw", login) == [(b, "device", "core-sw1")]
     time.sleep(9)
-    assert _found(cli, "core-sw", login) == []
+    # nothing found, and said why (issue 15): the access ended, exit 4
+    r = cli("find", "core-sw", "--json", token=login)
+    assert r.returncode == 4 and f"your access to {b} expired at" in r.stderr, r.stderr
+    assert r.json()["results"] == []
 
 
 def test_doctor_rebuilds_a_missing_search_document(world, cli, server):
@@ -277,7 +280,7 @@ def test_prefilter_never_hides_a_match():
 def test_offboarding_removes_the_persons_copy(world, cli, server):
     eng, a, lead = world["eng"], world["a"], world["lead"]
     assert kv_get(server, f"_reach/{eng.entity_id}") is not None
-    r = cli("engineer", "offboard", eng.name, "--yes", "--json", token=lead)
+    r = cli("engineer", "offboard", eng.name, "--yes", "--json", "--audit-file", str(server.audit_file), token=lead)
     assert r.returncode == 0, r.stderr
     assert kv_get(server, f"_reach/{eng.entity_id}") is None
     assert eng.entity_id not in (kv_get(server, f"_readers/{a}") or {}).get("e", "{}")
