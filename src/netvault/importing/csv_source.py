@@ -128,18 +128,7 @@ def read(path: str, kind: str, *, customer: str | None = None, encoding: str | N
     if plan.problems:
         return plan
     secret_cols = planmod.SECRET_COLUMNS[kind]
-    row_no = 1
-    while True:
-        row_no += 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            plan.problem(f"row {row_no}", f"broken CSV ({exc}); nothing after it was read")
-            break
-        if not any(cell.strip() for cell in row):
-            continue  # blank line
+    for row_no, row in numbered_rows(reader, plan):
         source = f"row {row_no}"
         if len(row) != len(header):
             plan.problem(source, f"{len(row)} cells, the header has {len(header)} "
@@ -154,3 +143,21 @@ def read(path: str, kind: str, *, customer: str | None = None, encoding: str | N
         planmod.build_entry(plan, source, kind, who, cells.get("name", "").strip(), values, secrets)
     plan.check_duplicates()
     return plan
+
+
+def numbered_rows(reader, plan: planmod.Plan):
+    """(row number, cells) of every non-blank data row after the header (row 1).
+    A row the csv module cannot parse is a problem of the plan, and ends the
+    reading: nothing after it can be trusted to be split right."""
+    row_no = 1
+    while True:
+        row_no += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            plan.problem(f"row {row_no}", f"broken CSV ({exc}); nothing after it was read")
+            return
+        if any(cell.strip() for cell in row):
+            yield row_no, row

@@ -150,18 +150,7 @@ def read(path: str, *, customer: str | None = None, mapping: dict[str, str] | No
     roles = FLAVOURS[kind]
     namer = planmod.Namer()
     uids: set[str] = set()
-    row_no = 1
-    while True:
-        row_no += 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            plan.problem(f"row {row_no}", f"broken CSV ({exc}); nothing after it was read")
-            break
-        if not any(cell.strip() for cell in row):
-            continue
+    for row_no, row in csv_source.numbered_rows(reader, plan):
         source = f"row {row_no}"
         if len(row) != len(header):
             plan.problem(source, f"{len(row)} cells, the header has {len(header)} (a stray delimiter or a missing quote?)")
