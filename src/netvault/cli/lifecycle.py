@@ -101,16 +101,12 @@ def customer_end(
 def _confirm(customer: str, yes: bool) -> None:
     if yes:
         return
-    import sys
-
+    from netvault.cli.output import confirm_by_typing
     from netvault.errors import UsageError
 
-    prompt = f"erase customer {customer} and everything netvault holds about it? type its name ({customer}) to confirm: "
-    if sys.stdin.isatty():
-        typer.echo(prompt, err=True, nl=False)
-    line = sys.stdin.readline()
-    if line.strip() != customer:
-        raise UsageError(f"not erased: confirmation did not match {customer!r} (or give --yes)")
+    confirm_by_typing(customer, f"erase customer {customer} and everything netvault holds about it? "
+                                f"type its name ({customer}) to confirm: ",
+                      f"not erased: confirmation did not match {customer!r} (or give --yes)", UsageError)
 
 
 def customer_erase(

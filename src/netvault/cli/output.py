@@ -45,3 +45,13 @@ def progress_bar(label: str):
             sys.stderr.flush()
 
     return progress, finish
+
+
+def confirm_by_typing(expected: str, prompt: str, refused: str, error: type[Exception]) -> None:
+    """Ask for ``expected`` to be typed back (read from stdin when it is not a
+    terminal, so scripts can pipe it); anything else raises ``error(refused)``
+    before anything is changed. Callers skip this for ``--yes``."""
+    if sys.stdin.isatty():
+        typer.echo(prompt, err=True, nl=False)
+    if sys.stdin.readline().strip() != expected:
+        raise error(refused)

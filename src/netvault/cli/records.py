@@ -304,16 +304,11 @@ def _confirm_rm(customer: str, name: str, yes: bool) -> None:
     terminal) unless --yes; anything else leaves the record alone."""
     if yes:
         return
-    import sys
-
+    from netvault.cli.output import confirm_by_typing
     from netvault.errors import NetvaultError
 
-    prompt = f"delete {customer}/{name}? type its name ({name}) to confirm: "
-    if sys.stdin.isatty():
-        typer.echo(prompt, err=True, nl=False)
-    line = sys.stdin.readline()
-    if line.strip() != name:
-        raise NetvaultError(f"not deleted: confirmation did not match {name!r} (or give --yes)")
+    confirm_by_typing(name, f"delete {customer}/{name}? type its name ({name}) to confirm: ",
+                      f"not deleted: confirmation did not match {name!r} (or give --yes)", NetvaultError)
 
 
 @credential_app.command("rm")
