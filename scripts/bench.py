@@ -7,7 +7,7 @@ so "stored token" means the real OS keyring). Usage::
     scripts/bench [--quick] [--runs N] [--out bench-results.json] [--only MODULE]
 
 What it does: starts its own embedded OpenBao in a temp dir
-(``netvault.embedded.up(..., die_with_parent=True)``), runs ``netvault setup``
+(``netvault.server.embedded.up(..., die_with_parent=True)``), runs ``netvault setup``
 on it (``layout.run_setup``), then every module in ``scripts/benches/*.py``
 that defines ``run(ctx) -> list[dict]``. Each module loads its own data and
 times both sides of each comparison **alternately** (A B A B ..., order
@@ -19,12 +19,12 @@ The ``ctx`` a module gets (class ``Ctx`` below):
 
     ctx.address          server address, http://127.0.0.1:PORT
     ctx.root_token       its root token
-    ctx.mounts           netvault.config.Mounts() (kv, transit, userpass)
+    ctx.mounts           netvault.local.config.Mounts() (kv, transit, userpass)
     ctx.tmp              pathlib.Path: a temp dir for this run (deleted at the end)
     ctx.quick            bool: --quick (smaller data sets, fewer runs)
     ctx.runs             whole-process runs per side (default 40, --quick 10)
     ctx.bao              path of the bao binary; ctx.netvault: of the netvault command
-    ctx.gateway(token=None) -> netvault.gateway.Vault (root by default)
+    ctx.gateway(token=None) -> netvault.vault.client.Vault (root by default)
     ctx.admin_client()   -> hvac client with the root token (set-up plane)
     ctx.env(**extra)     -> environment for a subprocess: no VAULT_*/BAO_* of
                             the caller, VAULT_ADDR set, plus ``extra``
@@ -71,8 +71,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from netvault import config, embedded, layout
-from netvault.gateway import Vault, admin_client
+from netvault.local import config
+from netvault.server import embedded
+from netvault.vault import setup as layout
+from netvault.vault.client import Vault, admin_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,7 +121,7 @@ class Ctx:
     def user(self, role: str, login: bool = False) -> dict:
         import secrets
 
-        from netvault.users import create_user
+        from netvault.access.people import create_user
 
         self._users += 1
         name = f"bench-{role.replace('-', '')}-{self._users}"

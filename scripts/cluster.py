@@ -1,4 +1,4 @@
-"""scripts/cluster: up | status | down for the local 3-node cluster (netvault.cluster)."""
+"""scripts/cluster: up | status | down for the local 3-node cluster (netvault.server.cluster)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from netvault import cluster, config
+from netvault.server import cluster
+from netvault.local import config
 from netvault.errors import NetvaultError
 
 
@@ -24,8 +25,8 @@ def _setup(info: cluster.ClusterInfo) -> None:
     env.update({"VAULT_ADDR": info.address, "VAULT_TOKEN": root})
     subprocess.run([sys.executable, "-m", "netvault", "setup"], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    from netvault.gateway import Vault
-    from netvault.users import create_user
+    from netvault.vault.client import Vault
+    from netvault.access.people import create_user
 
     init_path = Path(info.init_file)
     init = json.loads(init_path.read_text())

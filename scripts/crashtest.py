@@ -24,9 +24,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from netvault import config, doctor, embedded, layout
-from netvault.gateway import Vault, admin_client
-from netvault.records import Store
+from netvault.local import config
+from netvault.server import doctor
+from netvault.server import embedded
+from netvault.vault import setup as layout
+from netvault.vault.client import Vault, admin_client
+from netvault.records.store import Store
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import hvac
 
-from netvault import policies
+from netvault.vault import policies
 
 
 def log_size(path: Path) -> int:

@@ -22,8 +22,10 @@ from pathlib import Path
 import hvac
 import pytest
 
-from netvault import config, embedded, layout
-from netvault.gateway import Vault, admin_client
+from netvault.local import config
+from netvault.server import embedded
+from netvault.vault import setup as layout
+from netvault.vault.client import Vault, admin_client
 from people import User, new_user
 
 _VAULT_ENV = (

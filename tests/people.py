@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import hvac
 
-from netvault.users import create_user
+from netvault.access.people import create_user
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""netvault.access against a real OpenBao: grants, revokes, JIT, offboarding, races.
+"""netvault.access.grants against a real OpenBao: grants, revokes, JIT, offboarding, races.
 
 The domain functions run with a team lead's token; what the engineer can do
 is checked with raw hvac clients, i.e. by Vault itself.
@@ -15,9 +15,11 @@ import pytest
 from hvac import exceptions as hx
 
 from access_helpers import KV, can_reveal, decrypt, new_person, provision_customer, raw
-from netvault import access, config, tokenstore
+from netvault.access import grants as access
+from netvault.local import config
+from netvault.local import tokens
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
-from netvault.gateway import Vault
+from netvault.vault.client import Vault
 
 
 def now() -> datetime:
@@ -140,7 +142,7 @@ def test_time_limited_grant_expires_by_vault_itself(server, lv, customer, engine
     assert not can_reveal(login, rec)  # the login token itself gains nothing
 
     token = access.customer_token(settings, ev, customer.name, now())
-    assert token and tokenstore.load(server.address, scope=f"jit:{customer.name}") == token
+    assert token and tokens.load(server.address, scope=f"jit:{customer.name}") == token
     jit = server.client(token)
     me = raw(jit, "GET", "auth/token/lookup-self")["data"]
     assert me["policies"] == ["default", f"nv-customer-{customer.name}"] and not me.get("identity_policies")

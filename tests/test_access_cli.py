@@ -8,7 +8,7 @@ import time
 import pytest
 
 from access_helpers import KV, can_reveal, new_person, provision_customer
-from netvault.gateway import Vault
+from netvault.vault.client import Vault
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +204,8 @@ def test_short_for_expires_by_vault_itself(cli, server, lt, customer, engineer, 
     Vault refuses it, with no netvault process running in between."""
     from datetime import datetime, timezone
 
-    from netvault import access, config
+    from netvault.access import grants as access
+    from netvault.local import config
     from access_helpers import decrypt
     from hvac import exceptions as hx
 
@@ -277,7 +278,8 @@ def test_offboard_marks_what_they_revealed_from_the_audit_log(cli, server, lt, e
     assert cli("grant", engineer.name, jit_cust.name, "--for", "1h", token=lt).returncode == 0
     from datetime import datetime, timezone
 
-    from netvault import access, config
+    from netvault.access import grants as access
+    from netvault.local import config
 
     monkeypatch.setenv("NETVAULT_KEYRING", "file")
     monkeypatch.setenv("NETVAULT_CONFIG_DIR", str(tmp_path / "eng"))

@@ -285,7 +285,7 @@ def test_a_team_lead_sweeps_what_grant_records_name_and_says_what_it_cannot(worl
     (sys/audit-hash/netvault); a token minted without one needs an admin, and it says so."""
     from datetime import datetime, timedelta, timezone
 
-    from netvault import access
+    from netvault.access import grants as access
     from netvault.audit.attribution import Trace
 
     cust, lead, bob, auditor, admin = world

@@ -14,7 +14,7 @@ import pytest
 
 from audit_helpers import log_size, slice_log
 from netvault.audit import exposure
-from netvault.records import Store
+from netvault.records.store import Store
 
 
 @pytest.fixture

@@ -246,7 +246,7 @@ def test_a_field_named_time_cannot_cut_an_entry_in_two(cli, tmp_path, server):
     own write out of the trail."""
     import hvac
 
-    from netvault.records import Store
+    from netvault.records.store import Store
 
     customer = f"planted-{secrets.token_hex(3)}"
     Store(server.gateway()).add_customer(customer, {})  # a real customer: setup --check stays clean

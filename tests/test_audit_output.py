@@ -14,11 +14,11 @@ import hvac
 import pytest
 
 from audit_helpers import Customer, log_size, slice_log
-from netvault import policies
+from netvault.vault import policies
 from netvault.audit.events import Filters, events
 from netvault.errors import UsageError
-from netvault.layout import validate_patterns
-from netvault.text import FORMULA_START, csv_cell, json_text, printable, reference_flags
+from netvault.vault.setup import validate_patterns
+from netvault.values.text import FORMULA_START, csv_cell, json_text, printable, reference_flags
 
 ESC_REF = "INC-1\x1b[2J\x1b]0;owned\x07"
 BIDI_REF = "INC-2\u202e\u2066gpj.exe\u2069\u200b"

@@ -196,7 +196,7 @@ def test_private_key_not_exportable_and_digests_append_only(server, make_user, u
     start = log_size(server.audit_file)
     noise(root, 3, unique("ro"))
     log = slice_log(server.audit_file, start, tmp_path / "a.log")
-    from netvault.gateway import Vault
+    from netvault.vault.client import Vault
 
     written = sealmod.seal(Vault(server.address, auditor.token), [str(log)], now="2026-01-01T00:00:00Z")
     key = f"_audit/digests/{written[0]['seq']:08d}"

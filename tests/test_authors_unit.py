@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from netvault import authors
+from netvault.records import authors
 
 KV = "netvault"
 P = "customers/acme/credentials/fw"

@@ -14,11 +14,11 @@ from pathlib import Path
 import hvac
 import pytest
 
-from netvault import lookup
+from netvault.records import lookup
 from netvault.audit.reader import entries
 from netvault.errors import ExitCode
-from netvault.gateway import Vault
-from netvault.records import Store
+from netvault.vault.client import Vault
+from netvault.records.store import Store
 from people import new_user
 from test_records_helpers import grant
 
@@ -166,7 +166,7 @@ def test_keep_rotates_old_backups(own, env, tmp_path):
     d.mkdir()
     from datetime import datetime, timedelta, timezone
 
-    from netvault import backup
+    from netvault.server import backup
 
     vault = Vault(own.address, admin)
     start = datetime(2026, 11, 1, 2, 0, tzinfo=timezone.utc)

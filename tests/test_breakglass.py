@@ -15,7 +15,11 @@ import pytest
 from hvac import exceptions as hx
 
 from access_helpers import KV, decrypt, provision_customer, raw
-from netvault import access, incidents, layout, policies, users
+from netvault.access import grants as access
+from netvault.access import incidents
+from netvault.vault import setup as layout
+from netvault.vault import policies
+from netvault.access import people as users
 from netvault.errors import PermissionDenied, UsageError
 
 ON_CALL = "nv-role-on-call"

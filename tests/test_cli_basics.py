@@ -101,7 +101,7 @@ def test_setup_needs_admin(cli, make_user):
 
 
 def test_setup_changes_incident_patterns_everywhere(cli, server, unique):
-    from netvault import policies
+    from netvault.vault import policies
 
     cust = unique("pat")
     root = server.root()

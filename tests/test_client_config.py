@@ -12,9 +12,10 @@ import requests
 
 import tls_helpers
 from net_helpers import ConnectProxy, Redirector, Silent
-from netvault import config, layout
+from netvault.local import config
+from netvault.vault import setup as layout
 from netvault.errors import UsageError, Unreachable
-from netvault.gateway import ClientConfig
+from netvault.vault.client import ClientConfig
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,14 @@ from pathlib import Path
 import hvac
 import pytest
 
-from netvault import cluster, config, layout, lookup
+from netvault.server import cluster
+from netvault.local import config
+from netvault.vault import setup as layout
+from netvault.records import lookup
 from netvault.audit.reader import entries
-from netvault.gateway import Vault, admin_client
-from netvault.records import Store
-from netvault.users import create_user
+from netvault.vault.client import Vault, admin_client
+from netvault.records.store import Store
+from netvault.access.people import create_user
 
 pytestmark = [pytest.mark.cluster, pytest.mark.server]
 
@@ -76,7 +79,7 @@ def test_cluster_nodes_write_their_own_audit_files_and_know_each_other(cl):
 
 def test_client_with_several_addresses_skips_a_dead_one_and_says_which_answered(cl, tmp_path):
     base, info, root = cl
-    from netvault.embedded import free_port
+    from netvault.server.embedded import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     now = cluster.status(base)

@@ -18,10 +18,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from netvault import access, doctor, users
+from netvault.access import grants as access
+from netvault.server import doctor
+from netvault.access import people as users
 from netvault.errors import Conflict
-from netvault.gateway import Vault
-from netvault.records import Store
+from netvault.vault.client import Vault
+from netvault.records.store import Store
 from people import new_user
 
 

@@ -293,7 +293,7 @@ def test_recreating_an_offboarded_admins_login_gives_nothing(s, server):
     lands on a disabled, role-less entity that a team lead cannot re-enable."""
     from datetime import datetime, timezone
 
-    from netvault import access
+    from netvault.access import grants as access
 
     boss = new_person(server, "admin")
     leaving = new_person(server, "admin")
@@ -340,7 +340,7 @@ def test_planted_customer_names_give_nothing_and_do_not_crash_setup(s, server, c
     """Names planted in storage (before this fix a lead could write any KV
     tree; a policy or key name can come from elsewhere) never reach a policy:
     setup --check reports each, setup and customer add skip them."""
-    from netvault import policies
+    from netvault.vault import policies
 
     root = s.root
     planted_kv = [HCL_PAYLOAD, "Bad Name"]
@@ -379,7 +379,7 @@ def test_planted_customer_names_give_nothing_and_do_not_crash_setup(s, server, c
 
 
 def test_customer_policies_refuse_a_name_that_is_not_a_slug():
-    from netvault import policies
+    from netvault.vault import policies
     from netvault.errors import UsageError
 
     for render in (lambda n: policies.render_customer(n, ["INC-*"]), lambda n: policies.render_auditor_no_reveal(["ok", n]),
@@ -437,8 +437,10 @@ def test_admin_cannot_let_a_key_leave_vault_and_the_trail_shows_it(s, cli, serve
 def test_setup_check_reports_customer_key_flags(s, server):
     """A key made outside `customer add` (here by root) with flags that let it
     leave Vault is drift setup cannot undo; deletion_allowed it resets."""
-    from netvault import config, layout, policies
-    from netvault.gateway import admin_client
+    from netvault.local import config
+    from netvault.vault import setup as layout
+    from netvault.vault import policies
+    from netvault.vault.client import admin_client
 
     root = s.root
     c = f"flag-{secrets.token_hex(3)}"
@@ -496,8 +498,9 @@ def test_a_jit_token_dies_when_its_person_becomes_an_auditor(s, server):
     """A JIT token minted while someone was an engineer stops working once
     they are an auditor and `setup` has locked their jit identity (setup
     --check names them until then)."""
-    from netvault import config, layout
-    from netvault.gateway import admin_client
+    from netvault.local import config
+    from netvault.vault import setup as layout
+    from netvault.vault.client import admin_client
 
     person = new_person(server, "engineer")
     client = server.client(_jit_token(s.root, s.customer.name, person.name))
@@ -519,7 +522,8 @@ def test_grant_refuses_auditors_admins_for_jit_and_people_without_role(s, server
     """access.grant checks the grantee's roles before writing anything."""
     from datetime import datetime, timedelta, timezone
 
-    from netvault import access, users
+    from netvault.access import grants as access
+    from netvault.access import people as users
     from netvault.errors import PermissionDenied, UsageError
 
     now = datetime.now(timezone.utc)
@@ -555,7 +559,8 @@ def test_grant_refuses_auditors_admins_for_jit_and_people_without_role(s, server
 def test_adding_an_auditor_or_admin_locks_their_jit_identity_first(s, server):
     """access.add_user by an admin: the jit:<user> entity exists and is
     disabled before the person is in the role group."""
-    from netvault import access, users
+    from netvault.access import grants as access
+    from netvault.access import people as users
 
     admin = server.gateway(s.admin.login().token)
     for role in ("auditor", "admin"):

@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from netvault import portable
+from netvault.lifecycle import portable
 from netvault.errors import Conflict, ExitCode, Tampered, UsageError
 
 PW = "correct horse battery"

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from netvault import config
+from netvault.local import config
 from netvault.errors import UsageError
-from netvault.gateway import Vault, _cas_of, failover_safe, split_addresses
+from netvault.vault.client import Vault, _cas_of, failover_safe, split_addresses
 
 
 def test_split_addresses():

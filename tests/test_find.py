@@ -119,7 +119,7 @@ def test_find_via_full_cli_path(net, cli):
 
 
 def test_mac_parsers_agree():
-    from netvault import macs
+    from netvault.values import macs
 
     hexed = "00163eaabbcc"
     for term in notations(hexed) + ["00163E-AABBCC"]:
@@ -157,7 +157,7 @@ def test_find_says_what_a_bad_term_looks_like(term, says):
     """Issue 15: `find 00:11:22:33:44` said "not a valid IP address"; now it says
     what the term looks like and what find accepts."""
     from netvault.errors import UsageError
-    from netvault.search import parse_term
+    from netvault.records.search import parse_term
 
     with pytest.raises(UsageError) as err:
         parse_term(term)

@@ -19,7 +19,7 @@ KV = "netvault"
 
 # -- pure matching (no server) -------------------------------------------------
 def test_parse_term_forms():
-    from netvault.search import parse_term
+    from netvault.records.search import parse_term
 
     assert parse_term("00:23:04:aa:bb:cc") == ("mac", "002304aabbcc")
     assert parse_term("00:23:04") == ("mac-prefix", "002304")
@@ -33,7 +33,7 @@ def test_parse_term_forms():
 
 
 def test_matches_each_field_case_insensitively():
-    from netvault.search import device_entry, credential_entry, matches
+    from netvault.records.search import device_entry, credential_entry, matches
 
     dev = device_entry({"kind": "switch", "macs": ["002304aabbcc"], "ips": ["10.10.0.5", "2001:db8::5"],
                         "model": "GS108-PoE", "serial": "SN-00XY", "location": "Meter Cupboard",
@@ -55,7 +55,7 @@ def test_matches_each_field_case_insensitively():
 
 
 def test_pack_unpack_and_changes():
-    from netvault.search import apply_changes, pack, unpack
+    from netvault.records.search import apply_changes, pack, unpack
 
     doc = {"devices": {}, "credentials": {}}
     assert apply_changes(doc, {("devices", "a"): {"n": 2, "k": "nas"}})
@@ -124,7 +124,7 @@ def test_engineer_reads_one_copy_and_vault_guards_every_other(world, server):
     token can read neither another customer's search document nor another
     person's copy."""
     eng, a, b = world["eng"], world["a"], world["b"]
-    from netvault.search import copies
+    from netvault.records.search import copies
 
     assert set(copies(kv_get(server, f"_reach/{eng.entity_id}"))) == {a}   # only the granted customer
     client = eng.login()
@@ -148,7 +148,7 @@ def test_engineer_reads_one_copy_and_vault_guards_every_other(world, server):
 def test_revoke_and_regrant_keep_the_copy_true(world, cli, server):
     eng, a, lead = world["eng"], world["a"], world["lead"]
     assert cli("revoke", eng.name, a, token=lead).returncode == 0
-    from netvault.search import copies
+    from netvault.records.search import copies
 
     assert a not in copies(kv_get(server, f"_reach/{eng.entity_id}") or {})
     assert eng.entity_id not in (kv_get(server, f"_readers/{a}") or {}).get("e", "{}")
@@ -172,7 +172,7 @@ def test_copy_follows_writes_rm_and_undelete(world, cli, server):
     assert cli("credential", "rm", f"{a}/vpn-admin", "--yes", token=lead).returncode == 0
     assert _found(cli, "vpn-adm", eng.token()) == []
     # the engineer's copy is what changed, not only the customer's document
-    from netvault import search
+    from netvault.records import search
 
     copy = search.copies(kv_get(server, f"_reach/{eng.entity_id}"))[a]
     assert "vpn-admin" not in search.unpack(copy["z"])["credentials"]
@@ -185,7 +185,7 @@ def test_a_copy_planted_for_an_ungranted_customer_is_not_shown(world, cli, serve
     eng, b = world["eng"], world["b"]
     root = server.root()
     doc = kv_get(server, f"customers/{b}/_index/search")
-    from netvault.search import copies, reach_data
+    from netvault.records.search import copies, reach_data
 
     cur = copies(kv_get(server, f"_reach/{eng.entity_id}"))
     meta = root.secrets.kv.v2.read_secret_metadata(path=f"_reach/{eng.entity_id}", mount_point=KV)["data"]
@@ -212,7 +212,7 @@ def test_time_limited_grant_searches_until_it_expires(world, cli, server, make_u
     b, lead = world["b"], world["lead"]
     r = cli("grant", eng2.name, b, "--for", "8s", "--reason", "INC-9", token=lead)
     assert r.returncode == 0, r.stderr
-    from netvault.search import copies
+    from netvault.records.search import copies
 
     assert b not in copies(kv_get(server, f"_reach/{eng2.entity_id}") or {})
     login = eng2.token()
@@ -230,7 +230,8 @@ def test_doctor_rebuilds_a_missing_search_document(world, cli, server):
     refreshes the engineer's copy, and text search finds the records again."""
     from datetime import datetime, timezone
 
-    from netvault import doctor, search
+    from netvault.server import doctor
+    from netvault.records import search
 
     a, eng = world["a"], world["eng"]
     root = server.root()
@@ -249,7 +250,7 @@ def test_doctor_rebuilds_a_missing_search_document(world, cli, server):
 
 
 def test_union_entry_matches_old_and_new():
-    from netvault.search import device_entry, matches, union_entry
+    from netvault.records.search import device_entry, matches, union_entry
 
     old = device_entry({"kind": "nas", "macs": ["001122334455"], "model": "DS920"}, 2)
     new = device_entry({"kind": "nas", "macs": ["00aabbccddee"], "model": "RS1221"}, 0)
@@ -262,7 +263,7 @@ def test_union_entry_matches_old_and_new():
 def test_prefilter_never_hides_a_match():
     """search_blob skips parsing a document that cannot match; it must find
     exactly what a full parse finds, escapes and non-ASCII text included."""
-    from netvault.search import device_entry, pack, search, search_blob, unpack
+    from netvault.records.search import device_entry, pack, search, search_blob, unpack
 
     doc = {"devices": {
         "a": device_entry({"macs": ["002304aabbcc"], "ips": ["10.10.0.5"], "location": "Kelvin \u212a room"}, 1),

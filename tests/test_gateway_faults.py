@@ -15,7 +15,7 @@ import pytest
 from audit_helpers import Customer, log_size
 from fault_proxy import FaultProxy
 from netvault.errors import Unreachable
-from netvault.gateway import Vault, repeatable
+from netvault.vault.client import Vault, repeatable
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_write_after_an_idle_keep_alive_was_closed_goes_through_once(server, pro
 
 
 def test_connect_refused_is_unreachable_without_a_request(server):
-    from netvault.embedded import free_port
+    from netvault.server.embedded import free_port
 
     vault = Vault(f"http://127.0.0.1:{free_port()}", server.root_token)
     with pytest.raises(Unreachable) as err:

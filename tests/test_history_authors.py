@@ -18,7 +18,7 @@ from test_records_helpers import grant
 def world(server):
     import secrets
 
-    from netvault.records import Store
+    from netvault.records.store import Store
     from people import new_user
 
     admin, lead_a, lead_b, eng = (new_user(server, r) for r in ("admin", "team-lead", "team-lead", "engineer"))

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from import_helpers import errors, lines, reveal, shared_world, world as make_world
-from netvault import lookup
+from netvault.records import lookup
 from test_records_helpers import kv_exists, kv_get
 
 DEVICE_HEADER = "customer,name,kind,mac,ip,serial,model,location,credential,notes\n"
@@ -289,7 +289,7 @@ def test_interrupted_import_rerun_completes_without_duplicates(server, world, cl
         assert kv_get(server, f"_index/mac/{mac}")["entries"].count({"customer": c, "device": f"sw-{i:04d}"}) == 1
         assert kv_get(server, f"_index/name/sw-{i:04d}")["entries"].count({"customer": c, "device": f"sw-{i:04d}"}) == 1
     # find's search document, written once per import, holds every device
-    from netvault import search
+    from netvault.records import search
 
     assert len(search.unpack(kv_get(server, f"customers/{c}/_index/search")["z"])["devices"]) == 600
 

@@ -15,8 +15,8 @@ import threading
 import pytest
 
 from netvault.errors import Conflict, NotFound
-from netvault.gateway import Vault
-from netvault.records import Store
+from netvault.vault.client import Vault
+from netvault.records.store import Store
 
 KV = "netvault"
 

@@ -18,8 +18,8 @@ from hvac import exceptions as hx
 from access_helpers import raw
 from test_records_helpers import grant, kv_exists, kv_get
 
-from netvault import policies
-from netvault.lifecycle import Lifecycle, add_years
+from netvault.vault import policies
+from netvault.lifecycle.service_end import Lifecycle, add_years
 
 KV = "netvault"
 TRANSIT = "netvault-transit"

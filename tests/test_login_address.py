@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hvac
 
-from netvault import config
+from netvault.local import config
 
 NO_ENV_ADDR = {"VAULT_ADDR": ""}
 

@@ -9,7 +9,7 @@ import pytest
 from hvac import exceptions as hx
 
 from access_helpers import raw
-from netvault import access
+from netvault.access import grants as access
 
 
 def _can_login(server, user, password) -> bool:

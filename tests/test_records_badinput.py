@@ -112,7 +112,7 @@ def test_bad_refs_and_durations(ctx, cli):
 
 
 def test_generators():
-    from netvault import secretinput
+    from netvault.local import secretinput
 
     pw = secretinput.generate_password(32)
     assert len(pw) == 32 and any(c.isdigit() for c in pw)
@@ -122,7 +122,7 @@ def test_generators():
 
 
 def test_validators_unit():
-    from netvault import validate
+    from netvault.values import validate
     from netvault.errors import UsageError
 
     assert validate.iban("nl91 abna 0417 1643 00") == "NL91ABNA0417164300"

@@ -68,7 +68,7 @@ def test_customer_list_show_edit_history(world, cli):
 def test_check_and_set_conflict_between_two_writers(server, world):
     """Two clients read version N; the second write is refused, not lost."""
     from netvault.errors import Conflict
-    from netvault.records import Store
+    from netvault.records.store import Store
 
     c = world["c"]
     a, b = Store(server.gateway(world["lead"])), Store(server.gateway(world["lead"]))
@@ -251,7 +251,7 @@ def test_help_and_hot_path_import_only_what_they_need(cli_env, world):
     assert "typer" in mods and not {"hvac", "requests", "netaddr"} & mods
     env = {**cli_env, "VAULT_TOKEN": world["eng"]}
     mods = _imported(["reveal", "x/y", "--incident", "INC-1"], env)
-    assert "netvault.lookup" in mods
+    assert "netvault.records.lookup" in mods
     assert not {"typer", "hvac", "requests", "keyring", "netaddr", "click"} & mods
     mods = _imported(["find", "aa:bb:cc:dd:ee:ff"], env)
-    assert "netvault.lookup" in mods and not {"typer", "hvac", "requests", "keyring", "netaddr"} & mods
+    assert "netvault.records.lookup" in mods and not {"typer", "hvac", "requests", "keyring", "netaddr"} & mods

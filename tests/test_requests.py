@@ -14,7 +14,8 @@ import pytest
 from hvac import exceptions as hx
 
 from access_helpers import KV, can_reveal, provision_customer, raw
-from netvault import access, incidents
+from netvault.access import grants as access
+from netvault.access import incidents
 from netvault.errors import Conflict, PermissionDenied
 
 

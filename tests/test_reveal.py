@@ -141,7 +141,7 @@ def test_clipboard_helper_clears_only_if_unchanged(tmp_path, monkeypatch):
     import hashlib
     import io
 
-    from netvault import clipboard
+    from netvault.local import clipboard
 
     state = {"value": b"secret"}
     monkeypatch.setattr(clipboard, "_tools", lambda: (["copy"], ["paste"]))

@@ -8,7 +8,8 @@ import secrets
 import pytest
 
 from missing import missing
-from netvault import fasttoken, tokenstore
+from netvault.local import token_cache
+from netvault.local import tokens as tokenstore
 
 
 def _secret_service():
@@ -30,19 +31,19 @@ def test_secret_service_lookup_matches_keyring():
     token = "s." + secrets.token_urlsafe(18)
     assert tokenstore.save(address, token) is None  # stored in the keyring, not the file
     try:
-        assert fasttoken.stored_token(address) == token == tokenstore.load(address)
-        assert fasttoken.stored_token(address, "jit:acme") is None
+        assert token_cache.stored_token(address) == token == tokenstore.load(address)
+        assert token_cache.stored_token(address, "jit:acme") is None
         tokenstore.save(address, "s.jit", scope="jit:acme")
-        assert fasttoken.stored_token(address, "jit:acme") == "s.jit"
+        assert token_cache.stored_token(address, "jit:acme") == "s.jit"
     finally:
         tokenstore.delete(address)
         tokenstore.delete(address, scope="jit:acme")
-    assert fasttoken.stored_token(address) is None
+    assert token_cache.stored_token(address) is None
 
 
 def test_file_fallback_matches(monkeypatch, tmp_path):
     monkeypatch.setenv("NETVAULT_KEYRING", "file")
     monkeypatch.setenv("NETVAULT_CONFIG_DIR", str(tmp_path))
     tokenstore.save("http://127.0.0.1:1", "s.file")
-    assert fasttoken.stored_token("http://127.0.0.1:1") == "s.file"
+    assert token_cache.stored_token("http://127.0.0.1:1") == "s.file"
     assert oct((tmp_path / "tokens.json").stat().st_mode & 0o777) == "0o600"

@@ -10,7 +10,7 @@ import sys
 import hvac
 import pytest
 
-from netvault import embedded
+from netvault.server import embedded
 from netvault.errors import ExitCode
 
 pytestmark = pytest.mark.server  # the tests start OpenBao servers of their own

@@ -8,7 +8,7 @@ import time
 import hvac
 import pytest
 
-from netvault import embedded
+from netvault.server import embedded
 
 
 @pytest.fixture

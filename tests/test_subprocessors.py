@@ -19,7 +19,7 @@ def world(server):
     admin, lead, eng, granted, auditor = (new_user(server, r) for r in
                                           ("admin", "team-lead", "engineer", "engineer", "auditor"))
     c1, c2 = f"sub-{secrets.token_hex(3)}", f"sub-{secrets.token_hex(3)}"
-    from netvault.records import Store
+    from netvault.records.store import Store
 
     store = Store(server.gateway(admin.token()))
     for c in (c1, c2):

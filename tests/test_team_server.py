@@ -14,7 +14,7 @@ from pathlib import Path
 import hvac
 import pytest
 
-from netvault import embedded
+from netvault.server import embedded
 from netvault.errors import ExitCode
 
 pytestmark = pytest.mark.server  # the tests start OpenBao servers of their own

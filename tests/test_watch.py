@@ -19,7 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from access_helpers import decrypt, provision_customer, raw
-from netvault import embedded, users
+from netvault.server import embedded
+from netvault.access import people as users
 from netvault.audit import rotate as rot
 from netvault.audit import watch
 from people import new_user

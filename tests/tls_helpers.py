@@ -5,7 +5,7 @@ config file: a plain listener for set-up, a TLS listener (certificate for
 127.0.0.1), one that requires a client certificate
 (``tls_require_and_verify_client_cert``), and one whose certificate names
 only ``vault.internal`` (for VAULT_TLS_SERVER_NAME). Certificates come from
-``netvault.tlsgen`` (the private CA a team server gets) plus a client
+``netvault.server.tlsgen`` (the private CA a team server gets) plus a client
 certificate signed by that CA.
 """
 
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from netvault import embedded, tlsgen
+from netvault.server import embedded
+from netvault.server import tlsgen
 
 
 @dataclass
@@ -109,7 +110,7 @@ audit "file" "netvault" {{
     srv = TLSServer(f"http://127.0.0.1:{ports[0]}", f"https://127.0.0.1:{ports[1]}", f"https://127.0.0.1:{ports[2]}",
                     f"https://127.0.0.1:{ports[3]}", str(tls_dir / "ca.pem"), client_cert, client_key, root, audit, proc)
     from netvault.errors import NetvaultError
-    from netvault.gateway import ClientConfig
+    from netvault.vault.client import ClientConfig
 
     deadline = time.monotonic() + 60
     while True:

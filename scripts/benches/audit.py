@@ -104,11 +104,12 @@ def bench_log(tmp: Path, entries: int, runs: int) -> dict:
 
 
 def _server(tmp: Path):
-    from netvault import embedded
+    from netvault.server import embedded
 
     data = tmp / "bao"
-    from netvault import config, layout
-    from netvault.gateway import admin_client
+    from netvault.local import config
+    from netvault.vault import setup as layout
+    from netvault.vault.client import admin_client
 
     info = embedded.up(data, embedded.free_port(), die_with_parent=True)
     token = embedded.root_token(data)
@@ -141,7 +142,7 @@ def _shift_day(path: Path, old: bytes, new: bytes) -> None:
 
 
 def bench_seal(tmp: Path, source: Path, size: int, runs: int) -> list[dict]:
-    from netvault import embedded
+    from netvault.server import embedded
 
     big = tmp / "big.log"
     # Build a file of ~size bytes of real-shaped entries, cut at a line end.

@@ -18,7 +18,7 @@ import time
 
 
 def run(ctx) -> list[dict]:
-    from netvault.records import Store
+    from netvault.records.store import Store
 
     n = 1000 if ctx.quick else 10000
     customers = [f"bk-{i:02d}" for i in range(10)]

@@ -21,8 +21,11 @@ from __future__ import annotations
 import sys
 import uuid
 
-from netvault import lookup, policies, reach, search
-from netvault.records import Store
+from netvault.records import lookup
+from netvault.vault import policies
+from netvault.records import reach
+from netvault.records import search
+from netvault.records.store import Store
 
 GRANTS = (1, 10, 100, 300)
 PER_CUSTOMER = 20

@@ -26,8 +26,8 @@ import threading
 import time
 import uuid
 
-from netvault import lookup
-from netvault.records import Store
+from netvault.records import lookup
+from netvault.records.store import Store
 
 THREADS = 16
 TARGET = 0.7

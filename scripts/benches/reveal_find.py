@@ -23,7 +23,7 @@ Rows:
 Data is written straight through the gateway in parallel threads (the CLI
 would take hours for 55,000 devices): per device its record, its
 per-customer MAC index entry and its global MAC index entry, exactly the
-paths netvault's own writes use (netvault.lookup path helpers). IP and name
+paths netvault's own writes use (netvault.records.lookup path helpers). IP and name
 indexes are not loaded for the bulk devices: find by MAC does not read them.
 """
 
@@ -33,8 +33,11 @@ import sys
 import time
 import uuid
 
-from netvault import lookup, policies, reach, search
-from netvault.records import Store
+from netvault.records import lookup
+from netvault.vault import policies
+from netvault.records import reach
+from netvault.records import search
+from netvault.records.store import Store
 
 SMALL_MOUNT = "nv-small"
 GRANTS = 10

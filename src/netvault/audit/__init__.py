@@ -24,7 +24,7 @@ def default_audit_file(settings=None):
     """The embedded server's audit file (``data_dir/audit.log``)."""
     from pathlib import Path
 
-    from netvault import config
+    from netvault.local import config
 
     settings = settings or config.load()
     data_dir = Path(settings.data_dir) if settings.data_dir else config.default_data_dir()
@@ -74,7 +74,7 @@ def locate_trail(settings=None, *, files=None, audit_dir=None, file_option: str 
     given directory that is missing or empty is a UsageError (exit 2)."""
     from pathlib import Path
 
-    from netvault import config
+    from netvault.local import config
     from netvault.errors import UsageError
 
     if files:

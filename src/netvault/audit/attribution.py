@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from netvault import names
+from netvault.values import names
 from netvault.audit.reader import iter_lines_multi, open_binary
 from netvault.errors import UsageError
 

@@ -17,9 +17,9 @@ from typing import Iterator
 
 from netvault.audit.attribution import AUDIT_DEVICE, Trace, direct
 from netvault.audit.reader import Entry, Progress, entries
-from netvault.config import Mounts
+from netvault.local.config import Mounts
 from netvault.errors import UsageError
-from netvault.text import reference_flags
+from netvault.values.text import reference_flags
 
 ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup", "key-export", "tamper",
            "end", "shred", "erase", "request", "review")
@@ -304,7 +304,7 @@ class Classifier:
             record = "/".join(parts[3:]) or None
             return (action, customer, kind, record, None, None, None)
         if top == "_lifecycle":
-            # end of service, crypto-shred, erasure (netvault.lifecycle): one write each
+            # end of service, crypto-shred, erasure (netvault.lifecycle.service_end): one write each
             if len(parts) == 3 and action == "write" and area == "data" and parts[2] in ("end", "shred", "erase"):
                 return (parts[2], parts[1], "lifecycle", f"_lifecycle/{parts[2]}", None, None, None)
             return None
@@ -620,7 +620,7 @@ def events(
     if trace is None:
         trace = Trace(paths, kv_mount=m.kv, userpass_mount=m.userpass)
     classify = Classifier(m, trace, resolver)
-    from netvault.config import DEFAULT_BREAK_GLASS_PATTERNS
+    from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS
 
     bg = tuple(break_glass) if break_glass else DEFAULT_BREAK_GLASS_PATTERNS
     for entry in entries(paths, needle=f.needle(), since=f.since, until=f.until, progress=progress):

@@ -48,7 +48,7 @@ from typing import Callable, Iterable
 
 from netvault.audit.events import Event, Filters, Resolver, events
 from netvault.audit.reader import Progress, entries, time_key
-from netvault.config import Mounts
+from netvault.local.config import Mounts
 
 HMAC = "hmac-sha256:"
 
@@ -213,7 +213,7 @@ def _version_at(meta: dict, at: str) -> int | None:
 
 def _by_trail(x: Exposed, trail: Trail, path: str, newer: list[tuple[int, str]]):
     """(status, detail, when) from the audit files, or None when they do not cover the newer versions."""
-    from netvault import lookup
+    from netvault.records import lookup
 
     revealed = [trail.reveals.get(r) for r in x.request_ids]
     revealed = [r for r in revealed if r and r[0]]
@@ -397,7 +397,7 @@ def exposure(
     versions); without it, records stay ids and rotation is unknown.
     ``since``: ``YYYY-MM-DDTHH:MM:SS`` (UTC).
     """
-    from netvault import lookup as kvlookup
+    from netvault.records import lookup as kvlookup
     from netvault.audit.events import user_entities
 
     m = mounts or Mounts()

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from netvault.audit.events import ACTIONS, Event
-from netvault.text import html_text as escape  # visible escapes for controls, then HTML-escaped
-from netvault.text import shown_reference
+from netvault.values.text import html_text as escape  # visible escapes for controls, then HTML-escaped
+from netvault.values.text import shown_reference
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 MAX_ROWS = 500
@@ -383,7 +383,7 @@ def write(out, evs: Iterable[Event], opts: ReportOptions | None = None, *, gener
     """Build the page and write it to ``out`` atomically, mode 0600 (it names people and customers)."""
     from pathlib import Path
 
-    from netvault.config import write_private
+    from netvault.local.config import write_private
 
     from netvault.audit.review import combine
 
@@ -405,7 +405,7 @@ def known_names(vault, kv: str = "netvault", userpass: str = "userpass") -> tupl
     policies (admin-written); for an auditor, who may not list policies, the
     customer folders in KV metadata.
     """
-    from netvault import policies
+    from netvault.vault import policies
     from netvault.errors import NetvaultError
 
     def listed(path):

@@ -80,7 +80,7 @@ def rotate(audit_file: Path, *, pid: int | None, address: str | None, now: datet
 def _wait_switched(audit_file: Path, address: str, timeout: float = 10.0) -> None:
     """One audited request after the SIGHUP lands in the new file: then the
     server writes the closed file no more."""
-    from netvault.gateway import ClientConfig
+    from netvault.vault.client import ClientConfig
 
     probe = ClientConfig.local(address).probe()
     deadline = time.monotonic() + timeout

@@ -197,7 +197,7 @@ def export_digests(vault, out, *, kv_mount: str = "netvault", transit_mount: str
     """Write every digest and the sealing key's public keys to ``out`` (0600, atomically)."""
     import json
 
-    from netvault.config import write_private
+    from netvault.local.config import write_private
 
     digests = load_digests(vault, kv_mount)
     keys = public_keys(vault, transit_mount)

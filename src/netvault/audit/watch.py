@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import BinaryIO, Callable
 
 from netvault.audit.reader import Entry, later_entry
-from netvault.config import DEFAULT_BREAK_GLASS_PATTERNS, Mounts
+from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, Mounts
 from netvault.errors import UsageError
 
 KINDS = ("break-glass", "request", "denied-burst")
@@ -114,7 +114,7 @@ class Message:
 def _chat(value) -> str:
     """A value from the trail inside a chat message: visible escapes for
     controls, and the chat markup characters & < > neutralised."""
-    from netvault.text import printable
+    from netvault.values.text import printable
 
     text = printable(str(value if value is not None else "?"))[:120]
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,6 +1,6 @@
 """``netvault engineer …``, ``grant``, ``revoke``, ``access list``: people and who sees what.
 
-Thin: parse, call ``netvault.access``, render. Vault enforces every rule;
+Thin: parse, call ``netvault.access.grants``, render. Vault enforces every rule;
 these commands only ask it. Only typer (and output) are imported at module
 level so ``--help`` stays fast.
 """
@@ -33,7 +33,8 @@ access_app = typer.Typer(
 def _ctx():
     from datetime import datetime, timezone
 
-    from netvault import config, session
+    from netvault.local import config
+    from netvault.local import session
 
     settings = config.load()
     vault = session.connect(settings)
@@ -45,7 +46,7 @@ def _read_initial_password(password_stdin: bool, generate: bool, what: str = "in
     import getpass
     import sys
 
-    from netvault import access
+    from netvault.access import grants as access
     from netvault.errors import UsageError
 
     if password_stdin and generate:
@@ -81,10 +82,11 @@ def engineer_add(
 
     Example:  netvault engineer add bob --role engineer --generate
     """
-    from netvault import access, names
+    from netvault.access import grants as access
+    from netvault.values import names
 
     names.username(user)
-    from netvault.users import role_group
+    from netvault.access.people import role_group
 
     role_group(role)  # unknown role: exit 2 before anything else
     password, generated = _read_initial_password(password_stdin, generate)
@@ -115,7 +117,8 @@ def engineer_passwd(
 
     Example:  netvault engineer passwd bob --generate
     """
-    from netvault import names, users
+    from netvault.values import names
+    from netvault.access import people as users
 
     names.username(user)
     password, generated = _read_initial_password(password_stdin, generate, "new password")
@@ -135,7 +138,7 @@ def engineer_list(as_json: JsonOption = False) -> None:
 
     Example:  netvault engineer list --json
     """
-    from netvault import access
+    from netvault.access import grants as access
 
     settings, vault, now = _ctx()
     rows = access.list_users(vault, now=now, mounts=settings.mounts)
@@ -158,7 +161,8 @@ def engineer_show(
 
     Example:  netvault engineer show bob --offboarded
     """
-    from netvault import access, names
+    from netvault.access import grants as access
+    from netvault.values import names
 
     settings, vault, now = _ctx()
     if offboarded:
@@ -196,7 +200,7 @@ def engineer_disable(
 
     Example:  netvault engineer disable bob
     """
-    from netvault import access
+    from netvault.access import grants as access
 
     settings, vault, _now = _ctx()
     result = access.disable_user(vault, user, mounts=settings.mounts)
@@ -249,7 +253,7 @@ def _minted(settings, audit_files=None):
         return None
 
     def call(entity_ids):
-        from netvault.access import JIT_CREATE_PATH
+        from netvault.access.grants import JIT_CREATE_PATH
         from netvault.audit.attribution import Trace
 
         trace = Trace(files, kv_mount=settings.mounts.kv, userpass_mount=settings.mounts.userpass)
@@ -286,7 +290,8 @@ def engineer_offboard(
     """
     import sys
 
-    from netvault import access, names
+    from netvault.access import grants as access
+    from netvault.values import names
     from netvault.errors import UsageError
 
     names.username(user)
@@ -385,7 +390,8 @@ def grant(
 
     Example:  netvault grant bob acme --for 4h --reason INC-1234
     """
-    from netvault import access, names
+    from netvault.access import grants as access
+    from netvault.values import names
 
     names.username(user)
     names.slug(customer, "customer")
@@ -409,7 +415,7 @@ def revoke(
 
     Example:  netvault revoke bob acme
     """
-    from netvault import access
+    from netvault.access import grants as access
 
     settings, vault, _now = _ctx()
     g = access.revoke(vault, user, customer, mounts=settings.mounts)

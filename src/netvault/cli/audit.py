@@ -56,7 +56,7 @@ def _files(files: list[Path] | None, audit_dir: Path | None = None) -> list[str]
 
     found, _where = locate_trail(_settings(), files=files, audit_dir=audit_dir)
     if audit_dir is not None and not files:
-        from netvault import config
+        from netvault.local import config
 
         config.update_file({"audit_dir": str(audit_dir.resolve())})
     return [str(p) for p in found]
@@ -67,7 +67,7 @@ def _bound(text: str | None, *, end: bool = False) -> str | None:
         return None
     from datetime import timedelta, timezone
 
-    from netvault.durations import parse_since
+    from netvault.values.durations import parse_since
 
     value = parse_since(text, _now())
     stripped = text.strip()
@@ -102,13 +102,13 @@ def _progress(paths: list[str]):
 
 
 def _settings():
-    from netvault import config
+    from netvault.local import config
 
     return config.load()
 
 
 def _vault(required: bool):
-    from netvault import session
+    from netvault.local import session
 
     settings = _settings()
     if not required and not session.current_token(settings):
@@ -130,7 +130,7 @@ def _resolver(offline: bool):
 
 def _break_glass(vault) -> list[str]:
     """The break-glass patterns from Vault's settings (default BG-* offline)."""
-    from netvault.incidents import break_glass_patterns
+    from netvault.access.incidents import break_glass_patterns
 
     return break_glass_patterns(vault, _settings().mounts.kv)
 
@@ -147,7 +147,7 @@ def _csv_event(d: dict) -> dict:
 
 
 def _row(ev) -> dict:
-    from netvault.text import shown_reference
+    from netvault.values.text import shown_reference
 
     d = ev.to_dict()
     d["time"] = d["time"][:19].replace("T", " ")
@@ -221,7 +221,7 @@ def log(
                     break_glass=_break_glass(resolver.vault if resolver is not None else None))
     out = sys.stdout
     if as_json:
-        from netvault.text import json_text
+        from netvault.values.text import json_text
 
         for ev in stream:
             out.write(json_text(ev.to_dict(), sort_keys=True) + "\n")
@@ -301,7 +301,8 @@ def rotate_cmd(
     """
     from pathlib import Path as _Path
 
-    from netvault import config, embedded
+    from netvault.local import config
+    from netvault.server import embedded
     from netvault.audit import default_audit_file
     from netvault.audit import rotate as rot
     from netvault.audit import seal as sealmod
@@ -492,7 +493,7 @@ def exposure_cmd(
         write_csv(({**x.to_dict(), "incidents": " ".join(x.incidents), "flags": " ".join(x.flags)} for x in rows),
                   Exposed.__dataclass_fields__)
         return
-    from netvault.text import shown_reference
+    from netvault.values.text import shown_reference
 
     table(
         [{**x.to_dict(), "record": x.record or ("(every record)" if x.status == "rotate-all" else "#" + (x.record_id or "?")[:12]),
@@ -631,7 +632,7 @@ def review_cmd(
         target = next((r for r in rows if r.event == ack), None)
         if target is None:
             raise NotFound(f"no break-glass reveal {ack} in the audit files read")
-        from netvault.access import caller_name
+        from netvault.access.grants import caller_name
 
         if target.engineer and caller_name(vault) == target.engineer:
             raise PermissionDenied("nobody reviews their own break-glass reveal; ask another team lead or an auditor")
@@ -644,7 +645,7 @@ def review_cmd(
     if as_json:
         emit_json([r.to_dict() for r in shown])
         return
-    from netvault.text import shown_reference
+    from netvault.values.text import shown_reference
 
     table([{**r.to_dict(), "time": r.time[:19].replace("T", " "), "incident": shown_reference(r.incident),
             "flags": ",".join(r.flags) or None} for r in shown], REVIEW_COLUMNS,
@@ -690,7 +691,7 @@ def watch_cmd(
         if as_json:
             emit_json({"kind": msg.kind, "text": msg.text, "event": msg.event})
         else:
-            from netvault.text import printable
+            from netvault.values.text import printable
 
             sys.stdout.write(printable(msg.text) + "\n")
         sys.stdout.flush()

@@ -40,12 +40,14 @@ def login(
     """
     import getpass
 
-    from netvault import config, names, session
+    from netvault.local import config
+    from netvault.values import names
+    from netvault.local import session
     from netvault.errors import UsageError
 
     settings = config.load()
     if address is not None:
-        from netvault.gateway import split_addresses
+        from netvault.vault.client import split_addresses
 
         settings = settings.with_address(",".join(split_addresses(address)))
     if method == "userpass":
@@ -88,7 +90,10 @@ def passwd(
     """
     import getpass
 
-    from netvault import access, config, names, users
+    from netvault.access import grants as access
+    from netvault.local import config
+    from netvault.values import names
+    from netvault.access import people as users
     from netvault.errors import UsageError
 
     settings = config.load()
@@ -119,7 +124,8 @@ def logout(as_json: JsonOption = False) -> None:
 
     Example:  netvault logout
     """
-    from netvault import config, session
+    from netvault.local import config
+    from netvault.local import session
 
     settings = config.load()
     removed = session.logout(settings)

@@ -32,8 +32,8 @@ def _quiet(fn):
 
 
 def _client():
-    from netvault import config
-    from netvault.fasttoken import current_token
+    from netvault.local import config
+    from netvault.local.token_cache import current_token
 
     settings = config.load()
     token = current_token(settings)
@@ -43,7 +43,8 @@ def _client():
 
 
 def _customers(vault, kv: str) -> list[str]:
-    from netvault import lookup, names
+    from netvault.records import lookup
+    from netvault.values import names
 
     visible, _all = lookup.visible_customers(vault, kv)
     out = []
@@ -73,7 +74,7 @@ def records(incomplete: str) -> list[str]:
     kv = settings.mounts.kv
     if "/" not in incomplete:
         return [f"{c}/" for c in _customers(vault, kv) if c.startswith(incomplete)]
-    from netvault import names
+    from netvault.values import names
 
     customer, _, prefix = incomplete.partition("/")
     names.slug(customer, "customer")

@@ -26,7 +26,9 @@ def doctor(
     """
     from datetime import datetime, timezone
 
-    from netvault import config, doctor as doc, session
+    from netvault.local import config
+    from netvault.server import doctor as doc
+    from netvault.local import session
 
     settings = config.load()
     vault = session.connect(settings)

@@ -9,7 +9,7 @@ an unknown option, a malformed line) goes to the full typer CLI, which gives
 the usual help and usage errors. Errors print and exit exactly like
 ``netvault.cli.main.run``: ``error: <one line>`` and the documented exit code.
 
-Token lookup on this path is lean too (see ``netvault.fasttoken``): the
+Token lookup on this path is lean too (see ``netvault.local.token_cache``): the
 same sources in the same order as ``session.current_token``.
 """
 
@@ -23,9 +23,9 @@ USAGE_EXIT = 2
 
 # -- shared command bodies (also called by the typer commands) -------------
 def _client():
-    from netvault import config
+    from netvault.local import config
     from netvault.errors import NotLoggedIn
-    from netvault.fasttoken import current_token
+    from netvault.local.token_cache import current_token
     settings = config.load()
     token = current_token(settings)
     if not token:
@@ -48,7 +48,8 @@ def ask_incident() -> str:
 
 def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, totp: bool,
               as_json: bool = False, break_glass: bool = False, version=None) -> None:
-    from netvault import lookup, names
+    from netvault.records import lookup
+    from netvault.values import names
     from netvault.errors import UsageError
 
     customer, name = names.record_ref(ref)
@@ -65,14 +66,14 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
         incident = ask_incident()
     lookup.check_reference(incident)
     if copy:
-        from netvault import clipboard
+        from netvault.local import clipboard
 
         clipboard.require()  # before the decrypt: no clipboard, no reveal in the trail
     settings, vault = _client()
     if break_glass:
         # Issue 14: on-call members reveal without a grant, with a reference
         # of the break-glass form (INC-42 -> BG-INC-42); Vault checks both.
-        from netvault import incidents
+        from netvault.access import incidents
 
         incident = incidents.break_glass_reference(
             incident, incidents.break_glass_patterns(vault, settings.mounts.kv))
@@ -88,7 +89,7 @@ def do_reveal(ref: str, incident: str | None, field: str | None, copy: bool, tot
                           "reveal without --break-glass") from None
         return _output(value, field_name, customer, name, incident, copy, totp, as_json, version)
     # The token that may read this customer: a stored time-limited grant's, the
-    # login token, or a delivery picked up now (netvault.grantclient). Chosen
+    # login token, or a delivery picked up now (netvault.access.grant_client). Chosen
     # before the first read, so the trail holds no denied attempt of the wrong one.
     field_name, value = with_customer_client(
         settings, vault, customer,
@@ -102,14 +103,14 @@ def _output(value: str, field_name: str, customer: str, name: str, incident: str
     if totp:
         value = totp_code(value)
     if copy:
-        from netvault import clipboard
+        from netvault.local import clipboard
 
         tool = clipboard.copy(value)
         sys.stderr.write(f"copied to the clipboard ({tool}); cleared in {clipboard.CLEAR_AFTER} s unless it changes\n")
         return
     if as_json:
         # the value only on stdout, inside the JSON; JSON escapes control characters
-        from netvault.text import json_text
+        from netvault.values.text import json_text
 
         out = {"field": "totp_code" if totp else field_name, "value": value,
                "record": f"{customer}/{name}", "incident": incident}
@@ -121,7 +122,7 @@ def _output(value: str, field_name: str, customer: str, name: str, incident: str
     if not value.isprintable() and sys.stdout.isatty():
         # netvault never stores such a value (validate.secret_value); one written
         # around it must not drive the terminal: shown escaped, raw only to a pipe.
-        from netvault.text import printable
+        from netvault.values.text import printable
 
         sys.stderr.write("warning: the secret holds control or invisible characters (not stored by netvault): "
                          "shown escaped; pipe it or use --copy for the raw value\n")
@@ -136,7 +137,7 @@ def with_customer_client(settings, vault, customer: str, work):
     forgotten and the choice made once more."""
     from datetime import datetime, timezone
 
-    from netvault import grantclient
+    from netvault.access import grant_client as grantclient
     from netvault.errors import NotLoggedIn, PermissionDenied
 
     now = datetime.now(timezone.utc)
@@ -146,9 +147,9 @@ def with_customer_client(settings, vault, customer: str, work):
     except (PermissionDenied, NotLoggedIn):
         if client is vault or client.token_is_valid():
             raise
-        from netvault import tokenstore
+        from netvault.local import tokens
 
-        tokenstore.delete(settings.address, f"jit:{customer}")
+        tokens.delete(settings.address, f"jit:{customer}")
         client = grantclient.client_for(settings, vault, customer, now)
         return work(client)
 
@@ -170,8 +171,8 @@ FIND_COLUMNS = (("customer", "customer"), ("device", "device"), ("kind", "kind")
 
 def do_find(term: str, as_json: bool) -> int:
     """Print the hits; exit 3 when nothing matched."""
-    from netvault import lookup
-    from netvault.macs import display_mac
+    from netvault.records import lookup
+    from netvault.values.macs import display_mac
 
     settings, vault = _client()
     self_data = vault.request("GET", "auth/token/lookup-self")["data"]
@@ -188,7 +189,7 @@ def do_find(term: str, as_json: bool) -> int:
         hits.sort(key=lambda h: (h["customer"], h["type"], h["device"]))
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in hits]
     if as_json:
-        from netvault.text import json_text
+        from netvault.values.text import json_text
 
         sys.stdout.write(json_text({"term": term, "match": what, "key": key, "results": rows}, sort_keys=True) + "\n")
     elif rows:
@@ -199,7 +200,7 @@ def do_find(term: str, as_json: bool) -> int:
             # not "no device matches": the search could not look where the engineer expects
             raise expired[0]
         shown = display_mac(key) if what == "mac" else (":".join(key[i:i + 2] for i in range(0, 6, 2)) if what == "mac-prefix" else key)
-        from netvault.text import printable
+        from netvault.values.text import printable
 
         sys.stderr.write(f"no device or credential matches {what} {printable(shown)}\n")
         return 3
@@ -213,7 +214,7 @@ def _expired_grants(settings, granted: list[str]) -> list:
     of customers not (any more) granted otherwise."""
     from datetime import datetime, timezone
 
-    from netvault import grantclient
+    from netvault.access import grant_client as grantclient
 
     now = datetime.now(timezone.utc)
     out = []
@@ -240,16 +241,17 @@ def _time_limited_hits(settings, vault, term: str, pending: set[str], granted: l
     """Hits in customers the engineer holds only a time-limited grant for:
     a stored JIT token, or a delivery still waiting in their inbox (``pending``).
     Each such customer is searched with its own JIT token."""
-    from netvault import lookup, tokenstore
+    from netvault.records import lookup
+    from netvault.local import tokens
     from netvault.errors import NetvaultError
 
-    customers = {s[4:] for s in tokenstore.scopes(settings.address) if s.startswith("jit:")} | pending
+    customers = {s[4:] for s in tokens.scopes(settings.address) if s.startswith("jit:")} | pending
     customers -= set(granted)
     if not customers:
         return []
     from datetime import datetime, timezone
 
-    from netvault import access
+    from netvault.access import grants as access
 
     hits = []
     for customer in sorted(customers):
@@ -289,14 +291,15 @@ LIST_COLUMNS = {
 def _store(customer: str | None = None):
     """The record store; with ``customer``, reading with the token that may read
     it (a time-limited grant's token where that is the caller's access:
-    netvault.grantclient), chosen before the first read."""
-    from netvault.records import Store
+    netvault.access.grant_client), chosen before the first read."""
+    from netvault.records.store import Store
 
     settings, vault = _client()
     if customer is not None:
         from datetime import datetime, timezone
 
-        from netvault import grantclient, names
+        from netvault.access import grant_client as grantclient
+        from netvault.values import names
 
         vault = grantclient.client_for(settings, vault, names.slug(customer, "customer"), datetime.now(timezone.utc))
     return Store(vault, settings.mounts)
@@ -310,7 +313,7 @@ def do_list(kind: str, customer: str, tags=None, device_kind: str | None = None,
         emit_json(rows)
         return 0
     if kind == "devices":
-        from netvault.macs import display_mac
+        from netvault.values.macs import display_mac
 
         rows = [{**r, "macs": [display_mac(m) for m in r.get("macs") or []]} for r in rows]
     columns, empty = LIST_COLUMNS[kind]
@@ -329,7 +332,7 @@ def show_fields(obj: dict, as_json: bool, order=RECORD_ORDER) -> None:
 
 
 def do_show(kind: str, ref: str, version: int | None = None, as_json: bool = False) -> int:
-    from netvault import names
+    from netvault.values import names
 
     customer, name = names.record_ref(ref)
     show_fields(_store(customer).show(kind, customer, name, version), as_json)
@@ -339,9 +342,9 @@ def do_show(kind: str, ref: str, version: int | None = None, as_json: bool = Fal
 def do_whoami(as_json: bool = False) -> int:
     from datetime import datetime, timezone
 
-    from netvault import session
+    from netvault.local import session
     from netvault.cli.render import emit_json, fields, warn
-    from netvault.grantclient import shown_time
+    from netvault.access.grant_client import shown_time
 
     settings, vault = _client()
     who, problems = session.whoami_with_grants(settings, vault, datetime.now(timezone.utc))
@@ -375,7 +378,7 @@ def grant_rows(grants: list[dict]) -> list[dict]:
 def do_access_list(customer: str | None = None, engineer: str | None = None, as_json: bool = False) -> int:
     from datetime import datetime, timezone
 
-    from netvault import access
+    from netvault.access import grants as access
     from netvault.cli.render import emit_json
 
     settings, vault = _client()
@@ -474,7 +477,7 @@ def _run_fast(command: str, kwargs: dict) -> int:
     except NetvaultError as exc:
         if debug:
             raise
-        from netvault.text import printable
+        from netvault.values.text import printable
 
         sys.stderr.write(f"error: {printable(exc.message)}\n")
         if exc.hint:

@@ -49,21 +49,22 @@ class _Progress:
 
 
 def _store():
-    from netvault import config, session
-    from netvault.records import Store
+    from netvault.local import config
+    from netvault.local import session
+    from netvault.records.store import Store
 
     settings = config.load()
     return Store(session.connect(settings), settings.mounts)
 
 
 def _kind(word: str) -> str:
-    from netvault.records import kind_dir
+    from netvault.records.store import kind_dir
 
     return kind_dir(word)
 
 
 def _mapping(pairs: Optional[list[str]], customer: Optional[str]) -> dict[str, str]:
-    from netvault import names
+    from netvault.values import names
     from netvault.errors import UsageError
 
     if customer and pairs:
@@ -165,7 +166,7 @@ def import_keepass(file: Annotated[str, typer.Argument(help="The .kdbx file.", s
     password = None
     if not no_password:
         if stdin:
-            from netvault.secretinput import StdinLines
+            from netvault.local.secretinput import StdinLines
 
             password = StdinLines().next("KeePass database password")
         else:
@@ -236,7 +237,7 @@ def export_csv(customer: Annotated[str, typer.Argument(help="Customer slug.", sh
 
     Example:  netvault export csv acme --kind device -o acme-devices.csv
     """
-    from netvault import names
+    from netvault.values import names
     from netvault.importing import export
 
     names.slug(customer, "customer")

@@ -1,6 +1,6 @@
 """``netvault request``, ``requests``, ``approve``, ``deny``, ``on-call …`` (issue 14).
 
-Thin: parse, call ``netvault.incidents``, render. Vault enforces every rule.
+Thin: parse, call ``netvault.access.incidents``, render. Vault enforces every rule.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ REQUEST_COLUMNS = [
 def _ctx():
     from datetime import datetime, timezone
 
-    from netvault import config, session
+    from netvault.local import config
+    from netvault.local import session
 
     settings = config.load()
     vault = session.connect(settings)
@@ -50,7 +51,7 @@ def request(
 
     Example:  netvault request acme --incident INC-42 --for 2h --reason "core switch down" --wait
     """
-    from netvault import incidents
+    from netvault.access import incidents
 
     settings, vault, now = _ctx()
     r, created = incidents.file_request(vault, customer, incident=incident, now=now, duration=for_, reason=reason,
@@ -68,7 +69,7 @@ def _wait(vault, r, settings):
     import time
     from datetime import datetime, timezone
 
-    from netvault import incidents
+    from netvault.access import incidents
 
     spin = "|/-\\"
     tty = sys.stderr.isatty()
@@ -112,7 +113,7 @@ def requests_cmd(
     Example:  netvault requests --pending
     Example:  netvault requests --mine --json
     """
-    from netvault import incidents
+    from netvault.access import incidents
     from netvault.errors import UsageError
 
     if pending and all_:
@@ -123,7 +124,7 @@ def requests_cmd(
     if as_json:
         emit_json([r.to_dict() for r in rows])
         return
-    from netvault.text import shown_reference
+    from netvault.values.text import shown_reference
 
     table([{**r.to_dict(), "incident": shown_reference(r.incident)} for r in rows], REQUEST_COLUMNS,
           empty="(no pending requests)" if not (all_ or mine) else "(no requests)")
@@ -141,7 +142,8 @@ def approve(
 
     Example:  netvault approve bob:acme:1 --for 1h
     """
-    from netvault import access, incidents
+    from netvault.access import grants as access
+    from netvault.access import incidents
 
     duration = access.grant_duration(for_) if for_ is not None else None
     settings, vault, now = _ctx()
@@ -160,7 +162,7 @@ def deny(
 
     Example:  netvault deny bob:acme:1 --reason "use the CHG window"
     """
-    from netvault import incidents
+    from netvault.access import incidents
 
     settings, vault, now = _ctx()
     r = incidents.deny(vault, request_id, reason=reason, now=now, mounts=settings.mounts)
@@ -175,7 +177,7 @@ def on_call_add(user: Annotated[str, typer.Argument(help="Login name.")], as_jso
 
     Example:  netvault on-call add bob
     """
-    from netvault import incidents
+    from netvault.access import incidents
 
     settings, vault, _now = _ctx()
     out = incidents.give_on_call(vault, user, mounts=settings.mounts)
@@ -190,7 +192,7 @@ def on_call_remove(user: Annotated[str, typer.Argument(help="Login name.")], as_
 
     Example:  netvault on-call remove bob
     """
-    from netvault import incidents
+    from netvault.access import incidents
 
     settings, vault, _now = _ctx()
     out = incidents.take_on_call(vault, user, mounts=settings.mounts)
@@ -205,7 +207,7 @@ def on_call_list(as_json: JsonOption = False) -> None:
 
     Example:  netvault on-call list
     """
-    from netvault import incidents
+    from netvault.access import incidents
 
     settings, vault, _now = _ctx()
     rows = incidents.on_call_members(vault, mounts=settings.mounts)

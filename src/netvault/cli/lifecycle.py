@@ -1,6 +1,6 @@
 """``netvault customer end|erase`` and ``netvault retention list|purge`` (issue 11).
 
-Thin: parse, call ``netvault.lifecycle``, render. The time is now, or
+Thin: parse, call ``netvault.lifecycle.service_end``, render. The time is now, or
 ``NETVAULT_NOW`` (an ISO date-time; for tests and the demo, not documented
 in --help) so retention can be shown without waiting years.
 """
@@ -37,8 +37,9 @@ def now():
 
 
 def _life():
-    from netvault import config, session
-    from netvault.lifecycle import Lifecycle
+    from netvault.local import config
+    from netvault.local import session
+    from netvault.lifecycle.service_end import Lifecycle
 
     settings = config.load()
     return Lifecycle(session.connect(settings), settings.mounts)
@@ -83,7 +84,7 @@ def customer_end(
 
     Example:  netvault customer end acme --on 2026-12-31 --reason "contract ended"
     """
-    from netvault import lifecycle
+    from netvault.lifecycle import service_end as lifecycle
 
     day = lifecycle.parse_date(on, "end date") if on else None
     days = lifecycle.parse_grace(grace)
@@ -122,7 +123,8 @@ def customer_erase(
 
     Example:  netvault customer erase acme --reason "erasure request 2026-11"
     """
-    from netvault import names, validate
+    from netvault.values import names
+    from netvault.values import validate
 
     names.slug(customer, "customer")
     reason = validate.text(reason, "reason") or "erasure request"

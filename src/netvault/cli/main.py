@@ -211,7 +211,7 @@ def run(argv: list[str] | None = None) -> None:
     except NetvaultError as exc:
         if debug or _debug["on"]:
             raise
-        from netvault.text import printable
+        from netvault.values.text import printable
 
         sys.stderr.write(f"error: {printable(exc.message)}\n")
         if exc.hint:

@@ -8,7 +8,7 @@ from typing import Annotated, Iterable, Sequence
 import typer
 
 from netvault.cli.render import _cell, _lines, emit_json, fields, info, table, warn  # noqa: F401  (re-exported)
-from netvault.text import csv_row
+from netvault.values.text import csv_row
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON (stable keys) instead of a table, for scripts.")

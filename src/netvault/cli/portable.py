@@ -1,7 +1,7 @@
 """``netvault customer export``, ``netvault export open``, ``netvault customer
 subprocessors``, ``netvault subprocessors report`` (issue 11).
 
-Thin: parse, call ``netvault.portable`` / ``netvault.subprocessors``, render.
+Thin: parse, call ``netvault.lifecycle.portable`` / ``netvault.lifecycle.subprocessors``, render.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ AuditFiles = Annotated[Optional[list[Path]], typer.Option(
 
 
 def _connect():
-    from netvault import config, session
+    from netvault.local import config
+    from netvault.local import session
 
     settings = config.load()
     return settings, session.connect(settings)
@@ -52,9 +53,12 @@ def customer_export(
     """
     from datetime import datetime, timezone
 
-    from netvault import lookup, names, portable, secretinput
+    from netvault.records import lookup
+    from netvault.values import names
+    from netvault.lifecycle import portable
+    from netvault.local import secretinput
     from netvault.errors import PermissionDenied
-    from netvault.text import json_text
+    from netvault.values.text import json_text
 
     names.slug(customer, "customer")
     lookup.check_reference(incident)
@@ -79,7 +83,7 @@ def customer_export(
     except PermissionDenied as refused:
         # reveal rights from a time-limited grant: its own token (stored, or
         # picked up from the inbox), exactly as `reveal` does
-        from netvault import access
+        from netvault.access import grants as access
         from netvault.errors import NetvaultError
 
         try:
@@ -113,7 +117,8 @@ def export_open(
 
     Example:  netvault export open acme-export.nvx > acme.json
     """
-    from netvault import portable, secretinput
+    from netvault.lifecycle import portable
+    from netvault.local import secretinput
     from netvault.errors import NotFound, UsageError
 
     try:
@@ -146,7 +151,7 @@ def subs_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     Example:  netvault customer subprocessors acme list
     """
-    from netvault import subprocessors
+    from netvault.lifecycle import subprocessors
 
     settings, vault = _connect()
     subprocessors._require_customer(vault, settings.mounts.kv, ctx.obj)
@@ -168,7 +173,7 @@ def subs_add(ctx: typer.Context,
 
     Example:  netvault customer subprocessors acme add "Microsoft Ireland" --service "hosted mail" --country IE --since 2024-01-01
     """
-    from netvault import subprocessors
+    from netvault.lifecycle import subprocessors
 
     settings, vault = _connect()
     result = subprocessors.add(vault, settings.mounts.kv, ctx.obj, name=name, service=service,
@@ -186,7 +191,7 @@ def subs_rm(ctx: typer.Context,
 
     Example:  netvault customer subprocessors acme rm "Backblaze"
     """
-    from netvault import subprocessors
+    from netvault.lifecycle import subprocessors
 
     settings, vault = _connect()
     result = subprocessors.remove(vault, settings.mounts.kv, ctx.obj, name)
@@ -201,7 +206,7 @@ def subs_report(as_json: JsonOption = False) -> None:
 
     Example:  netvault subprocessors report --json
     """
-    from netvault import subprocessors
+    from netvault.lifecycle import subprocessors
 
     settings, vault = _connect()
     rows = subprocessors.report(vault, settings.mounts.kv)

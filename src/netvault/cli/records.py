@@ -1,6 +1,6 @@
 """``netvault customer|credential|device|licence|history|reveal|find``.
 
-Thin: parse, call ``netvault.records`` / ``netvault.lookup``, render. Domain
+Thin: parse, call ``netvault.records.store`` / ``netvault.records.lookup``, render. Domain
 code is imported inside the commands so ``netvault --help`` stays fast.
 ``reveal`` and ``find`` share their bodies with the lean entry path in
 ``netvault.cli.fast``.
@@ -49,23 +49,25 @@ Words = Annotated[Optional[int], typer.Option("--words", help="Generate a passph
 
 def _store(customer: str | None = None):
     """The record store; with ``customer``, reading with the token that may read it
-    (a time-limited grant's token where that is the caller's access: netvault.grantclient)."""
-    from netvault import config, session
-    from netvault.records import Store
+    (a time-limited grant's token where that is the caller's access: netvault.access.grant_client)."""
+    from netvault.local import config
+    from netvault.local import session
+    from netvault.records.store import Store
 
     settings = config.load()
     vault = session.connect(settings)
     if customer is not None:
         from datetime import datetime, timezone
 
-        from netvault import grantclient, names
+        from netvault.access import grant_client as grantclient
+        from netvault.values import names
 
         vault = grantclient.client_for(settings, vault, names.slug(customer, "customer"), datetime.now(timezone.utc))
     return Store(vault, settings.mounts)
 
 
 def _ref(ref: str) -> tuple[str, str]:
-    from netvault import names
+    from netvault.values import names
 
     return names.record_ref(ref)
 
@@ -85,7 +87,7 @@ def _done(obj: dict, as_json: bool, message: str) -> None:
 
 
 def _secret_values(field_names: list[str], stdin: bool, generate: bool, length: Optional[int], words: Optional[int]) -> dict:
-    from netvault import secretinput
+    from netvault.local import secretinput
     from netvault.errors import UsageError
 
     if (length is not None or words is not None) and not generate:
@@ -123,7 +125,7 @@ def customer_add(customer: CustomerArg, company: Company = None, address: Addres
     result = _store().add_customer(customer, dict(
         company=company, address=address, postcode=postcode, city=city, contact=contact, phone=phone,
         email=email, kvk=kvk, vat=vat, bank=bank, notes=notes, retention=retention))
-    from netvault.names import shown
+    from netvault.values.names import shown
 
     for name in result.get("skipped") or []:
         warn(f"skipped policy {shown(name)}: not a valid customer name (see `netvault setup --check`)")
@@ -141,7 +143,8 @@ def customer_list(as_json: JsonOption = False) -> None:
     """
     from datetime import datetime, timezone
 
-    from netvault import config, grantclient
+    from netvault.local import config
+    from netvault.access import grant_client as grantclient
     from netvault.cli.lifecycle import _state_text, states
 
     settings = config.load()
@@ -230,7 +233,7 @@ def credential_add(ref: Ref, username: Username = None, url: Url = None, notes: 
     Example:  netvault credential add acme/fw-admin --username admin --url https://192.0.2.1 --generate --length 32
     """
     customer, name = _ref(ref)
-    from netvault import names
+    from netvault.values import names
 
     extra = [names.slug(f, "secret field name") for f in (secret or [])]
     wanted = ["password"] + (["totp"] if totp else []) + extra
@@ -346,7 +349,7 @@ Linked = Annotated[Optional[str], typer.Option("--credential", help="Name of thi
 
 
 def _device_view(obj: dict) -> dict:
-    from netvault.macs import with_vendor
+    from netvault.values.macs import with_vendor
 
     return {**obj, "macs": [with_vendor(m) for m in obj.get("macs") or []]}
 
@@ -385,7 +388,7 @@ def device_show(ref: Ref, version: Version = None, as_json: JsonOption = False) 
     customer, name = _ref(ref)
     obj = _store(customer).show("devices", customer, name, version)
     if as_json:
-        from netvault.macs import display_mac, vendor
+        from netvault.values.macs import display_mac, vendor
 
         obj = {**obj, "mac_details": [{"mac": display_mac(m), "vendor": vendor(m)} for m in obj.get("macs") or []]}
         emit_json(obj)
@@ -443,7 +446,7 @@ KeyStdin = Annotated[bool, typer.Option("--stdin", help="Read the licence key fr
 def _licence_key(with_key: bool, stdin: bool) -> Optional[str]:
     if not (with_key or stdin):
         return None
-    from netvault import secretinput
+    from netvault.local import secretinput
 
     return secretinput.collect(["licence_key"], stdin=stdin)["licence_key"]
 
@@ -473,7 +476,7 @@ def licence_list(customer: Annotated[Optional[str], typer.Argument(help="Custome
     """
     from datetime import datetime, timezone
 
-    from netvault import durations
+    from netvault.values import durations
 
     window = durations.parse(expiring, what="--expiring", maximum=10 * 366 * 86400) if expiring else None
     rows = _store().list_licences(customer, expiring=window, today=datetime.now(timezone.utc).date())
@@ -554,7 +557,8 @@ def history(ref: Annotated[str, typer.Argument(help="CUSTOMER/NAME, or CUSTOMER 
 
     Example:  netvault history acme/fw-admin --audit-file /var/log/openbao/audit.log
     """
-    from netvault import authors, names
+    from netvault.records import authors
+    from netvault.values import names
     from netvault.audit.events import Resolver
 
     if "/" in ref:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Iterable, Sequence
 
-from netvault.text import json_text, printable
+from netvault.values.text import json_text, printable
 
 
 def _lines(message: str) -> str:

@@ -18,7 +18,7 @@ DataDir = Annotated[
 
 
 def _dir(data_dir: Path | None) -> Path:
-    from netvault import config
+    from netvault.local import config
 
     return data_dir or config.default_data_dir()
 
@@ -63,7 +63,8 @@ def up(
     Example:  netvault server up --data-dir ~/nv-demo --port 18200
               netvault server up --listen 0.0.0.0:8200 --tls-generate --tls-san vault.example.net
     """
-    from netvault import bootstrap, embedded
+    from netvault.server import first_start as bootstrap
+    from netvault.server import embedded
     from netvault.errors import UsageError
 
     host = None
@@ -114,7 +115,10 @@ def status(
     """
     from datetime import datetime, timezone
 
-    from netvault import config, embedded, serverinfo, session
+    from netvault.local import config
+    from netvault.server import embedded
+    from netvault.server import info as serverinfo
+    from netvault.local import session
     from netvault.errors import Unreachable
 
     settings = config.load()
@@ -155,7 +159,7 @@ def status(
 
 
 def _age(seconds: int | None) -> str:
-    from netvault.durations import format_seconds
+    from netvault.values.durations import format_seconds
 
     return "?" if seconds is None else format_seconds(seconds)
 
@@ -180,7 +184,9 @@ def backup_cmd(
     """
     from datetime import datetime, timezone
 
-    from netvault import backup, config, session
+    from netvault.server import backup
+    from netvault.local import config
+    from netvault.local import session
     from netvault.errors import UsageError
 
     settings = config.load()
@@ -222,7 +228,9 @@ def restore_cmd(
     """
     import sys
 
-    from netvault import backup, config, session
+    from netvault.server import backup
+    from netvault.local import config
+    from netvault.local import session
     from netvault.errors import NetvaultError, UsageError
 
     settings = config.load()
@@ -264,7 +272,9 @@ def backup_token(
 
     Example:  netvault server backup-token --out /etc/netvault/backup.token
     """
-    from netvault import backup, config, session
+    from netvault.server import backup
+    from netvault.local import config
+    from netvault.local import session
 
     vault = session.connect(config.load())
     made = backup.create_token(vault)
@@ -280,7 +290,7 @@ def down(data_dir: DataDir = None, as_json: JsonOption = False) -> None:
 
     Example:  netvault server down
     """
-    from netvault import embedded
+    from netvault.server import embedded
 
     before = embedded.status(_dir(data_dir))
     result = embedded.down(_dir(data_dir))

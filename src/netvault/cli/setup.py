@@ -43,7 +43,9 @@ def setup(
     Example:  netvault setup --history 500
     Example:  netvault setup --login-ttl 12h
     """
-    from netvault import config, layout, session
+    from netvault.local import config
+    from netvault.vault import setup as layout
+    from netvault.local import session
 
     settings = config.load()
     vault = session.connect(settings)

@@ -12,7 +12,7 @@ device may link a credential of the same file), each record by
 
 from __future__ import annotations
 
-from netvault import lookup
+from netvault.records import lookup
 from netvault.errors import ExitCode, NetvaultError, PermissionDenied
 from netvault.importing.plan import Entry, ImportRefused, Outcome, Plan
 
@@ -116,7 +116,7 @@ def run(store, plan: Plan, *, dry_run: bool = False, threads: int = THREADS, pro
         outs = lookup.parallel(store.vault, [e for _, e in batch], one, threads=threads)
         results.update({i: o for (i, _), o in zip(batch, outs)})
     if collected:
-        from netvault import reach
+        from netvault.records import reach
 
         def index(client, customer):
             reach.edit_search(client, store.kv, customer, collected[customer], only_newer=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from netvault import names
+from netvault.values import names
 from netvault.errors import UsageError
 from netvault.importing import plan as planmod
 
@@ -107,7 +107,7 @@ def _source(container: str, title: str, uid: str, seen: dict[str, int]) -> str:
 
 
 def _login(plan, item: dict, source: str, customer: str, containers: list[str], title: str, uid: str, namer) -> None:
-    from netvault import validate
+    from netvault.values import validate
 
     found = item.get("login")
     login: dict = found if isinstance(found, dict) else {}

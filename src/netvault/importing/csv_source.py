@@ -16,7 +16,7 @@ import csv
 import io
 import re
 
-from netvault import names
+from netvault.values import names
 from netvault.errors import UsageError
 from netvault.importing import plan as planmod
 

@@ -16,7 +16,7 @@ from netvault.importing.plan import COLUMNS, SECRET_COLUMNS
 
 def _value(kind: str, column: str, record: dict) -> str:
     if kind == "devices" and column in ("mac", "ip"):
-        from netvault.macs import display_mac
+        from netvault.values.macs import display_mac
 
         values = record.get("macs" if column == "mac" else "ips") or []
         return " ".join(display_mac(v) if column == "mac" else v for v in values)

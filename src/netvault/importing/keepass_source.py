@@ -11,7 +11,7 @@ line saying why.
 
 from __future__ import annotations
 
-from netvault import names
+from netvault.values import names
 from netvault.errors import UsageError
 from netvault.importing import plan as planmod
 
@@ -135,7 +135,7 @@ def _entry(plan, kp, entry, source, customer, group_path, title, uid, namer) -> 
         else:
             notes_parts.append(f"{key}: {value}")
     if url:
-        from netvault import validate
+        from netvault.values import validate
 
         try:
             validate.url_or_host(url)

@@ -32,7 +32,7 @@ import csv
 import hashlib
 import io
 
-from netvault import names
+from netvault.values import names
 from netvault.errors import UsageError
 from netvault.importing import csv_source
 from netvault.importing import plan as planmod
@@ -161,7 +161,7 @@ def read(path: str, *, customer: str | None = None, mapping: dict[str, str] | No
 
 
 def _row(plan, source: str, kind: str, cells: dict[str, tuple[str, str]], customer, mapping, namer, uids) -> None:
-    from netvault import validate
+    from netvault.values import validate
 
     def get(role: str, strip: bool = True) -> str:
         value = cells.get(role, ("", ""))[1]

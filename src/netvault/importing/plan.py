@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from netvault import names
+from netvault.values import names
 from netvault.errors import ExitCode, NetvaultError, UsageError
 
 #: Columns per kind, in export order. Secret columns are never exported.
@@ -155,13 +155,13 @@ def totp_seed(value: str) -> tuple[str, str]:
         if odd:
             note = f"TOTP {', '.join(odd)} not the default: stored the seed only"
         value = seed
-    from netvault.records import Store
+    from netvault.records.store import Store
 
     return Store._secret_fields({"totp": value})["totp"], note
 
 
 def secret(field_name: str, value: str) -> str:
-    from netvault.records import Store
+    from netvault.records.store import Store
 
     return Store._secret_fields({field_name: value})[field_name]
 
@@ -169,7 +169,7 @@ def secret(field_name: str, value: str) -> str:
 def _validate(kind: str, column: str, raw: str):
     """One column's value in the stored shape, by the Store's own validators.
     Returns (store key, value)."""
-    from netvault.records import Store
+    from netvault.records.store import Store
 
     if kind == "devices":
         key = {"mac": "macs", "ip": "ips"}.get(column, column)
@@ -277,7 +277,7 @@ def field_name(label: str, used: set[str]) -> str:
 
 def tags_from(parts: list[str]) -> list[str]:
     """Tags from group/folder names: slugs of at most 32 characters, at most 20."""
-    from netvault import validate
+    from netvault.values import validate
 
     out: list[str] = []
     for part in parts:

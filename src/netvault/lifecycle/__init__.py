@@ -1,0 +1,1 @@
+"""A customer's life under the GDPR: end of service, retention, erasure, portable export, sub-processors."""

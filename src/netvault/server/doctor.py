@@ -1,0 +1,376 @@
+"""``netvault doctor``: find (and with ``repair=True`` fix) what crashes and
+races can leave behind. Read-only unless asked; every repair is an ordinary,
+idempotent, audited Vault write made with the caller's own token, so Vault's
+policies decide what a caller may repair and the trail shows who did.
+
+What it checks:
+
+* **find index**: every device's MACs, IPs and name have their per-customer
+  and global entries, and no entry names a device that does not hold it
+  (repair: ``Store._settle_index``, the same step every device write ends with);
+* **find search documents**: each customer's equals what its records call
+  for (repair: rebuilt from the records and copied to the people enrolled);
+* **grants**: a grant record without its group or token (an interrupted grant
+  or revoke: the record is removed), a group without a record (access Vault
+  enforces but nobody can explain: a record is reconstructed and marked so),
+  a time-limited record whose token was never minted or is gone;
+* **people**: a login with no role or no identity (an interrupted add:
+  reported with what to do; the intended role cannot be guessed);
+* **setup**: drift from the netvault layout (admins; as `setup --check`);
+* **customers**: a transit key or policy without a profile (an interrupted
+  ``customer add``: reported; running the same add again completes it), and
+  names in storage that are not valid slugs (reported, never used).
+
+Domain code: no printing; time comes in as ``now``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Callable
+
+from netvault.values import names
+from netvault.local.config import Mounts
+from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
+from netvault.records.lookup import customer_index_path, global_index_path, kv_read, parallel
+
+
+@dataclass
+class Finding:
+    area: str  # index | grant | person | customer
+    problem: str
+    subject: str
+    detail: str
+    repair: str  # what --repair does, or what a person must do
+    repairable: bool
+    repaired: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    findings: list[Finding]
+    checked: dict[str, int]
+    skipped: list[str]  # checks the caller's token may not run
+
+    def to_dict(self) -> dict:
+        return {"findings": [f.to_dict() for f in self.findings], "checked": self.checked, "skipped": self.skipped}
+
+
+#: progress(done, total): customers examined so far
+Progress = Callable[[int, int], None]
+
+
+def _valid(name: str, what: str) -> bool:
+    try:
+        names.slug(name, what)
+        return True
+    except UsageError:
+        return False
+
+
+# --------------------------------------------------------------------------
+# find index
+# --------------------------------------------------------------------------
+def _search_findings(vault, kv: str, customers: list[str]) -> list[Finding]:
+    """find's search document of each customer against its records."""
+    from netvault.records.store import Store
+
+    store = Store(vault, Mounts(kv=kv))
+
+    def one(client, c):
+        want, have = store.expected_search(c, client), store.stored_search(c, client)
+        if have is None:
+            return Finding("search", "missing-search-document", c, "no find search document (made before it existed?)",
+                           "build it from the records", True)
+        diff = sorted(f"{k[:-1]} {n}" for k in want for n in set(want[k]) | set(have.get(k, {}))
+                      if want[k].get(n) != have.get(k, {}).get(n))
+        if diff:
+            return Finding("search", "search-document-differs", c,
+                           f"{len(diff)} entr{'y' if len(diff) == 1 else 'ies'} differ: " + ", ".join(diff[:5]),
+                           "rebuild it from the records", True)
+        return None
+
+    return [f for f in parallel(vault, customers, one) if f is not None]
+
+
+def _repair_search(vault, kv: str, findings: list[Finding]) -> None:
+    from netvault.records.store import Store
+
+    store = Store(vault, Mounts(kv=kv))
+    for f in findings:
+        try:
+            store.rebuild_search(f.subject)
+            f.repaired = True
+        except NetvaultError as exc:
+            f.error = exc.message
+
+
+def _listing(vault, path: str) -> list[str]:
+    return [k for k in vault.list(path) if not k.endswith("/")]
+
+
+def _index_findings(vault, kv: str, customers: list[str], progress: Progress | None) -> tuple[list[Finding], dict]:
+    from netvault.records.store import Store
+
+    store = Store(vault, Mounts(kv=kv))
+    # what the records say: (scope, what, key, customer, device)
+    import threading
+
+    want: set[tuple[str, str, str, str, str]] = set()
+    devices: dict[str, list[str]] = {}
+    lock, done = threading.Lock(), [0]
+
+    def per_customer(client, c):
+        found = []
+        for n in _listing(client, f"{kv}/metadata/customers/{c}/devices"):
+            got = kv_read(client, kv, f"customers/{c}/devices/{n}")
+            if got is not None:
+                found.append((n, got[0]))
+        have = []
+        for what in ("mac", "ip"):
+            for key in _listing(client, f"{kv}/metadata/customers/{c}/_index/{what}"):
+                got = kv_read(client, kv, customer_index_path(c, what, key))
+                for d in (got[0].get("devices") if got else None) or []:
+                    have.append(("customer", what, key, c, str(d)))
+        if progress:
+            with lock:
+                done[0] += 1
+                progress(done[0], len(customers))
+        return found, have
+
+    have: set[tuple[str, str, str, str, str]] = set()
+    for c, (found, entries) in zip(customers, parallel(vault, customers, per_customer)):
+        devices[c] = [n for n, _ in found]
+        have.update(entries)
+        for n, data in found:
+            for what, key in store._index_keys(n, data):
+                if what != "name":
+                    want.add(("customer", what, key, c, n))
+                want.add(("global", what, key, c, n))
+
+    def global_list(client, what):
+        out = []
+        for key in _listing(client, f"{kv}/metadata/_index/{what}"):
+            got = kv_read(client, kv, global_index_path(what, key))
+            for e in (got[0].get("entries") if got else None) or []:
+                out.append(("global", what, key, str(e.get("customer")), str(e.get("device"))))
+        return out
+
+    for chunk in parallel(vault, ["mac", "ip", "name"], global_list, threads=3):
+        have.update(chunk)
+
+    findings = []
+    known = set(customers)
+    for scope, what, key, c, d in sorted(want - have):
+        findings.append(Finding("index", "missing-entry", f"{c}/{d}", f"{scope} {what} {key}",
+                                "add the entry (settle the device's index)", True))
+    for scope, what, key, c, d in sorted(have - want):
+        gone = c not in known
+        findings.append(Finding(
+            "index", "stale-entry", f"{c}/{d}", f"{scope} {what} {key}" + (" (no such customer)" if gone else ""),
+            "drop the entry", True))
+    return findings, {"customers": len(customers), "devices": sum(len(v) for v in devices.values()),
+                      "index_entries": len(have)}
+
+
+def _repair_index(vault, kv: str, findings: list[Finding]) -> None:
+    from netvault.records.store import Store
+
+    store = Store(vault, Mounts(kv=kv))
+    by_device: dict[tuple[str, str], list[Finding]] = {}
+    for f in findings:
+        c, _, d = f.subject.partition("/")
+        by_device.setdefault((c, d), []).append(f)
+    for (c, d), items in sorted(by_device.items()):
+        touched = set()
+        for f in items:
+            scope, what, key = f.detail.split(" ")[:3]
+            if f.problem == "stale-entry":
+                touched.add((what, key))
+        try:
+            if _valid(c, "customer") and _valid(d, "device name"):
+                store._settle_index(c, d, touched)
+            else:  # a name no record can have: drop the global entries naming it
+                for f in items:
+                    scope, what, key = f.detail.split(" ")[:3]
+                    if scope == "global":
+                        store._index_edit(global_index_path(what, key), "entries",
+                                          {"customer": c, "device": d}, False)
+            for f in items:
+                f.repaired = True
+        except NetvaultError as exc:
+            for f in items:
+                f.error = exc.message
+
+
+# --------------------------------------------------------------------------
+# grants, people, customers
+# --------------------------------------------------------------------------
+def _grant_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
+    from netvault.access import grants as access
+
+    out = []
+    for g in access.list_grants(vault, now=now, mounts=mounts):
+        subject = f"{g.customer}/{g.user}"
+        if g.state == "record-without-group":
+            out.append(Finding("grant", "record-without-group", subject,
+                               "a standing grant record whose identity group is missing (interrupted grant or revoke)",
+                               "remove the record: Vault enforces no such access", True))
+        elif g.state == "group-without-record":
+            out.append(Finding("grant", "group-without-record", subject,
+                               "an identity group grants access that no grant record explains",
+                               "write a grant record marked as reconstructed (revoke it if it is not wanted)", True))
+        elif g.kind == "jit" and g.state == "active" and not g.accessor:
+            out.append(Finding("grant", "jit-without-token", subject,
+                               "a time-limited grant record with no token (interrupted grant)",
+                               "remove the record and any undelivered inbox entry", True))
+        elif g.kind == "jit" and g.state == "active" and not _accessor_alive(vault, g.accessor):
+            out.append(Finding("grant", "jit-token-gone", subject,
+                               "a time-limited grant record whose token was revoked (interrupted revoke)",
+                               "remove the record", True))
+    return out
+
+
+def _accessor_alive(vault, accessor: str) -> bool:
+    try:
+        vault.write("auth/token/lookup-accessor", {"accessor": accessor})
+        return True
+    except (NotFound, UsageError):
+        return False
+
+
+def _repair_grant(vault, mounts: Mounts, f: Finding, now: datetime) -> None:
+    from netvault.access import grants as access
+
+    customer, _, user = f.subject.partition("/")
+    kv = mounts.kv
+    if f.problem in ("record-without-group", "jit-without-token", "jit-token-gone"):
+        vault.delete(f"{kv}/metadata/_grants/{customer}/{user}")
+        if f.problem == "jit-without-token":
+            entity = access.entity_of(vault, user, mounts)
+            try:
+                vault.delete(f"{kv}/metadata/_inbox/{entity['id']}/{customer}")
+            except NotFound:
+                pass
+    elif f.problem == "group-without-record":
+        meta = vault.read(f"{kv}/metadata/_grants/{customer}/{user}")
+        cas = int(((meta or {}).get("data") or {}).get("current_version") or 0)
+        vault.write(f"{kv}/data/_grants/{customer}/{user}", {"options": {"cas": cas}, "data": {
+            "user": user, "customer": customer, "kind": "standing", "granted_by": None,
+            "granted_at": None, "expires_at": None, "accessor": None,
+            "reason": f"reconstructed by netvault doctor on {now.date().isoformat()}: the group existed without a record",
+        }})
+
+
+def _people_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
+    from netvault.access import grants as access
+
+    out = []
+    for row in access.list_users(vault, now=now, mounts=mounts):
+        if row["disabled"]:
+            continue
+        if not row["entity_id"]:
+            out.append(Finding("person", "login-without-identity", row["user"],
+                               "a login that never got its identity (interrupted add)",
+                               "run the same `netvault engineer add` again with the same password", False))
+        elif not row["roles"]:
+            out.append(Finding("person", "login-without-role", row["user"],
+                               "a login with no role (interrupted add, or every role taken away)",
+                               "run the same `netvault engineer add` again, or `netvault engineer offboard` it", False))
+    return out
+
+
+def _customer_findings(vault, mounts: Mounts, listed: list[str]) -> list[Finding]:
+    from netvault.vault.policies import CUSTOMER_POLICY_PREFIX
+
+    out = []
+    with_profile = set()
+    for c in listed:
+        if kv_read(vault, mounts.kv, f"customers/{c}/profile") is not None:
+            with_profile.add(c)
+    parts: dict[str, list[str]] = {}
+    for name in vault.list(f"{mounts.transit}/keys"):
+        if name.startswith("customer-"):
+            parts.setdefault(name[len("customer-"):], []).append("transit key")
+    for name in vault.list("sys/policies/acl"):
+        if name.startswith(CUSTOMER_POLICY_PREFIX):
+            parts.setdefault(name[len(CUSTOMER_POLICY_PREFIX):], []).append("policy")
+    for c, have in sorted(parts.items()):
+        if c in with_profile:
+            continue
+        if not _valid(c, "customer"):
+            out.append(Finding("customer", "bad-name", names.shown(c), f"{' and '.join(have)} under a name that "
+                               "is not a valid customer slug", "remove by hand after review", False))
+            continue
+        out.append(Finding("customer", "half-made", c, f"{' and '.join(have)} without a profile "
+                           "(interrupted customer add)", f"run `netvault customer add {c}` again to complete it", False))
+    return out
+
+
+def _setup_findings(vault, mounts: Mounts) -> list[Finding]:
+    """Drift from the netvault layout, as `setup --check` sees it (admins only)."""
+    from netvault.vault import setup as layout
+    caps = vault.write("sys/capabilities-self", {"paths": ["sys/policies/acl/nv-admin"]}) or {}
+    have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
+    if not have & {"read", "root"}:
+        raise PermissionDenied("setup check needs an admin")
+    client = vault.config.admin(vault.token, address=vault.address)
+    return [Finding("setup", "drift", item.name, item.detail or "differs",
+                    "run `netvault setup` as an admin" if not item.manual else "fix by hand (see `netvault setup --check`)",
+                    False)
+            for item in layout.run_setup(client, mounts, check=True).drift
+            if not item.name.startswith("audit device")]
+
+
+# --------------------------------------------------------------------------
+def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool = False,
+            progress: Progress | None = None) -> Report:
+    """Check everything the caller may read; with ``repair`` fix what can be fixed."""
+    m = mounts or Mounts()
+    findings: list[Finding] = []
+    skipped: list[str] = []
+    checked: dict[str, int] = {}
+    try:
+        listed = [k.rstrip("/") for k in vault.list(f"{m.kv}/metadata/customers")]
+    except PermissionDenied:
+        raise PermissionDenied("doctor needs a team lead's or an admin's token (it reads every customer)") from None
+    customers = []
+    for c in listed:
+        if _valid(c, "customer"):
+            customers.append(c)
+        else:
+            findings.append(Finding("customer", "bad-name", names.shown(c),
+                                    "a KV tree under a name that is not a valid customer slug (planted?)",
+                                    "review and remove by hand; netvault never uses it", False))
+
+    index, counts = _index_findings(vault, m.kv, customers, progress)
+    findings += index
+    checked.update(counts)
+    findings += _search_findings(vault, m.kv, customers)
+    for label, fn in (("grants", lambda: _grant_findings(vault, m, now)),
+                      ("people", lambda: _people_findings(vault, m, now)),
+                      ("customers", lambda: _customer_findings(vault, m, customers)),
+                      ("setup", lambda: _setup_findings(vault, m))):
+        try:
+            got = fn()
+            findings += got
+            checked[label] = 1
+        except PermissionDenied:
+            skipped.append(f"{label}: your token may not read what this check needs")
+
+    if repair:
+        _repair_index(vault, m.kv, [f for f in findings if f.area == "index"])
+        _repair_search(vault, m.kv, [f for f in findings if f.area == "search"])
+        for f in findings:
+            if f.area == "grant" and f.repairable:
+                try:
+                    _repair_grant(vault, m, f, now)
+                    f.repaired = True
+                except NetvaultError as exc:
+                    f.error = exc.message
+    return Report(findings, checked, skipped)
