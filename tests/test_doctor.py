@@ -23,6 +23,7 @@ from netvault.server import doctor
 from netvault.access import people as users
 from netvault.errors import Conflict
 from netvault.vault.client import Vault
+from netvault.records import index
 from netvault.records.store import Store
 from people import new_user
 
@@ -106,7 +107,7 @@ def test_crash_at_every_step_of_device_writes_is_found_and_repaired(own_server):
     # an entry lost another way (an older netvault's race, a hand edit): found and put back
     mac = _mac()
     store.add_device(c, "lost", kind="switch", macs=[mac])
-    root.delete(f"netvault/metadata/customers/{c}/_index/mac/{mac}")
+    index.edit(root, "netvault", removes=[("mac", mac, c, "lost")])
     assert _problems(root) == [("index", "missing-entry", f"{c}/lost")]
     doctor.examine(root, now=_now(), repair=True)
     assert _problems(root) == []

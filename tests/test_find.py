@@ -97,12 +97,15 @@ def test_find_follows_edits_and_removal(net, cli):
 
 def test_find_ignores_stale_index_entries(server, net, cli):
     """An index entry whose device does not hold the MAC (e.g. a crash between
-    index and record write) is not reported."""
-    root = server.root()
+    index and record write) is not reported: a team lead's find checks every
+    entry of the global index bucket against the device record."""
+    from netvault.records import index
+
     stale = _mac()
-    root.secrets.kv.v2.create_or_update_secret(
-        path=f"customers/{net['a']}/_index/mac/{stale}", secret={"devices": ["gw", "ghost"]}, cas=0, mount_point="netvault")
-    assert cli("find", stale, token=net["eng"]).returncode == 3
+    index.edit(server.gateway(), "netvault", adds=[("mac", stale, net["a"], "gw"), ("mac", stale, net["a"], "ghost")])
+    assert index.holders(server.gateway(), "netvault", "mac", stale) == [(net["a"], "ghost"), (net["a"], "gw")]
+    for token in (net["lead"], net["eng"]):
+        assert cli("find", stale, token=token).returncode == 3
 
 
 def test_find_rejects_garbage(net, cli):

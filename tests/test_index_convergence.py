@@ -1,4 +1,4 @@
-"""The find index converges to exactly the devices' MACs, IPs and names, under
+"""The global find index (bucket documents) converges to exactly the devices' MACs, under
 any interleaving of writers (issue 9, item 1).
 
 Two tests pause one real writer between two of its requests while another
@@ -16,6 +16,7 @@ import pytest
 
 from netvault.errors import Conflict, NotFound
 from netvault.vault.client import Vault
+from netvault.records import index
 from netvault.records.store import Store
 
 KV = "netvault"
@@ -50,27 +51,27 @@ class PausingVault(Vault):
         return super().request(method, path, data, headers=headers, idempotent=idempotent)
 
 
-def _mac() -> str:
-    return "02" + secrets.token_hex(5)
+def _mac(other: str | None = None) -> str:
+    """A random MAC; given ``other``, one whose index bucket differs from its
+    (so pausing at one MAC's bucket write stops exactly that write)."""
+    while True:
+        mac = "02" + secrets.token_hex(5)
+        if other is None or index.bucket(mac) != index.bucket(other):
+            return mac
+
+
+def _bucket_write(mac: str):
+    return lambda method, path: method == "POST" and path.endswith(index.path_of("mac", mac))
 
 
 def _index_entries(vault: Vault, customer: str, macs: set[str], names: set[str]) -> set[tuple[str, str, str]]:
-    """(where, what, key) for every index entry naming this customer's device 'dev'
-    among the given MACs and names, per customer and global."""
+    """(what, key, device) for every global index entry naming one of this
+    customer's devices among the given MACs (read from the bucket documents)."""
     out = set()
     for mac in macs:
-        got = vault.read(f"{KV}/data/customers/{customer}/_index/mac/{mac}")
-        for device in (((got or {}).get("data") or {}).get("data") or {}).get("devices") or []:
-            out.add(("customer", "mac", mac, device))
-        got = vault.read(f"{KV}/data/_index/mac/{mac}")
-        for e in (((got or {}).get("data") or {}).get("data") or {}).get("entries") or []:
-            if e.get("customer") == customer:
-                out.add(("global", "mac", mac, e.get("device")))
-    for name in names:
-        got = vault.read(f"{KV}/data/_index/name/{name}")
-        for e in (((got or {}).get("data") or {}).get("data") or {}).get("entries") or []:
-            if e.get("customer") == customer:
-                out.add(("global", "name", name, e.get("device")))
+        for c, device in index.holders(vault, KV, "mac", mac):
+            if c == customer:
+                out.add(("mac", mac, device))
     return out
 
 
@@ -82,9 +83,7 @@ def _expected(store: Store, customer: str, names: set[str]) -> set[tuple[str, st
         except NotFound:
             continue
         for mac in dev.get("macs") or []:
-            out.add(("customer", "mac", mac, name))
-            out.add(("global", "mac", mac, name))
-        out.add(("global", "name", name, name))
+            out.add(("mac", mac, name))
     return out
 
 
@@ -121,9 +120,10 @@ def test_edit_racing_edit_back_keeps_the_mac_findable(server, shop):
     entries; B moves it back M2 -> M1 and completes. With the old order A then
     removed M1 for good: the device held M1 and find no longer found it."""
     store, c = shop
-    m1, m2 = _mac(), _mac()
+    m1 = _mac()
+    m2 = _mac(m1)
     store.add_device(c, "dev", kind="router", macs=[m1], force=True)
-    slow, vault = _paused_store(server, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
+    slow, vault = _paused_store(server, _bucket_write(m1))
     a, errors = _run(lambda: slow.edit_device(c, "dev", macs=[m2], force=True))
     assert vault.paused.wait(30)
     store.edit_device(c, "dev", macs=[m1], force=True)  # B completes while A waits
@@ -141,7 +141,7 @@ def test_remove_racing_add_again_keeps_the_new_device_findable(server, shop):
     store, c = shop
     m1 = _mac()
     store.add_device(c, "dev", kind="router", macs=[m1], force=True)
-    slow, vault = _paused_store(server, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
+    slow, vault = _paused_store(server, _bucket_write(m1))
     a, errors = _run(lambda: slow.remove("device", c, "dev"))
     assert vault.paused.wait(30)
     store.add_device(c, "dev", kind="switch", macs=[m1], force=True)

@@ -7,6 +7,7 @@ the domain, NETVAULT_NOW for the CLI), never waited for.
 from __future__ import annotations
 
 import base64
+import zlib
 import json
 import secrets
 from datetime import date, datetime, timedelta, timezone
@@ -16,7 +17,7 @@ import pytest
 from hvac import exceptions as hx
 
 from access_helpers import raw
-from test_records_helpers import grant, kv_exists, kv_get
+from test_records_helpers import grant, index_holders, kv_exists, kv_get
 
 from netvault.vault import policies
 from netvault.lifecycle.service_end import Lifecycle, add_years
@@ -248,9 +249,8 @@ def _leftovers(server, c: str, eng_name: str, mac: str, ip: str) -> list[str]:
     left = []
     if _listed(root, f"{KV}/metadata/customers/{c}"):
         left.append("kv tree")
-    for what, key in (("mac", mac), ("ip", ip), ("name", "fw1")):
-        got = kv_get(server, f"_index/{what}/{key}") or {}
-        if any(e.get("customer") == c for e in got.get("entries") or []):
+    for what, key in (("mac", mac), ("ip", ip)):
+        if any(holder == c for holder, _ in index_holders(server, what, key)):
             left.append(f"index {what}")
     try:
         raw(root, "GET", f"{TRANSIT}/keys/customer-{c}")
@@ -284,18 +284,16 @@ def _leftovers(server, c: str, eng_name: str, mac: str, ip: str) -> list[str]:
     for user in _listed(root, f"{KV}/metadata/_requests"):
         if c in _listed(root, f"{KV}/metadata/_requests/{user}"):
             left.append("request")
-    for what, key in (("mac", mac), ("ip", ip), ("name", "fw1")):
-        path = f"{KV}/metadata/_index/{what}/{key}"
-        try:
-            versions = raw(root, "GET", path)["data"]["versions"]
-        except hx.InvalidPath:
-            continue
-        for v, info in versions.items():
-            if info.get("destroyed") or info.get("deletion_time"):
-                continue
-            got = raw(root, "GET", f"{KV}/data/_index/{what}/{key}?version={v}")["data"]["data"]
-            if any(e.get("customer") == c for e in got.get("entries") or []):
-                left.append(f"index {what} v{v}")
+    # every version of every index bucket (they hold other customers' entries too)
+    for what in ("mac", "ip"):
+        for bucket in _listed(root, f"{KV}/metadata/_index/buckets/{what}"):
+            path = f"_index/buckets/{what}/{bucket}"
+            for v, info in raw(root, "GET", f"{KV}/metadata/{path}")["data"]["versions"].items():
+                if info.get("destroyed") or info.get("deletion_time"):
+                    continue
+                got = raw(root, "GET", f"{KV}/data/{path}?version={v}")["data"]["data"]
+                if f'"{c}"'.encode() in zlib.decompress(base64.b64decode(got["z"])):
+                    left.append(f"index {what} {bucket} v{v}")
     return left
 
 
@@ -339,7 +337,7 @@ def test_erase_is_admin_only(server, world, cli):
     r = cli("customer", "erase", c, "--yes", token=world["lead"].token())
     assert r.returncode == 4 and "admin-only" in r.stderr, r.stderr
     assert kv_exists(server, f"customers/{c}/profile")
-    assert kv_get(server, f"_index/mac/{world['mac']}")["entries"]  # nothing touched
+    assert (c, "fw1") in index_holders(server, "mac", world["mac"])  # nothing touched
     r = cli("retention", "purge", token=world["lead"].token(), env={"NETVAULT_NOW": "2099-01-01T00:00:00Z"})
     assert r.returncode in (0, 4)
     assert kv_exists(server, f"customers/{c}/profile")

@@ -30,3 +30,18 @@ def kv_exists(server, path: str) -> bool:
         return True
     except hvac.exceptions.InvalidPath:
         return False
+
+
+def index_holders(server, what: str, key: str) -> list[tuple[str, str]]:
+    """(customer, device) pairs of the global MAC/IP index for one key, read
+    raw with root and decoded here (docs/DESIGN.md: bucket = low byte of the
+    key's CRC-32, data {"z": base64(zlib(JSON {key: [[customer, device]]}))})."""
+    import base64
+    import json
+    import zlib
+
+    got = kv_get(server, f"_index/buckets/{what}/{zlib.crc32(key.encode()) & 0xFF:02x}")
+    if not got:
+        return []
+    doc = json.loads(zlib.decompress(base64.b64decode(got["z"])))
+    return [tuple(p) for p in doc.get(key, [])]

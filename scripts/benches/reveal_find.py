@@ -33,7 +33,7 @@ import sys
 import time
 import uuid
 
-from netvault.records import lookup
+from netvault.records import index, lookup
 from netvault.vault import policies
 from netvault.records import reach
 from netvault.records import search
@@ -79,9 +79,6 @@ def _load(ctx, kv: str, dataset: int, customers: int, per_customer: int) -> dict
         mac = _mac(dataset, n)
         rec = {"id": uuid.uuid4().hex, "kind": "switch", "macs": [mac], "ips": [f"10.{dataset}.{n // 250 % 250}.{n % 250 + 1}"],
                "location": f"rack {j}", "model": "bench"}
-        client.write(f"{kv}/data/{lookup.customer_index_path(c, 'mac', mac)}", {"data": {"devices": [name]}, "options": {"cas": 0}})
-        client.write(f"{kv}/data/{lookup.global_index_path('mac', mac)}",
-                     {"data": {"entries": [{"customer": c, "device": name}]}, "options": {"cas": 0}})
         client.write(f"{kv}/data/{lookup.record_path(c, 'devices', name)}", {"data": rec, "options": {"cas": 0}})
 
     total = len(jobs)
@@ -106,6 +103,8 @@ def _load(ctx, kv: str, dataset: int, customers: int, per_customer: int) -> dict
         client.write(f"{kv}/data/{lookup.search_path(c)}", {"data": {"z": search.pack(doc)}, "options": {"cas": 0}})
 
     ctx.parallel(list(enumerate(slugs)), search_doc, threads=16)
+    # the global MAC index (team leads' find), as an import writes it: one document per bucket
+    index.edit(ctx.gateway(), kv, adds=[("mac", _mac(dataset, n), c, f"dev-{j:03d}") for c, j, n in jobs], threads=16)
     secs = time.perf_counter() - started
     ctx.log(f"loaded {total} devices / {customers} customers into {kv}/ in {secs:.0f} s")
     mid = total // 2 + 7

@@ -7,12 +7,15 @@ listed once per customer and kind, (3) links and required fields of *new*
 records are checked -- all before the first write; any problem and nothing is
 written (``plan.ImportRefused``). Then credentials, licences, devices (a
 device may link a credential of the same file), each record by
-``Store.write_record`` on a per-thread client.
+``Store.write_record`` on a per-thread client. Per batch, not per record:
+the devices' global index entries (``records.index`` buckets, before the
+records), entries updates dropped (after), and each customer's search
+document (after), so a new device costs one KV write.
 """
 
 from __future__ import annotations
 
-from netvault.records import lookup
+from netvault.records import index, lookup
 from netvault.errors import ExitCode, NetvaultError, PermissionDenied
 from netvault.importing.plan import Entry, ImportRefused, Outcome, Plan
 
@@ -90,6 +93,10 @@ def run(store, plan: Plan, *, dry_run: bool = False, threads: int = THREADS, pro
     # document is written once per customer at the end, not once per record
     collected: dict[str, dict] = {}
 
+    # global find index entries no longer held by updated devices: removed
+    # in one batch after the writes (one bucket write each)
+    dropped: list = []
+
     def one(client, e: Entry) -> Outcome:
         try:
             with lock:
@@ -97,7 +104,7 @@ def run(store, plan: Plan, *, dry_run: bool = False, threads: int = THREADS, pro
             action, reason = store.write_record(
                 e.kind, e.customer, e.name, e.fields, e.secrets, vault=client,
                 known_new=e.name not in present[(e.customer, e.kind)], dry_run=dry_run,
-                collect=None if dry_run else collect)
+                collect=None if dry_run else collect, indexed=True, dropped=dropped)
             out = Outcome(e.source, e.customer, e.name, action, "; ".join(r for r in (reason, e.note) if r))
         except PermissionDenied as exc:
             raise PermissionDenied(f"{exc.message} (writing {e.customer}/{e.name}); "
@@ -113,16 +120,25 @@ def run(store, plan: Plan, *, dry_run: bool = False, threads: int = THREADS, pro
     results: dict[int, Outcome] = {}
     for kind in ORDER:
         batch = [(i, e) for i, e in enumerate(plan.entries) if e.kind == kind]
+        if kind == "devices" and batch and not dry_run:
+            # the global index entries of every device in the file, before
+            # any record: one check-and-set per touched bucket, not one list
+            # per device (a crash then leaves stale entries, which find and
+            # the shared-MAC check verify against the record, never missing ones)
+            ahead = [x for _, e in batch for x in store.index_ahead(e.customer, e.name, e.fields)]
+            index.edit(store.vault, store.kv, adds=ahead, threads=threads)
         outs = lookup.parallel(store.vault, [e for _, e in batch], one, threads=threads)
         results.update({i: o for (i, _), o in zip(batch, outs)})
+    if dropped:
+        index.edit(store.vault, store.kv, removes=dropped, threads=threads)
     if collected:
         from netvault.records import reach
 
-        def index(client, customer):
+        def search_document(client, customer):
             reach.edit_search(client, store.kv, customer, collected[customer], only_newer=True)
             reach.propagate(client, store.kv, customer)
 
-        lookup.parallel(store.vault, sorted(c for c, got in collected.items() if got), index, threads=threads)
+        lookup.parallel(store.vault, sorted(c for c, got in collected.items() if got), search_document, threads=threads)
     outcomes = [results[i] for i in range(len(plan.entries))] + list(plan.skipped)
     return sorted(outcomes, key=lambda o: _source_key(o.source))
 

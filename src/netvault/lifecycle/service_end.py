@@ -440,7 +440,7 @@ class Lifecycle:
         steps.append(f"grants revoked: {n}")
         self._sweep_inbox(customer)
         steps.append(f"find copies and requests removed: {self._sweep_people(customer)}")
-        steps.append(f"global find entries removed: {self._drop_global_index(store, customer)}")
+        steps.append(f"global find index documents cleaned: {self._drop_global_index(store, customer)}")
         steps.append(f"KV keys destroyed: {self._destroy_tree(customer)}")
         if self._delete_key(customer):
             steps.append("transit key deleted")
@@ -458,9 +458,18 @@ class Lifecycle:
         return steps
 
     def _drop_global_index(self, store, customer: str) -> int:
-        """Global find entries of every device, from every readable version."""
+        """The customer's entries in the global find index (``records.index``
+        buckets; and the per-key lists written before them, from every
+        readable device version), and every older version of what held them."""
+        from netvault.records import index
+        from netvault.records.lookup import global_index_path
+
+        held = index.drop_customer(self.vault, self.kv, customer)
+        parallel(self.vault, held, lambda client, path: self._destroy_old_versions(path, client), threads=8)
+        legacy = {(what, k) for what in ("mac", "ip", "name")
+                  for k in self.vault.list(f"{self.kv}/metadata/_index/{what}") if not k.endswith("/")}
         jobs = set()
-        for name in self.vault.list(f"{self.kv}/metadata/customers/{customer}/devices"):
+        for name in self.vault.list(f"{self.kv}/metadata/customers/{customer}/devices") if legacy else []:
             name = name.rstrip("/")
             meta = self._meta(f"customers/{customer}/devices/{name}") or {}
             jobs.add(("name", name, name))
@@ -471,8 +480,8 @@ class Lifecycle:
                 if got:
                     for what, key in store._index_keys(name, got[0]):
                         jobs.add((what, key, name))
+        jobs = {j for j in jobs if (j[0], j[1]) in legacy}
         entry = lambda j: {"customer": customer, "device": j[2]}  # noqa: E731
-        from netvault.records.lookup import global_index_path
 
         def drop(client, j) -> None:
             path = global_index_path(j[0], j[1])
@@ -480,7 +489,7 @@ class Lifecycle:
             self._destroy_old_versions(path, client)  # they list the customer too
 
         parallel(self.vault, sorted(jobs), drop)
-        return len(jobs)
+        return len(held) + len(jobs)
 
     def _destroy_old_versions(self, path: str, vault=None) -> None:
         """Destroy every version but the current one of a key shared with other

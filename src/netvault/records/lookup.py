@@ -7,8 +7,10 @@ here only reads; writes live in ``netvault.records.store``.
 KV layout (mount ``netvault``, see docs/DESIGN.md)::
 
     customers/<c>/<kind>/<name>        record (kind: credentials, devices, licences)
-    customers/<c>/_index/<mac|ip>/<k>  {devices: [name, ...]}            per customer
-    _index/<mac|ip|name>/<k>           {entries: [{customer, device}]}   global
+    customers/<c>/_index/search        the customer's search document (``search``)
+    _index/buckets/<mac|ip>/<bb>       global MAC/IP index (``index``; team leads, admins)
+    customers/<c>/_index/<mac|ip>/<k>  per-customer lists written before search
+                                       documents (read only as a fallback)
 """
 
 from __future__ import annotations
@@ -399,9 +401,9 @@ def find(vault, kv: str, term: str, *, policies: list[str] | None = None,
         policies = token_policies(vault)
     if any(p in ELEVATED_POLICIES for p in policies):
         if what in ("mac", "ip"):
-            got = kv_read(vault, kv, global_index_path(what, key))
-            pairs = sorted({(e.get("customer"), e.get("device")) for e in ((got[0].get("entries") if got else None) or [])
-                            if isinstance(e, dict) and isinstance(e.get("customer"), str) and isinstance(e.get("device"), str)})
+            from netvault.records import index
+
+            pairs = index.holders(vault, kv, what, key)  # one read: the key's bucket
             hits = parallel(vault, pairs, lambda client, p: _device_hit(client, kv, p[0], p[1], what, key))
             return what, key, [h for h in hits if h is not None]
         customers = sorted(k.rstrip("/") for k in vault.list(f"{kv}/metadata/customers") if k.endswith("/"))

@@ -30,10 +30,9 @@ from netvault.records import search
 from netvault.values import validate
 from netvault.local.config import DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
-from netvault.records.lookup import (
-    customer_index_path, global_index_path, ids_path, kv_read, parallel, profile_path,
-    record_path, transit_key,
-)
+from netvault.records import index
+from netvault.records.lookup import ids_path, kv_read, parallel, profile_path, record_path, transit_key
+from netvault.vault.kv import kv_edit
 
 PROFILE_FIELDS = ("company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat", "bank", "notes",
                   "retention")
@@ -548,7 +547,7 @@ class Store:
         data = {"id": record_id, **{k: v for k, v in fields.items() if v not in (None, "", [])}}
         if kind in lookup.SECRET_KINDS:
             data["secrets"] = self.seal(customer, record_id, secrets)
-        self._write_id(customer, record_id, KIND_WORDS[kind], name)
+            self._write_id(customer, record_id, KIND_WORDS[kind], name)
         return record_id, data
 
     # -- credentials -------------------------------------------------------
@@ -669,50 +668,34 @@ class Store:
 
     @staticmethod
     def _index_keys(name: str, data: dict) -> set[tuple[str, str]]:
+        """The global index entries a device record calls for: (form, key)."""
         keys = {("mac", m) for m in data.get("macs") or []}
         keys |= {("ip", i) for i in data.get("ips") or []}
-        keys.add(("name", name))
         return keys
 
+    @staticmethod
+    def _entries(customer: str, name: str, keys) -> list[index.Entry]:
+        return [(what, key, customer, name) for what, key in sorted(keys)]
+
+    def _index_add(self, customer: str, name: str, keys, vault=None) -> None:
+        index.edit(vault or self.vault, self.kv, adds=self._entries(customer, name, keys))
+
+    def _index_remove(self, customer: str, name: str, keys, vault=None) -> None:
+        index.edit(vault or self.vault, self.kv, removes=self._entries(customer, name, keys))
+
     def _index_edit(self, path: str, list_key: str, entry, add: bool, vault=None) -> None:
-        """Add/remove one entry of an index list, check-and-set, retried on conflict."""
-        vault = vault or self.vault
-        for _ in range(INDEX_RETRIES):
-            got = kv_read(vault, self.kv, path)
-            if got is None:
-                meta = self.meta(path, vault)
-                current, cas = [], int((meta or {}).get("current_version") or 0)
-            else:
-                current, cas = list(got[0].get(list_key) or []), int(got[1].get("version") or 0)
+        """Add/remove one entry of a per-key index list as written before the
+        bucket documents (``_index/<mac|ip|name>/<key>``); only customer
+        erase still edits those, to take an erased customer out of them."""
+        def change(data):
+            current = list(data.get(list_key) or [])
             if (entry in current) == add:
-                return
+                return None
             new = current + [entry] if add else [e for e in current if e != entry]
-            if list_key == "entries":
-                new.sort(key=lambda e: (e.get("customer", ""), e.get("device", "")))
-            else:
-                new.sort()
-            try:
-                self.put(path, {list_key: new}, cas, vault)
-                return
-            except Conflict:
-                continue
-        raise Conflict(f"the find index at {path} kept changing; try again")
+            return {list_key: new}
 
-    def _index_jobs(self, customer: str, name: str, keys: set[tuple[str, str]]) -> list[tuple[str, str, object]]:
-        jobs = []
-        for what, key in sorted(keys):
-            if what != "name":
-                jobs.append((customer_index_path(customer, what, key), "devices", name))
-            jobs.append((global_index_path(what, key), "entries", {"customer": customer, "device": name}))
-        return jobs
-
-    def _index_add(self, customer: str, name: str, keys) -> None:
-        jobs = self._index_jobs(customer, name, keys)
-        parallel(self.vault, jobs, lambda client, j: self._index_edit(j[0], j[1], j[2], True, client))
-
-    def _index_remove(self, customer: str, name: str, keys) -> None:
-        jobs = self._index_jobs(customer, name, keys)
-        parallel(self.vault, jobs, lambda client, j: self._index_edit(j[0], j[1], j[2], False, client))
+        kv_edit(vault or self.vault, self.kv, path, change, retries=INDEX_RETRIES,
+                gave_up=f"the find index at {path} kept changing; try again")
 
     def _settle_index(self, customer: str, name: str, touched: set[tuple[str, str]]) -> None:
         """Make the find index agree with the device as it is *now*, whatever
@@ -735,10 +718,8 @@ class Store:
             got = self.read(path)
             seen = got[1].get("version") if got else None
             held = self._index_keys(name, got[0]) if got else set()
-            if touched - held:
-                self._index_remove(customer, name, touched - held)
-            if held:
-                self._index_add(customer, name, held)
+            index.edit(self.vault, self.kv, adds=self._entries(customer, name, held),
+                       removes=self._entries(customer, name, touched - held))
             reach.edit_search(self.vault, self.kv, customer, {("devices", name): self._search_entry("devices", got)})
             again = self.read(path)
             if (again[1].get("version") if again else None) == seen:
@@ -819,20 +800,18 @@ class Store:
     def _mac_holders(self, customer: str, name: str, macs) -> list[str]:
         """Other devices the caller may see that hold one of ``macs``, as
         "mac customer/device": from the global index where the caller may read
-        it (leads, admins), else from this customer's own index. Index entries
-        are checked against the device record, so a stale one refuses nothing."""
+        it (leads, admins), else from this customer's search document. Index
+        entries are checked against the device record, so a stale one refuses nothing."""
         found: list[str] = []
         for mac in macs:
-            holders: list[tuple[str, str]] = []
             try:
-                got = kv_read(self.vault, self.kv, global_index_path("mac", mac))
-                holders = [(e.get("customer", ""), e.get("device", "")) for e in (got[0].get("entries") or [])] if got else []
+                holders = index.holders(self.vault, self.kv, "mac", mac)
             except PermissionDenied:
                 try:
-                    got = kv_read(self.vault, self.kv, customer_index_path(customer, "mac", mac))
+                    doc = self.stored_search(customer) or {}
                 except PermissionDenied:
-                    got = None
-                holders = [(customer, d) for d in (got[0].get("devices") or [])] if got else []
+                    doc = {}
+                holders = [(customer, d) for d, e in (doc.get("devices") or {}).items() if mac in (e.get("m") or [])]
             for c, d in holders:
                 if (c, d) == (customer, name) or not c or not d:
                     continue
@@ -973,24 +952,22 @@ class Store:
         listed = (vault or self.vault).list(f"{self.kv}/metadata/customers/{customer}/{kind}")
         return {k for k in listed if not k.endswith("/")}
 
-    def _index_put(self, path: str, list_key: str, entry, vault, fresh: bool) -> None:
-        """Add one index entry; ``fresh``: try a create (cas=0) first, which is
-        one request when the key is new, and fall back to read-modify-write."""
-        if fresh:
-            try:
-                self.put(path, {list_key: [entry]}, 0, vault)
-                return
-            except Conflict:
-                pass
-        self._index_edit(path, list_key, entry, True, vault)
-
     def _collect(self, collect: dict | None, kind: str, name: str, data: dict, version: int) -> None:
         if collect is not None and kind in ("devices", "credentials"):
             collect[(kind, name)] = self._search_entry(kind, (data, {"version": version}))
 
+    def index_ahead(self, customer: str, name: str, fields: dict) -> list[index.Entry]:
+        """The global index entries an import's device values call for, for
+        the caller to add in one batch *before* the records are written (so a
+        crash leaves at most stale entries, never a device its index lacks).
+        Values the file does not give (no ``macs``/``ips`` key) keep what is
+        stored, which is indexed already."""
+        return self._entries(customer, name, self._index_keys(name, fields))
+
     def write_record(self, kind: str, customer: str, name: str, fields: dict, secrets: dict[str, str], *,
                      vault=None, known_new: bool = False, dry_run: bool = False,
-                     collect: dict | None = None) -> tuple[str, str]:
+                     collect: dict | None = None, indexed: bool = False,
+                     dropped: list | None = None) -> tuple[str, str]:
         """Bring one record to the given state, for imports: ``created``,
         ``unchanged`` or ``updated`` (with the names of the changed fields).
 
@@ -1001,15 +978,23 @@ class Store:
         sealed value, and so does a sealed field set outside an import (no
         fingerprint: ``add``, ``credential rotate``). Nothing is decrypted: a secret counts as unchanged when
         its keyed fingerprint (``fingerprints``) matches the one stored at the
-        previous import. Same write order and check-and-set as ``add_*`` /
-        ``edit_*``, on ``vault`` (one client per thread). ``known_new``: the
+        previous import. Same check-and-set as ``add_*`` / ``edit_*``, on
+        ``vault`` (one client per thread). ``known_new``: the
         caller listed the names and this one is not there (skips two reads;
         a concurrent create still ends in the check-and-set and a retry).
         ``customer`` must exist (the caller checks, once per customer).
-        ``collect``: gets ``(kind, name) -> search entry`` of the record as
-        written (or found unchanged); the caller writes the customer's search
-        document once per batch (``reach.edit_search(only_newer=True)``)
-        instead of once per record."""
+
+        Requests: a new device is ONE write (no ``_ids`` entry: a device has
+        no sealed field, so its id never appears in a transit context the
+        audit reader must name). A new credential or licence adds its seal,
+        fingerprint and create-only ``_ids`` entry. Batching (imports):
+        ``collect`` gets ``(kind, name) -> search entry`` of the record as
+        written (or found unchanged), for the customer's search document
+        written once per batch (``reach.edit_search(only_newer=True)``);
+        ``indexed``: the caller already added the device's global index
+        entries (``index_ahead``, one bucket write per batch); ``dropped``
+        gets the entries an update no longer holds, for the caller to remove
+        in one batch after the writes. Without them each record does its own."""
         kind = kind_dir(kind)
         vault = vault or self.vault
         path = record_path(customer, kind, name)
@@ -1028,10 +1013,9 @@ class Store:
                     data["secrets"] = self.seal(customer, record_id, secrets, vault)
                     if secrets:
                         data["fingerprints"] = self.fingerprints(customer, record_id, secrets, vault)
-                self._write_id(customer, record_id, KIND_WORDS[kind], name, vault)
-                if kind == "devices":
-                    for job in self._index_jobs(customer, name, self._index_keys(name, data)):
-                        self._index_put(*job, vault, fresh=True)
+                    self._write_id(customer, record_id, KIND_WORDS[kind], name, vault)
+                if kind == "devices" and not indexed:
+                    self._index_add(customer, name, self._index_keys(name, data), vault)
                 try:
                     written = self.put(path, data, cas, vault)
                     self._collect(collect, kind, name, data, written)
@@ -1063,14 +1047,17 @@ class Store:
             old_keys = new_keys = set()
             if kind == "devices":
                 old_keys, new_keys = self._index_keys(name, data), self._index_keys(name, new)
-                for job in self._index_jobs(customer, name, new_keys - old_keys):
-                    self._index_put(*job, vault, fresh=False)
+                if not indexed:
+                    self._index_add(customer, name, new_keys - old_keys, vault)
             try:
                 written = self.put(path, new, version, vault)
             except Conflict:
                 continue
             self._collect(collect, kind, name, new, written)
-            for job in self._index_jobs(customer, name, old_keys - new_keys):
-                self._index_edit(*job, False, vault)
+            if old_keys - new_keys:
+                if dropped is not None:
+                    dropped.extend(self._entries(customer, name, old_keys - new_keys))
+                else:
+                    self._index_remove(customer, name, old_keys - new_keys, vault)
             return "updated", reason
         raise Conflict(f"{what} kept changing during the import; run it again")

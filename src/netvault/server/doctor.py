@@ -5,9 +5,10 @@ policies decide what a caller may repair and the trail shows who did.
 
 What it checks:
 
-* **find index**: every device's MACs, IPs and name have their per-customer
-  and global entries, and no entry names a device that does not hold it
-  (repair: ``Store._settle_index``, the same step every device write ends with);
+* **find index**: every device's MACs and IPs have their entries in the
+  global index buckets, and no entry names a device that does not hold it
+  (repair: ``Store._settle_index``, the same step every device write ends with;
+  it also fills the buckets for devices written before they existed);
 * **find search documents**: each customer's equals what its records call
   for (repair: rebuilt from the records and copied to the people enrolled);
 * **grants**: a grant record without its group or token (an interrupted grant
@@ -33,7 +34,7 @@ from typing import Callable
 from netvault.values import names
 from netvault.local.config import Mounts
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
-from netvault.records.lookup import customer_index_path, global_index_path, kv_read, parallel
+from netvault.records.lookup import kv_read, parallel
 
 
 @dataclass
@@ -115,13 +116,15 @@ def _listing(vault, path: str) -> list[str]:
 
 
 def _index_findings(vault, kv: str, customers: list[str], progress: Progress | None) -> tuple[list[Finding], dict]:
+    """The global MAC/IP index (``records.index`` buckets) against the device records."""
+    from netvault.records import index
     from netvault.records.store import Store
 
     store = Store(vault, Mounts(kv=kv))
-    # what the records say: (scope, what, key, customer, device)
+    # what the records say: (what, key, customer, device)
     import threading
 
-    want: set[tuple[str, str, str, str, str]] = set()
+    want: set[tuple[str, str, str, str]] = set()
     devices: dict[str, list[str]] = {}
     lock, done = threading.Lock(), [0]
 
@@ -131,54 +134,36 @@ def _index_findings(vault, kv: str, customers: list[str], progress: Progress | N
             got = kv_read(client, kv, f"customers/{c}/devices/{n}")
             if got is not None:
                 found.append((n, got[0]))
-        have = []
-        for what in ("mac", "ip"):
-            for key in _listing(client, f"{kv}/metadata/customers/{c}/_index/{what}"):
-                got = kv_read(client, kv, customer_index_path(c, what, key))
-                for d in (got[0].get("devices") if got else None) or []:
-                    have.append(("customer", what, key, c, str(d)))
         if progress:
             with lock:
                 done[0] += 1
                 progress(done[0], len(customers))
-        return found, have
+        return found
 
-    have: set[tuple[str, str, str, str, str]] = set()
-    for c, (found, entries) in zip(customers, parallel(vault, customers, per_customer)):
+    for c, found in zip(customers, parallel(vault, customers, per_customer)):
         devices[c] = [n for n, _ in found]
-        have.update(entries)
         for n, data in found:
-            for what, key in store._index_keys(n, data):
-                if what != "name":
-                    want.add(("customer", what, key, c, n))
-                want.add(("global", what, key, c, n))
-
-    def global_list(client, what):
-        out = []
-        for key in _listing(client, f"{kv}/metadata/_index/{what}"):
-            got = kv_read(client, kv, global_index_path(what, key))
-            for e in (got[0].get("entries") if got else None) or []:
-                out.append(("global", what, key, str(e.get("customer")), str(e.get("device"))))
-        return out
-
-    for chunk in parallel(vault, ["mac", "ip", "name"], global_list, threads=3):
-        have.update(chunk)
+            want |= {(what, key, c, n) for what, key in store._index_keys(n, data)}
+    have = {(wb[0], key, c, d) for wb, entries in index.read_all(vault, kv).items()
+            for key, pairs in entries.items() for c, d in pairs
+            if index.bucket(key) == wb[1]}  # an entry filed in the wrong bucket is never read: missing
 
     findings = []
     known = set(customers)
-    for scope, what, key, c, d in sorted(want - have):
-        findings.append(Finding("index", "missing-entry", f"{c}/{d}", f"{scope} {what} {key}",
+    for what, key, c, d in sorted(want - have):
+        findings.append(Finding("index", "missing-entry", f"{c}/{d}", f"global {what} {key}",
                                 "add the entry (settle the device's index)", True))
-    for scope, what, key, c, d in sorted(have - want):
+    for what, key, c, d in sorted(have - want):
         gone = c not in known
         findings.append(Finding(
-            "index", "stale-entry", f"{c}/{d}", f"{scope} {what} {key}" + (" (no such customer)" if gone else ""),
+            "index", "stale-entry", f"{c}/{d}", f"global {what} {key}" + (" (no such customer)" if gone else ""),
             "drop the entry", True))
     return findings, {"customers": len(customers), "devices": sum(len(v) for v in devices.values()),
                       "index_entries": len(have)}
 
 
 def _repair_index(vault, kv: str, findings: list[Finding]) -> None:
+    from netvault.records import index
     from netvault.records.store import Store
 
     store = Store(vault, Mounts(kv=kv))
@@ -195,12 +180,8 @@ def _repair_index(vault, kv: str, findings: list[Finding]) -> None:
         try:
             if _valid(c, "customer") and _valid(d, "device name"):
                 store._settle_index(c, d, touched)
-            else:  # a name no record can have: drop the global entries naming it
-                for f in items:
-                    scope, what, key = f.detail.split(" ")[:3]
-                    if scope == "global":
-                        store._index_edit(global_index_path(what, key), "entries",
-                                          {"customer": c, "device": d}, False)
+            else:  # a name no record can have: drop the entries naming it
+                index.edit(vault, kv, removes=[(what, key, c, d) for what, key in sorted(touched)])
             for f in items:
                 f.repaired = True
         except NetvaultError as exc:
