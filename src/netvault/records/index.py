@@ -26,6 +26,8 @@ import zlib
 WHATS = ("mac", "ip")
 ROOT = "_index/buckets"
 RETRIES = 20
+#: an edit touching more buckets than this lists them first (``edit``)
+LIST_FIRST = 8
 
 
 def bucket(key: str) -> str:
@@ -111,9 +113,28 @@ def _group(adds, removes) -> dict[tuple[str, str], tuple[list[Entry], list[Entry
     return groups
 
 
-def _edit_bucket(vault, kv: str, what: str, b: str, adds: list[Entry], removes: list[Entry]) -> bool:
-    """One bucket: add, then remove, check-and-set, retried. True if written."""
-    from netvault.vault.kv import kv_edit
+def _edit_bucket(vault, kv: str, what: str, b: str, adds: list[Entry], removes: list[Entry],
+                 absent: bool = False) -> bool:
+    """One bucket: add, then remove, check-and-set, retried. True if written.
+    ``absent``: the bucket was not listed a moment ago, so it is first tried
+    as a create (``cas=0``, one request); if another writer made it
+    meanwhile, that is a Conflict and the read-modify-write below follows."""
+    from netvault.errors import Conflict
+    from netvault.vault.kv import kv_create, kv_edit
+
+    if absent:
+        entries: dict[str, list[tuple[str, str]]] = {}
+        for _, key, c, d in adds:
+            entries.setdefault(key, []).append((c, d))
+        for _, key, c, d in removes:
+            entries[key] = [p for p in entries.get(key, []) if p != (c, d)]
+        if not any(entries.values()):
+            return False
+        try:
+            kv_create(vault, kv, bucket_path(what, b), encode(entries))
+            return True
+        except Conflict:
+            pass
 
     def change(data):
         entries = decode(data)
@@ -137,9 +158,16 @@ def edit(vault, kv: str, adds=(), removes=(), threads: int = 4) -> int:
     bucket (in parallel over buckets). An entry both added and removed in the
     same call ends removed. Returns the number of buckets written."""
     from netvault.records.lookup import parallel
+    from netvault.vault.kv import kv_names
 
     groups = _group(adds, removes)
-    done = parallel(vault, sorted(groups), lambda client, wb: _edit_bucket(client, kv, wb[0], wb[1], *groups[wb]),
+    absent: set[tuple[str, str]] = set()
+    if len(groups) > LIST_FIRST:  # a batch: one LIST a form saves a read of each bucket not there yet
+        for what in sorted({wb[0] for wb in groups}):
+            there = set(kv_names(vault, kv, f"{ROOT}/{what}"))
+            absent |= {wb for wb in groups if wb[0] == what and wb[1] not in there}
+    done = parallel(vault, sorted(groups),
+                    lambda client, wb: _edit_bucket(client, kv, wb[0], wb[1], *groups[wb], absent=wb in absent),
                     threads=threads)
     return sum(1 for d in done if d)
 
