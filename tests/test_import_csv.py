@@ -355,3 +355,29 @@ def test_samples_import_into_a_customer(server, world, cli, tmp_path):
         assert {o["action"] for o in lines(r)} == {"created"}
     assert kv_get(server, f"customers/{c}/devices/fw-main")["credential"] == "fw-admin"
     assert reveal(cli, world["eng"], f"{c}/av-endpoint", "licence_key") == "AAAA-BBBB-CCCC-DDDD"
+
+
+def test_reimport_with_moved_macs_updates_the_global_index(server, world, cli, tmp_path):
+    """A second import that moves a device to another MAC and IP: `updated`,
+    the new MAC and IP are in the global index (added in the batch before the
+    records), the old ones are taken out after the writes (one batch), and the
+    rest of the file is `unchanged`; a team lead's find agrees."""
+    c, lead = world["c"], world["lead"]
+    path = tmp_path / "devices.csv"
+    path.write_text(_devices_csv(c, 30))
+    assert cli("import", "csv", str(path), "--kind", "device", token=lead).returncode == 0
+    old_mac, new_mac = _mac(7).replace(":", ""), "0a1b00ffff07"
+    text = _devices_csv(c, 30).replace(f"sw-0007,switch,{_mac(7)},10.1.0.8,", f"sw-0007,switch,{new_mac},10.9.9.9,")
+    path.write_text(text)
+    r = cli("import", "csv", str(path), "--kind", "device", "--json", token=lead)
+    assert r.returncode == 0, r.stderr
+    acts = {o["name"]: (o["action"], o["reason"]) for o in lines(r)}
+    assert acts["sw-0007"] == ("updated", "changed: ips, macs")
+    assert {a for n, (a, _) in acts.items() if n != "sw-0007"} == {"unchanged"}
+    assert index_holders(server, "mac", new_mac) == [(c, "sw-0007")]
+    assert index_holders(server, "ip", "10.9.9.9") == [(c, "sw-0007")]
+    assert (c, "sw-0007") not in index_holders(server, "mac", old_mac)
+    assert (c, "sw-0007") not in index_holders(server, "ip", "10.1.0.8")
+    found = cli("find", new_mac, "--json", token=lead).json()["results"]
+    assert [(h["customer"], h["device"]) for h in found] == [(c, "sw-0007")]
+    assert cli("find", old_mac, "--json", token=lead).returncode == 3

@@ -130,7 +130,7 @@ def run(store, plan: Plan, *, dry_run: bool = False, threads: int = THREADS, pro
         outs = lookup.parallel(store.vault, [e for _, e in batch], one, threads=threads)
         results.update({i: o for (i, _), o in zip(batch, outs)})
     if dropped:
-        index.edit(store.vault, store.kv, removes=dropped, threads=threads)
+        store.index_drop_settled(dropped, threads=threads)
     if collected:
         from netvault.records import reach
 

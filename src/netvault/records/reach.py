@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from netvault.records import search
 from netvault.errors import Conflict, NetvaultError, PermissionDenied
-from netvault.records.lookup import kv_read, parallel, reach_path, readers_path, search_path
+from netvault.records.lookup import parallel, reach_path, readers_path, search_path
+from netvault.vault.kv import kv_edit, kv_read, kv_write
 
 RETRIES = 20
 #: a person's copies are kept under this size (raft refuses entries over
@@ -30,31 +31,13 @@ REACH_MAX = 768 * 1024
 
 
 def _put(vault, kv: str, path: str, data: dict, cas: int) -> None:
-    vault.write(f"{kv}/data/{path}", {"data": data, "options": {"cas": int(cas)}})
-
-
-def _current(vault, kv: str, path: str) -> tuple[dict, int]:
-    got = kv_read(vault, kv, path)
-    if got is not None:
-        return dict(got[0]), int(got[1].get("version") or 0)
-    meta = (vault.read(f"{kv}/metadata/{path}") or {}).get("data") or {}
-    return {}, int(meta.get("current_version") or 0)
+    kv_write(vault, kv, path, data, cas=cas)
 
 
 def _edit(vault, kv: str, path: str, change) -> dict | None:
-    """Read-modify-write with check-and-set, retried; ``change(data)`` returns
-    the new data, or None for "nothing to do". Returns what was written."""
-    for _ in range(RETRIES):
-        data, cas = _current(vault, kv, path)
-        new = change(data)
-        if new is None:
-            return None
-        try:
-            _put(vault, kv, path, new, cas)
-            return new
-        except Conflict:
-            continue
-    raise Conflict(f"the find index at {path} kept changing; try again")
+    """Read-modify-write with check-and-set, retried (``vault.kv.kv_edit``);
+    ``change(data)`` returns the new data, or None for "nothing to do"."""
+    return kv_edit(vault, kv, path, change, retries=RETRIES, gave_up=f"the find index at {path} kept changing; try again")
 
 
 # -- the customer's search document -------------------------------------------

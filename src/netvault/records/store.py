@@ -4,11 +4,13 @@ Layout and rules: docs/DESIGN.md. In short:
 
 - every write carries ``options.cas`` (the mount has ``cas_required``); a
   mismatch is ``Conflict`` (exit 7), never a silent overwrite;
-- a record gets a stable id (``uuid4().hex``) at creation; ``_ids/<id>`` maps
-  it back to the record for the auditor;
+- a record gets a stable id (``uuid4().hex``) at creation; for records with
+  sealed fields (credentials, licences) ``_ids/<id>`` maps it back to the
+  record for the auditor (the id is the transit context a reveal carries);
 - secret fields are ``encrypt/customer-<c>`` ciphertexts with
   ``context = base64(id)``; nothing here ever decrypts (see ``lookup.reveal``);
-- devices keep a MAC/IP index at write time, per customer and global.
+- devices keep the global MAC/IP index (``records.index`` buckets) and the
+  customer's search document current at write time.
 
 Write order is chosen so a failure leaves nothing a retry trips over: side
 entries (key, policy, ``_ids``, index) first and idempotent, the record last.
@@ -31,8 +33,8 @@ from netvault.values import validate
 from netvault.local.config import DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.records import index
-from netvault.records.lookup import ids_path, kv_read, parallel, profile_path, record_path, transit_key
-from netvault.vault.kv import kv_edit
+from netvault.records.lookup import ids_path, parallel, profile_path, record_path, transit_key
+from netvault.vault.kv import kv_edit, kv_metadata, kv_read, kv_write
 
 PROFILE_FIELDS = ("company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat", "bank", "notes",
                   "retention")
@@ -116,12 +118,10 @@ class Store:
         return kv_read(self.vault, self.kv, path, version)
 
     def meta(self, path: str, vault=None) -> dict | None:
-        resp = (vault or self.vault).read(f"{self.kv}/metadata/{path}")
-        return (resp or {}).get("data") or None
+        return kv_metadata(vault or self.vault, self.kv, path)
 
     def put(self, path: str, data: dict, cas: int, vault=None) -> int:
-        resp = (vault or self.vault).write(f"{self.kv}/data/{path}", {"data": data, "options": {"cas": int(cas)}})
-        return int(((resp or {}).get("data") or {}).get("version") or 0)
+        return kv_write(vault or self.vault, self.kv, path, data, cas=cas)
 
     def create(self, path: str, data: dict, what: str, sealed=()) -> int:
         """Write a new record; Conflict if a live one exists (a deleted one is superseded).
@@ -963,6 +963,24 @@ class Store:
         Values the file does not give (no ``macs``/``ips`` key) keep what is
         stored, which is indexed already."""
         return self._entries(customer, name, self._index_keys(name, fields))
+
+    def index_drop_settled(self, dropped: list[index.Entry], threads: int = 16) -> None:
+        """Remove index entries updated devices no longer hold (one edit per
+        bucket), then read those devices again and put back any entry a record
+        holds now (a writer that changed it back meanwhile): as in
+        ``_settle_index``, every removal is followed by an add from a read made
+        after it, so no entry a device holds stays removed."""
+        index.edit(self.vault, self.kv, removes=dropped, threads=threads)
+        devices = sorted({(c, d) for _, _, c, d in dropped})
+
+        def held(client, cd):
+            got = kv_read(client, self.kv, record_path(cd[0], "devices", cd[1]))
+            return self._index_keys(cd[1], got[0]) if got else set()
+
+        now = dict(zip(devices, parallel(self.vault, devices, held, threads=threads)))
+        back = [e for e in dropped if (e[0], e[1]) in now[(e[2], e[3])]]
+        if back:
+            index.edit(self.vault, self.kv, adds=back, threads=threads)
 
     def write_record(self, kind: str, customer: str, name: str, fields: dict, secrets: dict[str, str], *,
                      vault=None, known_new: bool = False, dry_run: bool = False,
