@@ -21,6 +21,7 @@ Reading is stdlib only (``find`` imports it lazily on its hot path).
 
 from __future__ import annotations
 
+import re
 import zlib
 
 WHATS = ("mac", "ip")
@@ -43,9 +44,18 @@ def path_of(what: str, key: str) -> str:
     return bucket_path(what, bucket(key))
 
 
+#: customer and device names are slugs (``values.names``); anything else in a
+#: bucket was planted (team leads write these) and never reaches a path
+_SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def _slug(text) -> bool:
+    return isinstance(text, str) and _SLUG.fullmatch(text) is not None and ".." not in text
+
+
 def decode(data) -> dict[str, list[tuple[str, str]]]:
-    """A bucket's entries from its KV data; malformed parts are dropped (team
-    leads write these: never trusted to parse)."""
+    """A bucket's entries from its KV data; malformed parts, and names that
+    are not slugs, are dropped (team leads write these: never trusted)."""
     from netvault.records import search
 
     raw = search._raw(data.get("z") if isinstance(data, dict) else None)
@@ -63,8 +73,7 @@ def decode(data) -> dict[str, list[tuple[str, str]]]:
     for key, pairs in doc.items():
         if not isinstance(key, str) or not isinstance(pairs, list):
             continue
-        good = [(p[0], p[1]) for p in pairs
-                if isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], str)]
+        good = [(p[0], p[1]) for p in pairs if isinstance(p, list) and len(p) == 2 and _slug(p[0]) and _slug(p[1])]
         if good:
             out[key] = good
     return out
