@@ -262,8 +262,11 @@ def test_interrupted_import_rerun_completes_without_duplicates(server, world, cl
     path = tmp_path / "devices.csv"
     path.write_text(_devices_csv(c, 600))
     env = {**cli_env, "VAULT_TOKEN": lead}
+    # SIGINT back to its default in the child: a suite started in the background
+    # (`scripts/test &`) inherits SIGINT ignored, and the import would not be interrupted.
     proc = subprocess.Popen([sys.executable, "-m", "netvault", "import", "csv", str(path), "--kind", "device", "--threads", "4"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     root = server.root()
     listed = []
     while proc.poll() is None and len(listed) < 40:

@@ -255,7 +255,7 @@ def test_help_and_hot_path_import_only_what_they_need(cli_env, world):
     mods = _imported(["--help"], cli_env, 0)
     assert "typer" in mods and not {"hvac", "requests", "netaddr"} & mods
     env = {**cli_env, "VAULT_TOKEN": world["eng"]}
-    mods = _imported(["reveal", "x/y", "--incident", "INC-1"], env, ExitCode.NOT_FOUND)
+    mods = _imported(["reveal", "x/y", "--incident", "INC-1"], env, ExitCode.PERMISSION_DENIED)  # not granted
     assert "netvault.records.lookup" in mods
     assert not {"typer", "hvac", "requests", "keyring", "netaddr", "click"} & mods
     mods = _imported(["find", "aa:bb:cc:dd:ee:ff"], env, ExitCode.NOT_FOUND)

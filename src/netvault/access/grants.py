@@ -42,6 +42,7 @@ from netvault.errors import (
 )
 from netvault.vault.client import Vault
 from netvault.vault.policies import ROLES, customer_policy_name
+from netvault.values.results import json_result
 
 JIT_ROLE = "nv-jit"
 JIT_CREATE_PATH = f"auth/token/create/{JIT_ROLE}"
@@ -181,6 +182,7 @@ def jit_entity_of(vault: Vault, user: str) -> dict | None:
 # --------------------------------------------------------------------------
 # grants
 # --------------------------------------------------------------------------
+@json_result
 @dataclass
 class Grant:
     user: str
@@ -194,6 +196,8 @@ class Grant:
     accessor: str | None = None
     incident: str | None = None  # an approved access request's incident (issue 14)
     request: str | None = None  # ... and its id
+
+    JSON_OPTIONAL = ("incident", "request")  # only on grants from an approved request
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -697,6 +701,7 @@ def disable_user(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> dict:
     return {"user": user, "entity_id": entity["id"], "jit_entity_id": (jit or {}).get("id"), "disabled": True}
 
 
+@json_result
 @dataclass
 class OffboardResult:
     user: str

@@ -14,16 +14,18 @@ Domain code: no printing; time comes in as ``now``.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
+from netvault.values.results import json_result, to_json
 
 _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_NOTE = 500
 
 
+@json_result
 @dataclass
 class Review:
     event: str  # request id of the break-glass reveal
@@ -40,7 +42,7 @@ class Review:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
 def event_id(text: str) -> str:

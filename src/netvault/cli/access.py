@@ -403,7 +403,7 @@ def grant(
     else:
         info(f"granted {user} standing access to {customer} (effective now, also on tokens already issued)")
     if as_json:
-        emit_json(g.to_dict())
+        emit_json(g)
 
 
 def revoke(
@@ -421,7 +421,7 @@ def revoke(
     g = access.revoke(vault, user, customer, mounts=settings.mounts)
     info(f"revoked {user}'s {g.kind} access to {customer}")
     if as_json:
-        emit_json(g.to_dict())
+        emit_json(g)
 
 
 @access_app.command("list")

@@ -351,7 +351,7 @@ def do_whoami(as_json: bool = False) -> int:
     for p in problems:
         warn(p)
     if as_json:
-        emit_json({**who.to_dict(), "address": settings.address, "expires_in": session.expires_in(who)})
+        emit_json(session.WhoAmI.of(who, settings.address, session.expires_in(who)))
         return 0
     limited = [f"{g['customer']} (until {shown_time(g['expires_at'])})" for g in who.time_limited
                if g["state"] == "active" and g["customer"] not in who.customers]

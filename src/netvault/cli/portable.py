@@ -155,7 +155,7 @@ def subs_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     settings, vault = _connect()
     subprocessors._require_customer(vault, settings.mounts.kv, ctx.obj)
-    rows = subprocessors.list_for(vault, settings.mounts.kv, ctx.obj)
+    rows = [subprocessors.Subprocessor.of(ctx.obj, e) for e in subprocessors.list_for(vault, settings.mounts.kv, ctx.obj)]
     if as_json:
         emit_json(rows)
         return
@@ -178,7 +178,7 @@ def subs_add(ctx: typer.Context,
     settings, vault = _connect()
     result = subprocessors.add(vault, settings.mounts.kv, ctx.obj, name=name, service=service,
                                country_code=country, since=since)
-    info(f"added sub-processor {result['name']} to {ctx.obj}")
+    info(f"added sub-processor {result.name} to {ctx.obj}")
     if as_json:
         emit_json(result)
 
@@ -213,7 +213,7 @@ def subs_report(as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table([{**r, "customers": [f"{c['customer']} (since {c['since']})" for c in r["customers"]]} for r in rows],
+    table([{"name": r.name, "service": r.service, "country": r.country, "customers": [f"{c.customer} (since {c.since})" for c in r.customers]} for r in rows],
           [("name", "name"), ("service", "service"), ("country", "country"), ("customers", "customers")])
 
 

@@ -26,7 +26,7 @@ Domain code: no printing; time comes in as ``now``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -34,8 +34,10 @@ from netvault.values import names
 from netvault.local.config import Mounts
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.records.lookup import customer_index_path, global_index_path, kv_read, parallel
+from netvault.values.results import json_result, to_json
 
 
+@json_result
 @dataclass
 class Finding:
     area: str  # index | grant | person | customer
@@ -48,9 +50,10 @@ class Finding:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
+@json_result
 @dataclass
 class Report:
     findings: list[Finding]
@@ -58,7 +61,7 @@ class Report:
     skipped: list[str]  # checks the caller's token may not run
 
     def to_dict(self) -> dict:
-        return {"findings": [f.to_dict() for f in self.findings], "checked": self.checked, "skipped": self.skipped}
+        return to_json(self)
 
 
 #: progress(done, total): customers examined so far
