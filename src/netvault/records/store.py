@@ -26,6 +26,7 @@ from netvault.records import lookup
 from netvault.values import names
 from netvault.vault import policies
 from netvault.records import reach
+from netvault.records import results
 from netvault.records import search
 from netvault.values import validate
 from netvault.local.config import DEFAULT_INCIDENT_PATTERNS, Mounts
@@ -251,7 +252,7 @@ class Store:
         patterns = (got[0].get("incident_patterns") if got else None) or list(DEFAULT_INCIDENT_PATTERNS)
         return list(patterns)
 
-    def add_customer(self, customer: str, profile: dict) -> dict:
+    def add_customer(self, customer: str, profile: dict) -> results.CustomerAdded:
         """Admin only: creates the customer's transit key and policy, then the profile.
         Key and policy are idempotent, so a failed add can simply be retried."""
         names.slug(customer, "customer")
@@ -290,8 +291,7 @@ class Store:
         self._write_id(customer, record_id, "customer", customer)
         reach.create_search(self.vault, self.kv, customer)
         version = self.create(profile_path(customer), data, what)
-        return {"customer": customer, "id": record_id, "version": version, "transit_key": key,
-                "policy": policies.customer_policy_name(customer), "skipped": skipped}
+        return results.CustomerAdded(customer, record_id, version, key, policies.customer_policy_name(customer), skipped)
 
     def sync_customer_list_policies(self, customer: str | None = None) -> list[str]:
         """Re-render the policies made from the list of customers
@@ -349,7 +349,7 @@ class Store:
                     out[kind] = None
         return out
 
-    def edit_customer(self, customer: str, changes: dict, if_version: int | None = None) -> dict:
+    def edit_customer(self, customer: str, changes: dict, if_version: int | None = None) -> results.CustomerEdited:
         names.slug(customer, "customer")
         checked = _profile({k: v for k, v in changes.items() if v not in (None, "")})
         cleared = {k: "" for k, v in changes.items() if v == ""}
@@ -357,9 +357,9 @@ class Store:
             raise UsageError("nothing to change; give at least one field option")
         new, version = self.update(profile_path(customer), f"customer {customer}",
                                    lambda d: _merge(d, {**checked, **cleared}), if_version)
-        return {"customer": customer, "version": version}
+        return results.CustomerEdited(customer, version)
 
-    def rotate_key(self, customer: str) -> dict:
+    def rotate_key(self, customer: str) -> results.KeyRotated:
         """Rotate the customer's key and rewrap every sealed field: reveals nothing."""
         names.slug(customer, "customer")
         if self.read(profile_path(customer)) is None:
@@ -393,8 +393,7 @@ class Store:
             raise Conflict(f"a record in {customer} kept changing during rotate-key; run it again")
 
         counts = parallel(self.vault, paths, one, threads=8)
-        return {"customer": customer, "transit_key": key, "key_version": latest,
-                "records_rewrapped": sum(1 for c in counts if c), "fields_rewrapped": sum(counts)}
+        return results.KeyRotated(customer, key, latest, sum(1 for c in counts if c), sum(counts))
 
     def _require_customer(self, customer: str) -> None:
         names.slug(customer, "customer")
@@ -460,7 +459,7 @@ class Store:
             rows = [r for r in rows if r.get("kind") == device_kind]
         return rows
 
-    def remove(self, kind: str, customer: str, name: str) -> dict:
+    def remove(self, kind: str, customer: str, name: str) -> results.RecordRemoved:
         kind = kind_dir(kind)
         names.slug(customer, "customer")
         names.slug(name, "record name")
@@ -475,9 +474,9 @@ class Store:
             self._settle_index(customer, name, self._index_keys(name, got[0]))
         elif kind == "credentials":
             self._settle_search(customer, kind, name)
-        return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
+        return results.RecordRemoved(customer, name, KIND_WORDS[kind], got[1].get("version"))
 
-    def undelete(self, kind: str, customer: str, name: str) -> dict:
+    def undelete(self, kind: str, customer: str, name: str) -> results.RecordRestored:
         """Restore a removed record: KV v2 ``undelete`` of exactly the version
         that was deleted (the newest one, soft-deleted, not destroyed). A record
         added again under the name since, or never removed, is refused."""
@@ -500,7 +499,7 @@ class Store:
             self._settle_index(customer, name, set())  # its MACs/IPs come back into find
         elif kind == "credentials":
             self._settle_search(customer, kind, name)
-        return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "restored_version": version}
+        return results.RecordRestored(customer, name, KIND_WORDS[kind], version)
 
     def _delete_version(self, path: str, version: int, what: str) -> None:
         """Soft-delete exactly the version the caller read: KV v2's plain delete
@@ -575,7 +574,7 @@ class Store:
         return out
 
     def add_credential(self, customer: str, name: str, *, username=None, url=None, notes=None,
-                       tags=None, secrets: dict[str, str]) -> dict:
+                       tags=None, secrets: dict[str, str]) -> results.RecordAdded:
         names.slug(customer, "customer")
         names.slug(name, "credential name")
         fields = self._credential_fields(username, url, notes, tags)
@@ -586,11 +585,10 @@ class Store:
         version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}",
                               sealed=list(data["secrets"]))
         self._settle_search(customer, "credentials", name)
-        return {"customer": customer, "name": name, "id": record_id, "version": version,
-                "secret_fields": sorted(data["secrets"])}
+        return results.RecordAdded(customer, name, record_id, version, sorted(data["secrets"]))
 
     def edit_credential(self, customer: str, name: str, *, username=None, url=None, notes=None,
-                        tags=None, if_version: int | None = None) -> dict:
+                        tags=None, if_version: int | None = None) -> results.RecordEdited:
         names.slug(customer, "customer")
         names.slug(name, "credential name")
         changes = self._credential_fields(username, url, notes, tags)
@@ -599,10 +597,10 @@ class Store:
         _, version = self.update(record_path(customer, "credentials", name), f"credential {customer}/{name}",
                                  lambda d: _merge(d, changes), if_version)
         self._settle_search(customer, "credentials", name)
-        return {"customer": customer, "name": name, "version": version}
+        return results.RecordEdited(customer, name, version)
 
     def set_secrets(self, kind: str, customer: str, name: str, secrets: dict[str, str], *,
-                    remove: list[str] | None = None, if_version: int | None = None) -> dict:
+                    remove: list[str] | None = None, if_version: int | None = None) -> results.SecretsChanged:
         """Replace (or add) sealed fields of a credential or licence: ``credential rotate``."""
         kind = kind_dir(kind)
         names.slug(customer, "customer")
@@ -630,9 +628,7 @@ class Store:
             data["fingerprints"] = {f: v for f, v in data["fingerprints"].items() if f not in stale}
         stamp_secrets(data, list(sealed_input), version + 1)
         new_version = self.put(path, data, version)
-        return {"customer": customer, "name": name, "version": new_version,
-                "changed_fields": sorted(sealed_input), "removed_fields": sorted(remove or []),
-                "secret_fields": sorted(sealed)}
+        return results.SecretsChanged(customer, name, new_version, sorted(sealed_input), sorted(remove or []), sorted(sealed))
 
     # -- devices -----------------------------------------------------------
     def _device_fields(self, customer: str, *, kind=None, macs=None, ips=None, serial=None, model=None,
@@ -857,7 +853,7 @@ class Store:
                            + "; a MAC names one device: give --force to record it anyway")
 
     def add_device(self, customer: str, name: str, *, kind: str, macs=(), ips=(), serial=None, model=None,
-                   location=None, credential=None, notes=None, tags=None, force: bool = False) -> dict:
+                   location=None, credential=None, notes=None, tags=None, force: bool = False) -> results.DeviceWritten:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         if not kind:
@@ -876,11 +872,10 @@ class Store:
             self._settle_index(customer, name, keys)  # take back what this failed add put in
             raise
         self._settle_index(customer, name, set())
-        return {"customer": customer, "name": name, "id": record_id, "version": version,
-                "macs": data.get("macs", []), "ips": data.get("ips", [])}
+        return results.DeviceWritten(customer, name, version, data.get("macs", []), data.get("ips", []), id=record_id)
 
     def edit_device(self, customer: str, name: str, *, if_version: int | None = None, force: bool = False,
-                    **changes) -> dict:
+                    **changes) -> results.DeviceWritten:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         fields = self._device_fields(customer, **changes)
@@ -902,8 +897,7 @@ class Store:
             self._settle_index(customer, name, new_keys - old_keys)
             raise
         self._settle_index(customer, name, old_keys - new_keys)
-        return {"customer": customer, "name": name, "version": new_version,
-                "macs": new.get("macs", []), "ips": new.get("ips", [])}
+        return results.DeviceWritten(customer, name, new_version, new.get("macs", []), new.get("ips", []))
 
     # -- licences ----------------------------------------------------------
     @staticmethod
@@ -915,7 +909,7 @@ class Store:
         }
 
     def add_licence(self, customer: str, name: str, *, product: str, vendor=None, seats=None, expires=None,
-                    notes=None, licence_key: str | None = None) -> dict:
+                    notes=None, licence_key: str | None = None) -> results.RecordAdded:
         names.slug(customer, "customer")
         names.slug(name, "licence name")
         if not product:
@@ -925,10 +919,9 @@ class Store:
         record_id, data = self._new_record("licences", customer, name, fields, secrets)
         version = self.create(record_path(customer, "licences", name), data, f"licence {customer}/{name}",
                               sealed=list(data.get("secrets") or {}))
-        return {"customer": customer, "name": name, "id": record_id, "version": version,
-                "secret_fields": sorted(data.get("secrets") or {})}
+        return results.RecordAdded(customer, name, record_id, version, sorted(data.get("secrets") or {}))
 
-    def edit_licence(self, customer: str, name: str, *, if_version: int | None = None, **changes) -> dict:
+    def edit_licence(self, customer: str, name: str, *, if_version: int | None = None, **changes) -> results.RecordEdited:
         names.slug(customer, "customer")
         names.slug(name, "licence name")
         fields = self._licence_fields(**changes)
@@ -936,7 +929,7 @@ class Store:
             raise UsageError("nothing to change; give at least one field option")
         _, version = self.update(record_path(customer, "licences", name), f"licence {customer}/{name}",
                                  lambda d: _merge(d, fields), if_version)
-        return {"customer": customer, "name": name, "version": version}
+        return results.RecordEdited(customer, name, version)
 
     def list_licences(self, customer: str | None, *, expiring: timedelta | None, today: date) -> list[dict]:
         """Licences of one customer, or of every visible customer; optionally only
