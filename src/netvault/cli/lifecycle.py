@@ -147,7 +147,7 @@ def retention_list(as_json: JsonOption = False) -> None:
     life = _life()
     when = now()
     life.apply_due(now=when)
-    rows = [r.to_dict() for r in life.due(now=when)]
+    rows = life.due(now=when)
     if as_json:
         emit_json(rows)
         return
@@ -167,13 +167,13 @@ def retention_purge(
 
     Example:  netvault retention purge --dry-run
     """
-    rows = [r.to_dict() for r in _life().purge(now=now(), dry_run=dry_run)]
+    rows = _life().purge(now=now(), dry_run=dry_run)
     if as_json:
         emit_json(rows)
         return
     for r in rows:
-        verb = {"shred": "shredded secrets of", "erase": "erased"}[r["action"]]
-        info(("would have " + verb if dry_run else verb) + f" {r['customer']} ({r['reason']})")
+        verb = {"shred": "shredded secrets of", "erase": "erased"}[r.action]
+        info(("would have " + verb if dry_run else verb) + f" {r.customer} ({r.reason})")
     if not rows:
         info("nothing due")
 

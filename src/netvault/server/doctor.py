@@ -275,14 +275,14 @@ def _people_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
 
     out = []
     for row in access.list_users(vault, now=now, mounts=mounts):
-        if row["disabled"]:
+        if row.disabled:
             continue
-        if not row["entity_id"]:
-            out.append(Finding("person", "login-without-identity", row["user"],
+        if not row.entity_id:
+            out.append(Finding("person", "login-without-identity", row.user,
                                "a login that never got its identity (interrupted add)",
                                "run the same `netvault engineer add` again with the same password", False))
-        elif not row["roles"]:
-            out.append(Finding("person", "login-without-role", row["user"],
+        elif not row.roles:
+            out.append(Finding("person", "login-without-role", row.user,
                                "a login with no role (interrupted add, or every role taken away)",
                                "run the same `netvault engineer add` again, or `netvault engineer offboard` it", False))
     return out

@@ -62,3 +62,9 @@ def to_json(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_json(v) for v in obj]
     return obj
+
+
+def extend(cls: type[T], base: Any, **extra: Any) -> T:
+    """An instance of ``cls`` (a dataclass subclass of ``base``'s type) with
+    ``base``'s field values and the ``extra`` ones."""
+    return cls(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, **extra)
