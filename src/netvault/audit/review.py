@@ -112,7 +112,16 @@ def combine(evs: Iterable, stored: dict[str, dict] | None = None) -> list[Review
     return sorted(reveals.values(), key=lambda r: r.time)
 
 
-def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") -> dict:
+@json_result
+@dataclass(frozen=True)
+class Reviewed:
+    """`audit review --ack EVENT --json`: the review as stored."""
+    event: str
+    note: str
+    reviewed_at: str
+
+
+def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") -> Reviewed:
     """Record the review of one break-glass reveal, once (Vault: create-only)."""
     event = event_id(event)
     note = check_note(note)
@@ -131,4 +140,4 @@ def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") ->
         raise PermissionDenied("only team leads and auditors review break-glass reveals, once each (Vault refused)") from None
     except NetvaultError:
         raise
-    return {"event": event, **body}
+    return Reviewed(event, body["note"], body["reviewed_at"])

@@ -96,12 +96,12 @@ def customer_export(
         doc = run()
     blob = portable.encrypt(json_text(doc, sort_keys=True).encode("utf-8"), passphrase)
     portable.write_atomic(str(out), blob, force=force)
-    result = {"file": str(out), "bytes": len(blob), **portable.summary(doc)}
-    info(f"wrote {out} ({len(blob)} bytes, 0600): {result['credentials']} credentials, {result['devices']} devices, "
-         f"{result['licences']} licences, {result['versions']} versions, {doc['decrypted_values']} "
+    result = portable.written(doc, str(out), len(blob))
+    info(f"wrote {out} ({len(blob)} bytes, 0600): {result.credentials} credentials, {result.devices} devices, "
+         f"{result.licences} licences, {result.versions} versions, {result.decrypted_values} "
          f"values decrypted under {incident}")
     if as_json:
-        emit_json({**result, "decrypted_values": doc["decrypted_values"]})
+        emit_json(result)
 
 
 def export_open(

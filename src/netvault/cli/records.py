@@ -171,7 +171,9 @@ def customer_list(as_json: JsonOption = False) -> None:
             row.update(state=st["state"], end_on=st["end_on"], retention=st["retention"],
                        retention_until=st["retention_until"], shredded=st["shredded"])
     if as_json:
-        emit_json(rows)
+        from netvault.records.results import CustomerRow
+
+        emit_json([CustomerRow(**row) for row in rows])
         return
     for row in rows:
         row["state_text"] = _state_text(row) if "state" in row else ""

@@ -104,3 +104,48 @@ class RecordRestored:
     name: str
     kind: str
     restored_version: int
+
+
+@json_result
+@dataclass(frozen=True)
+class Revealed:
+    """`reveal --json`: the value only here, on stdout (``version`` only with --version)."""
+    field: str
+    value: str
+    record: str
+    incident: str | None
+    version: int | None = None
+
+    JSON_OPTIONAL = ("version",)
+
+
+@json_result
+@dataclass(frozen=True)
+class Found:
+    """`find --json`: how the term was read (``match``: mac, ip, name, text, …; ``key``:
+    the normalised term) and the hits. A hit's keys depend on its ``type``."""
+    term: str
+    match: str
+    key: str
+    results: list[dict]
+
+
+@json_result
+@dataclass(frozen=True)
+class CustomerRow:
+    """One row of `customer list --json`. ``access_until``: reached through a
+    time-limited grant; the lifecycle keys only for team leads and admins."""
+    customer: str
+    company: str | None = None
+    city: str | None = None
+    contact: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    access_until: str | None = None
+    state: str | None = None
+    end_on: str | None = None
+    retention: str | None = None
+    retention_until: str | None = None
+    shredded: str | None = None
+
+    JSON_OPTIONAL = ("access_until", "state", "end_on", "retention", "retention_until", "shredded")
