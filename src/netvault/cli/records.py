@@ -128,7 +128,7 @@ def customer_add(customer: CustomerArg, company: Company = None, address: Addres
         email=email, kvk=kvk, vat=vat, bank=bank, notes=notes, retention=retention))
     from netvault.values.names import shown
 
-    for name in result.get("skipped") or []:
+    for name in result.skipped:
         warn(f"skipped policy {shown(name)}: not a valid customer name (see `netvault setup --check`)")
     _done(result, as_json, f"added customer {customer} (transit key {result.transit_key}, policy {result.policy})")
 
@@ -171,9 +171,9 @@ def customer_list(as_json: JsonOption = False) -> None:
             row.update(state=st["state"], end_on=st["end_on"], retention=st["retention"],
                        retention_until=st["retention_until"], shredded=st["shredded"])
     if as_json:
-        from netvault.records.results import CustomerRow
+        from netvault.records.results import CustomerRow, CustomerRowWithState
 
-        emit_json([CustomerRow(**row) for row in rows])
+        emit_json([(CustomerRowWithState if "state" in row else CustomerRow)(**row) for row in rows])
         return
     for row in rows:
         row["state_text"] = _state_text(row) if "state" in row else ""

@@ -133,8 +133,8 @@ class Found:
 @json_result
 @dataclass(frozen=True)
 class CustomerRow:
-    """One row of `customer list --json`. ``access_until``: reached through a
-    time-limited grant; the lifecycle keys only for team leads and admins."""
+    """One row of `customer list --json`. ``access_until`` only on a customer
+    reached through a time-limited grant."""
     customer: str
     company: str | None = None
     city: str | None = None
@@ -142,10 +142,18 @@ class CustomerRow:
     phone: str | None = None
     email: str | None = None
     access_until: str | None = None
-    state: str | None = None
+
+    JSON_OPTIONAL = ("access_until",)
+
+
+@json_result
+@dataclass(frozen=True)
+class CustomerRowWithState(CustomerRow):
+    """A `customer list --json` row with its lifecycle state (team leads, admins)."""
+    state: str = "active"
     end_on: str | None = None
     retention: str | None = None
     retention_until: str | None = None
     shredded: str | None = None
 
-    JSON_OPTIONAL = ("access_until", "state", "end_on", "retention", "retention_until", "shredded")
+    JSON_OPTIONAL = ("access_until",)
