@@ -155,7 +155,7 @@ def subs_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     settings, vault = _connect()
     subprocessors._require_customer(vault, settings.mounts.kv, ctx.obj)
-    rows = [subprocessors.Subprocessor.of(ctx.obj, e) for e in subprocessors.list_for(vault, settings.mounts.kv, ctx.obj)]
+    rows = [subprocessors.SubprocessorEntry.of(e) for e in subprocessors.list_for(vault, settings.mounts.kv, ctx.obj)]
     if as_json:
         emit_json(rows)
         return

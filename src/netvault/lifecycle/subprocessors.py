@@ -103,17 +103,27 @@ def _write(vault, kv: str, customer: str, change) -> list[dict]:
 @json_result
 @dataclass(frozen=True)
 class Subprocessor:
-    """One entry of `customer subprocessors C list|add --json` (the stored entry and its customer)."""
+    """`customer subprocessors C add --json`: the stored entry and its customer."""
     customer: str
     name: str
     service: str
     country: str
     since: str
 
+
+@json_result
+@dataclass(frozen=True)
+class SubprocessorEntry:
+    """One row of `customer subprocessors C list --json`: a stored entry."""
+    name: str
+    service: str
+    country: str
+    since: str
+
     @classmethod
-    def of(cls, customer: str, stored: dict) -> "Subprocessor":
+    def of(cls, stored: dict) -> "SubprocessorEntry":
         """From a stored entry (only its known keys)."""
-        return cls(customer, *(str(stored.get(k, "")) for k in ("name", "service", "country", "since")))
+        return cls(*(str(stored.get(k, "")) for k in ("name", "service", "country", "since")))
 
 
 @json_result
