@@ -572,7 +572,7 @@ def test_adding_an_auditor_or_admin_locks_their_jit_identity_first(s, server):
         name = f"{role}-{secrets.token_hex(3)}"
         out = access.add_user(admin, name, role, "a-long-password-1")
         jit = users.jit_entity(server.gateway(), name)
-        assert jit and jit["disabled"] is True and jit["id"] != out["entity_id"]
+        assert jit and jit["disabled"] is True and jit["id"] != out.entity_id
         assert users.lock_jit_identity(admin, name) == jit["id"]  # idempotent
     name = f"eng-{secrets.token_hex(3)}"
     access.add_user(admin, name, "engineer", "a-long-password-1")
