@@ -218,9 +218,9 @@ def test_engineer_cannot_read_anothers_inbox(server, lv, customer, engineer):
 def test_lead_adds_engineers_only(server, lv):
     name = f"eng-{secrets.token_hex(3)}"
     out = access.add_user(lv, name, "engineer", "a-long-password-1")
-    assert out["entity_id"]
+    assert out.entity_id
     shown = access.show_user(lv, name, now=now())
-    assert shown["roles"] == ["engineer"] and shown["disabled"] is False
+    assert shown.roles == ["engineer"] and shown.disabled is False
     for role in ("admin", "team-lead", "auditor"):
         other = f"x-{secrets.token_hex(3)}"
         with pytest.raises(PermissionDenied):
@@ -234,9 +234,9 @@ def test_lead_adds_engineers_only(server, lv):
 
 def test_list_users_shows_roles_and_customers(server, lv, customer, engineer):
     access.grant(lv, engineer.name, customer.name, now=now())
-    rows = {r["user"]: r for r in access.list_users(lv, now=now())}
-    assert rows[engineer.name]["roles"] == ["engineer"]
-    assert rows[engineer.name]["customers"] == [customer.name]
+    rows = {r.user: r for r in access.list_users(lv, now=now())}
+    assert rows[engineer.name].roles == ["engineer"]
+    assert rows[engineer.name].customers == [customer.name]
 
 
 def test_disable_refuses_existing_tokens_and_login(server, lv, customer, engineer):

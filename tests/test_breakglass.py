@@ -88,7 +88,7 @@ def test_never_for_disabled_or_offboarded(server, make_user, acme):
     for c in (ca, cb):
         with pytest.raises(hx.Forbidden):
             decrypt(c, acme.record(), "BG-INC-2")
-    assert b.entity_id not in [m["entity_id"] for m in incidents.on_call_members(lv)]
+    assert b.entity_id not in [m.entity_id for m in incidents.on_call_members(lv)]
 
 
 def test_only_team_leads_give_the_role(server, make_user):
@@ -101,9 +101,9 @@ def test_only_team_leads_give_the_role(server, make_user):
     with pytest.raises(hx.Forbidden):
         raw(lead.login(), "POST", f"identity/group/name/{ON_CALL}", {"policies": ["nv-admin"]})
     incidents.give_on_call(server.gateway(lead.token()), bob.name)
-    assert bob.entity_id in [m["entity_id"] for m in incidents.on_call_members(server.gateway(lead.token()))]
+    assert bob.entity_id in [m.entity_id for m in incidents.on_call_members(server.gateway(lead.token()))]
     incidents.take_on_call(server.gateway(lead.token()), bob.name)
-    assert bob.entity_id not in [m["entity_id"] for m in incidents.on_call_members(server.gateway(lead.token()))]
+    assert bob.entity_id not in [m.entity_id for m in incidents.on_call_members(server.gateway(lead.token()))]
 
 
 def test_patterns_configurable_and_rendered():

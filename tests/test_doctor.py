@@ -242,6 +242,6 @@ def test_interrupted_engineer_add_is_completed_by_its_retry(own_server):
     with pytest.raises(Conflict):
         access.add_user(root, name, "engineer", secrets.token_urlsafe(16))  # not the same password
     done = access.add_user(root, name, "engineer", password)
-    assert done["entity_id"] and not any(p[2] == name for p in _problems(root))
+    assert done.entity_id and not any(p[2] == name for p in _problems(root))
     with pytest.raises(Conflict, match="with a role"):
         access.add_user(root, name, "engineer", password)  # complete now: a plain conflict

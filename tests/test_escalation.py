@@ -277,10 +277,15 @@ def test_powers_a_team_lead_keeps_are_denial_of_service_only(s, server):
     token = victim.login().token
     accessor = raw(server.client(token), "GET", "auth/token/lookup-self")["data"]["accessor"]
     raw(s.lead_client, "POST", f"identity/entity/id/{victim.entity_id}", {"disabled": True})
+    assert raw(s.root, "GET", f"identity/entity/id/{victim.entity_id}")["data"]["disabled"] is True
     with pytest.raises(hx.Forbidden):  # ... but cannot switch them on again
         raw(s.lead_client, "POST", f"identity/entity/id/{victim.entity_id}", {"disabled": False})
+    assert raw(s.root, "GET", f"identity/entity/id/{victim.entity_id}")["data"]["disabled"] is True
     raw(s.lead_client, "POST", "auth/token/revoke-accessor", {"accessor": accessor})
+    with pytest.raises(hx.Forbidden):  # the victim's token is gone
+        raw(server.client(token), "GET", "auth/token/lookup-self")
     raw(s.root, "POST", f"identity/entity/id/{victim.entity_id}", {"disabled": False})  # only an admin can
+    assert raw(s.root, "GET", f"identity/entity/id/{victim.entity_id}")["data"]["disabled"] is False
     me = raw(s.lead_client, "GET", "auth/token/lookup-self")["data"]
     assert "nv-admin" not in (me.get("identity_policies") or []) + me["policies"]
 
@@ -567,7 +572,7 @@ def test_adding_an_auditor_or_admin_locks_their_jit_identity_first(s, server):
         name = f"{role}-{secrets.token_hex(3)}"
         out = access.add_user(admin, name, role, "a-long-password-1")
         jit = users.jit_entity(server.gateway(), name)
-        assert jit and jit["disabled"] is True and jit["id"] != out["entity_id"]
+        assert jit and jit["disabled"] is True and jit["id"] != out.entity_id
         assert users.lock_jit_identity(admin, name) == jit["id"]  # idempotent
     name = f"eng-{secrets.token_hex(3)}"
     access.add_user(admin, name, "engineer", "a-long-password-1")

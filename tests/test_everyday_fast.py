@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from netvault.errors import ExitCode
+
 
 @pytest.fixture
 def shop(server, make_user, unique, cli):
@@ -52,12 +54,15 @@ def test_fast_and_typer_paths_print_the_same(shop, cli):
 
 
 def test_fast_path_errors_like_the_typer_path(shop, cli):
-    for args in (["credential", "list", "no-such-customer"], ["credential", "show", f"{shop['c']}/nope"],
-                 ["credential", "show", "not a ref"]):
+    # the exit code each must give: the same crash on both paths would otherwise pass
+    for args, code in ((["credential", "list", "no-such-customer"], ExitCode.PERMISSION_DENIED),
+                       (["credential", "show", f"{shop['c']}/nope"], ExitCode.NOT_FOUND),
+                       (["credential", "show", "not a ref"], ExitCode.USAGE)):
         fast = cli(*args, token=shop["eng"])
         full = cli(*args, token=shop["eng"], env={"NETVAULT_NO_FAST": "1"})
-        assert fast.returncode == full.returncode != 0, args
+        assert fast.returncode == full.returncode == code, (args, fast.returncode, fast.stderr)
         assert fast.stderr == full.stderr, args
+        assert fast.stderr.startswith("error: ") and fast.stderr.count("\n") == 1 and "internal error" not in fast.stderr
 
 
 def test_fast_everyday_parser():

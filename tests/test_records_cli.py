@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from netvault.errors import ExitCode
 from test_records_helpers import grant, index_holders, kv_exists, kv_get
 
 
@@ -241,22 +242,26 @@ def test_every_command_has_help_with_example(cli, cmd):
     assert r.returncode == 0 and "Example:" in r.stdout
 
 
-def _imported(args, env):
+def _imported(args, env, expect: int):
+    """The modules a real run imports; the run itself must end as EXPECTed
+    (a command that crashed on an import would otherwise import little and pass)."""
     import subprocess
     import sys
 
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "netvault", *args], env=env,
                           capture_output=True, text=True)
+    messages = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert proc.returncode == expect and "Traceback" not in proc.stderr, (args, proc.returncode, messages)
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
 
 
 def test_help_and_hot_path_import_only_what_they_need(cli_env, world):
     """--help must not pull in hvac/requests; reveal/find not even typer or keyring."""
-    mods = _imported(["--help"], cli_env)
+    mods = _imported(["--help"], cli_env, 0)
     assert "typer" in mods and not {"hvac", "requests", "netaddr"} & mods
     env = {**cli_env, "VAULT_TOKEN": world["eng"]}
-    mods = _imported(["reveal", "x/y", "--incident", "INC-1"], env)
+    mods = _imported(["reveal", "x/y", "--incident", "INC-1"], env, ExitCode.PERMISSION_DENIED)  # not granted
     assert "netvault.records.lookup" in mods
     assert not {"typer", "hvac", "requests", "keyring", "netaddr", "click"} & mods
-    mods = _imported(["find", "aa:bb:cc:dd:ee:ff"], env)
+    mods = _imported(["find", "aa:bb:cc:dd:ee:ff"], env, ExitCode.NOT_FOUND)
     assert "netvault.records.lookup" in mods and not {"typer", "hvac", "requests", "keyring", "netaddr"} & mods

@@ -15,11 +15,12 @@ from netvault.local import tokens as tokenstore
 def _secret_service():
     if os.environ.get("NETVAULT_KEYRING") == "file" or not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
         return False
-    try:
-        import keyring
+    import keyring  # a declared dependency: an import error fails the test
+    from keyring.errors import NoKeyringError
 
+    try:
         return "SecretService" in type(keyring.get_keyring()).__module__
-    except Exception:
+    except NoKeyringError:
         return False
 
 

@@ -25,9 +25,12 @@ def dev_server(tmp_path):
         try:
             if client.sys.is_initialized() and not client.sys.is_sealed():
                 break
-        except Exception:
+        except OSError:  # not listening yet (requests' ConnectionError is an OSError)
             pass
         time.sleep(0.1)
+    else:
+        proc.terminate()
+        pytest.fail("the dev OpenBao did not come up")
     yield address
     proc.terminate()
     proc.wait(timeout=15)

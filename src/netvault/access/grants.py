@@ -28,7 +28,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from netvault.values import names
 from netvault.access import people as users
@@ -42,6 +42,10 @@ from netvault.errors import (
 )
 from netvault.vault.client import Vault
 from netvault.vault.policies import ROLES, customer_policy_name
+from netvault.values.results import json_result, to_json
+
+if TYPE_CHECKING:
+    from netvault.access import results
 
 JIT_ROLE = "nv-jit"
 JIT_CREATE_PATH = f"auth/token/create/{JIT_ROLE}"
@@ -181,6 +185,7 @@ def jit_entity_of(vault: Vault, user: str) -> dict | None:
 # --------------------------------------------------------------------------
 # grants
 # --------------------------------------------------------------------------
+@json_result
 @dataclass
 class Grant:
     user: str
@@ -195,12 +200,10 @@ class Grant:
     incident: str | None = None  # an approved access request's incident (issue 14)
     request: str | None = None  # ... and its id
 
+    JSON_OPTIONAL = ("incident", "request")  # only on grants from an approved request
+
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("incident", "request"):  # only on grants from an approved request
-            if d[k] is None:
-                del d[k]
-        return d
+        return to_json(self)
 
 
 def _state(kind: str, expires_at: str | None, now: datetime) -> str:
@@ -615,9 +618,11 @@ def refresh_team_lead_engineers(vault: Vault, mounts: Mounts = Mounts()) -> bool
     return True
 
 
-def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mounts = Mounts()) -> dict:
+def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mounts = Mounts()) -> "results.PersonAdded":
     """Create a login with a role. Checks the caller may put people into that
     role's group before creating anything (Vault enforces it either way)."""
+    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
+
     names.username(user)
     group = users.role_group(role)
     check_password(password)
@@ -629,7 +634,7 @@ def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mount
     # same person with the same password: then create_user completes it
     entity_id = users.create_user(vault, mounts.userpass, user, password, role, kv=mounts.kv)
     refresh_team_lead_engineers(vault, mounts)  # an admin: the reset list follows at once
-    return {"user": user, "role": role, "entity_id": entity_id}
+    return results.PersonAdded(user, role, entity_id)
 
 
 def _role_members(vault: Vault) -> dict[str, set[str]]:
@@ -644,7 +649,9 @@ def _roles_of(entity_id: str | None, members: dict[str, set[str]]) -> list[str]:
     return [role for role, ids in members.items() if entity_id and entity_id in ids]
 
 
-def list_users(vault: Vault, *, now: datetime, mounts: Mounts = Mounts()) -> list[dict]:
+def list_users(vault: Vault, *, now: datetime, mounts: Mounts = Mounts()) -> "list[results.PersonRow]":
+    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
+
     members = _role_members(vault)
     grants = list_grants(vault, now=now, mounts=mounts)
     rows = []
@@ -654,17 +661,19 @@ def list_users(vault: Vault, *, now: datetime, mounts: Mounts = Mounts()) -> lis
         resp = vault.write("identity/lookup/entity", {"alias_name": u, "alias_mount_accessor": accessor})
         entity = (resp or {}).get("data") or {}
         mine = [g for g in grants if g.user == u and g.state == "active"]
-        rows.append({
-            "user": u,
-            "roles": _roles_of(entity.get("id"), members),
-            "disabled": bool(entity.get("disabled")),
-            "entity_id": entity.get("id"),
-            "customers": sorted({g.customer for g in mine}),
-        })
+        rows.append(results.PersonRow(
+            user=u,
+            roles=_roles_of(entity.get("id"), members),
+            disabled=bool(entity.get("disabled")),
+            entity_id=entity.get("id"),
+            customers=sorted({g.customer for g in mine}),
+        ))
     return rows
 
 
-def show_user(vault: Vault, user: str, *, now: datetime, mounts: Mounts = Mounts()) -> dict:
+def show_user(vault: Vault, user: str, *, now: datetime, mounts: Mounts = Mounts()) -> "results.PersonShown":
+    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
+
     entity = entity_of(vault, user, mounts)
     members = _role_members(vault)
     grants = list_grants(vault, now=now, user=user, mounts=mounts)
@@ -673,30 +682,33 @@ def show_user(vault: Vault, user: str, *, now: datetime, mounts: Mounts = Mounts
         jit = jit_entity_of(vault, user)
     except PermissionDenied:
         pass
-    return {
-        "user": user,
-        "entity_id": entity["id"],
-        "disabled": bool(entity.get("disabled")),
-        "roles": _roles_of(entity["id"], members),
-        "jit_entity_id": (jit or {}).get("id"),
-        "grants": [g.to_dict() for g in grants],
-    }
+    return results.PersonShown(
+        user=user,
+        entity_id=entity["id"],
+        disabled=bool(entity.get("disabled")),
+        roles=_roles_of(entity["id"], members),
+        jit_entity_id=(jit or {}).get("id"),
+        grants=list(grants),
+    )
 
 
 def _set_disabled(vault: Vault, entity_id: str, disabled: bool = True) -> None:
     vault.write(f"identity/entity/id/{entity_id}", {"disabled": disabled})
 
 
-def disable_user(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> dict:
+def disable_user(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> "results.PersonDisabled":
     """Disable the login: Vault refuses the entity's tokens and its logins at once."""
+    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
+
     entity = entity_of(vault, user, mounts)
     _set_disabled(vault, entity["id"])
     jit = jit_entity_of(vault, user)
     if jit:
         _set_disabled(vault, jit["id"])
-    return {"user": user, "entity_id": entity["id"], "jit_entity_id": (jit or {}).get("id"), "disabled": True}
+    return results.PersonDisabled(user, entity["id"], (jit or {}).get("id"), True)
 
 
+@json_result
 @dataclass
 class OffboardResult:
     user: str

@@ -23,7 +23,7 @@ Domain code: no printing, no typer; time comes in as ``now``.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from netvault.access import grants as access
@@ -32,6 +32,7 @@ from netvault.access import people as users
 from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, Mounts
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.vault.client import Vault
+from netvault.values.results import json_result, to_json
 
 #: a request nobody decided within this time can no longer be approved
 REQUEST_TTL = timedelta(hours=1)
@@ -73,6 +74,7 @@ def _reason(reason: str | None) -> str | None:
 # --------------------------------------------------------------------------
 # requests
 # --------------------------------------------------------------------------
+@json_result
 @dataclass
 class Request:
     id: str
@@ -90,7 +92,7 @@ class Request:
     decision_reason: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
 def request_id(user: str, customer: str, version: int) -> str:
@@ -367,7 +369,34 @@ def break_glass_reference(incident: str, patterns: list[str]) -> str:
     return first
 
 
-def give_on_call(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> dict:
+@json_result
+@dataclass(frozen=True)
+class OnCall:
+    """`on-call add|remove --json`."""
+    user: str
+    role: str
+    entity_id: str
+    on_call: bool
+
+
+@json_result
+@dataclass(frozen=True)
+class OnCallMember:
+    """One row of `on-call list --json`."""
+    user: str | None
+    entity_id: str
+    disabled: bool
+
+
+@json_result
+@dataclass(frozen=True)
+class Approval:
+    """`approve --json`: the decided request and the grant it made."""
+    request: Request
+    grant: access.Grant
+
+
+def give_on_call(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> OnCall:
     """Put a person into ``nv-role-on-call``. Refused for admins, auditors,
     disabled people and people with no role (Vault refuses admins and auditors
     break-glass anyway)."""
@@ -381,17 +410,17 @@ def give_on_call(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> dict:
     if not roles:
         raise UsageError(f"{names.shown(user)} has no netvault role; give them one first")
     users.add_member(vault, users.role_group(ON_CALL), entity["id"], kv=mounts.kv)
-    return {"user": user, "role": ON_CALL, "entity_id": entity["id"], "on_call": True}
+    return OnCall(user, ON_CALL, entity["id"], True)
 
 
-def take_on_call(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> dict:
+def take_on_call(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> OnCall:
     entity = access.entity_of(vault, user, mounts)
     if not users.remove_member(vault, users.role_group(ON_CALL), entity["id"], kv=mounts.kv):
         raise Conflict(f"could not take {names.shown(user)} off call: the member list kept changing; try again")
-    return {"user": user, "role": ON_CALL, "entity_id": entity["id"], "on_call": False}
+    return OnCall(user, ON_CALL, entity["id"], False)
 
 
-def on_call_members(vault: Vault, *, mounts: Mounts = Mounts()) -> list[dict]:
+def on_call_members(vault: Vault, *, mounts: Mounts = Mounts()) -> list[OnCallMember]:
     g = vault.read(f"identity/group/name/{users.role_group(ON_CALL)}")
     ids = ((g or {}).get("data") or {}).get("member_entity_ids") or []
     out = []
@@ -399,5 +428,5 @@ def on_call_members(vault: Vault, *, mounts: Mounts = Mounts()) -> list[dict]:
         e = vault.read(f"identity/entity/id/{eid}")
         data = (e or {}).get("data") or {}
         name = next((a.get("name") for a in data.get("aliases") or [] if a.get("mount_type") == "userpass"), None)
-        out.append({"user": name, "entity_id": eid, "disabled": bool(data.get("disabled"))})
-    return sorted(out, key=lambda x: x["user"] or "")
+        out.append(OnCallMember(name, eid, bool(data.get("disabled"))))
+    return sorted(out, key=lambda x: x.user or "")

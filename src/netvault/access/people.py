@@ -6,11 +6,13 @@ import random
 import secrets
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from netvault.values import names
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
 from netvault.vault.client import Vault
 from netvault.vault.policies import NO_JIT_ROLES, ROLES
+from netvault.values.results import json_result
 
 JIT_ALIAS_PREFIX = "jit:"
 
@@ -189,6 +191,14 @@ def remove_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvau
             if entity_id not in _members(vault, group):
                 return True
     return False
+
+
+@json_result
+@dataclass(frozen=True)
+class PasswordChanged:
+    """`passwd --json`."""
+    user: str
+    changed: bool
 
 
 def change_own_password(anon: Vault, mount: str, username: str, current: str, new: str) -> None:

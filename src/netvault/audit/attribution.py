@@ -35,11 +35,26 @@ from dataclasses import dataclass, field
 from netvault.values import names
 from netvault.audit.reader import iter_lines_multi, open_binary
 from netvault.errors import UsageError
+from netvault.values.results import json_result
 
 HMAC_PREFIX = "hmac-sha256:"
 #: path of netvault's audit device (``sys/audit-hash/<path>`` HMACs as it does)
 AUDIT_DEVICE = "netvault"
 WRAPPING_POLICY = "response-wrapping"
+
+
+@json_result
+@dataclass(frozen=True)
+class AuditHash:
+    """`audit hash --json`: the value's HMAC as the audit device writes it."""
+    hash: str | None
+    device: str
+
+
+def audit_hash(vault, value: str, device: str = AUDIT_DEVICE) -> AuditHash:
+    """HMAC ``value`` through ``sys/audit-hash/<device>`` (Vault's own key)."""
+    resp = vault.write(f"sys/audit-hash/{device.strip('/')}", {"input": value})
+    return AuditHash(((resp or {}).get("data") or {}).get("hash") or (resp or {}).get("hash"), device)
 
 #: every flag an event can carry, with its meaning (README, DESIGN.md)
 FLAGS = {

@@ -12,7 +12,7 @@ import base64
 import binascii
 import fnmatch
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from netvault.audit.attribution import AUDIT_DEVICE, Trace, direct
@@ -20,6 +20,7 @@ from netvault.audit.reader import Entry, Progress, entries
 from netvault.local.config import Mounts
 from netvault.errors import UsageError
 from netvault.values.text import reference_flags
+from netvault.values.results import json_result, to_json
 
 ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup", "key-export", "tamper",
            "end", "shred", "erase", "request", "review")
@@ -28,6 +29,7 @@ _ID = re.compile(r"[0-9a-zA-Z._-]{1,128}")
 _SAFE_NEEDLE = re.compile(r"[A-Za-z0-9._:@-]{2,128}")
 
 
+@json_result
 @dataclass(slots=True)
 class Event:
     time: str
@@ -54,7 +56,7 @@ class Event:
     token_entity_id: str | None = None  # the entity the token itself is bound to, when not the person's
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
 FIELDS = tuple(Event.__dataclass_fields__)  # column order for CSV

@@ -43,16 +43,18 @@ from __future__ import annotations
 
 import sys
 import types
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from netvault.audit.events import Event, Filters, Resolver, events
 from netvault.audit.reader import Progress, entries, time_key
 from netvault.local.config import Mounts
+from netvault.values.results import json_result, to_json
 
 HMAC = "hmac-sha256:"
 
 
+@json_result
 @dataclass
 class Exposed:
     customer: str
@@ -70,10 +72,10 @@ class Exposed:
     flags: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list, repr=False)
 
+    JSON_OMIT = ("request_ids",)
+
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("request_ids", None)
-        return d
+        return to_json(self)
 
 
 #: (customer, kind, name) -> KV metadata ``data`` (versions, …) or None

@@ -10,13 +10,14 @@ any script or remote resource.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
 from netvault.audit.events import ACTIONS, Event
 from netvault.values.text import html_text as escape  # visible escapes for controls, then HTML-escaped
 from netvault.values.text import shown_reference
+from netvault.values.results import json_result, to_json
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 MAX_ROWS = 500
@@ -358,6 +359,7 @@ def build(evs: Iterable[Event], opts: ReportOptions | None = None, *, generated:
     a.reviews = combine(list(review_events) + a.break_glass, stored_reviews)
     return render(a, opts, generated=generated, scope=scope, sources=sources or [])
 
+@json_result
 @dataclass
 class ReportResult:
     """What `audit report` wrote: the path and the counts shown on the page."""
@@ -374,7 +376,7 @@ class ReportResult:
     sources: list[str]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
 def write(out, evs: Iterable[Event], opts: ReportOptions | None = None, *, generated: str, scope: str = "all",

@@ -14,16 +14,18 @@ Domain code: no printing; time comes in as ``now``.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
+from netvault.values.results import json_result, to_json
 
 _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_NOTE = 500
 
 
+@json_result
 @dataclass
 class Review:
     event: str  # request id of the break-glass reveal
@@ -40,7 +42,7 @@ class Review:
     flags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
 def event_id(text: str) -> str:
@@ -110,7 +112,16 @@ def combine(evs: Iterable, stored: dict[str, dict] | None = None) -> list[Review
     return sorted(reveals.values(), key=lambda r: r.time)
 
 
-def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") -> dict:
+@json_result
+@dataclass(frozen=True)
+class Reviewed:
+    """`audit review --ack EVENT --json`: the review as stored."""
+    event: str
+    note: str
+    reviewed_at: str
+
+
+def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") -> Reviewed:
     """Record the review of one break-glass reveal, once (Vault: create-only)."""
     event = event_id(event)
     note = check_note(note)
@@ -129,4 +140,4 @@ def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") ->
         raise PermissionDenied("only team leads and auditors review break-glass reveals, once each (Vault refused)") from None
     except NetvaultError:
         raise
-    return {"event": event, **body}
+    return Reviewed(event, body["note"], body["reviewed_at"])

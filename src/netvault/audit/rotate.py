@@ -18,15 +18,17 @@ import gzip
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 from netvault.audit.reader import CHUNK, Progress
 from netvault.errors import Conflict, NetvaultError, NotFound
+from netvault.values.results import json_result, to_json
 
 
+@json_result
 @dataclass
 class Rotated:
     closed: str  # the compressed, sealed file
@@ -36,7 +38,7 @@ class Rotated:
     server_signalled: bool
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
 #: seal(paths) -> digests written (each a dict with "seq")

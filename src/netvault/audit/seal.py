@@ -31,6 +31,7 @@ from typing import Iterable
 
 from netvault.audit.reader import CHUNK, Progress, open_binary, time_key
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
+from netvault.values.results import json_result
 
 KEY_NAME = "audit-seal"
 DIGEST_DIR = "_audit/digests"
@@ -180,6 +181,7 @@ def export_bundle(digests: list[dict], keys: dict[str, str], *, now: str) -> dic
     return {"format": FORMAT, "key": KEY_NAME, "exported_at": now, "public_keys": keys, "digests": digests}
 
 
+@json_result
 @dataclass
 class ExportResult:
     """What `audit export-digests` wrote."""
@@ -332,6 +334,7 @@ def seal(
 
 # -- verify -------------------------------------------------------------------
 
+@json_result
 @dataclass
 class Finding:
     kind: str  # ok | unsealed | edited | truncated | gap | digest-missing | chain-broken | bad-signature | file-missing | file-replaced
@@ -343,6 +346,12 @@ class Finding:
     first_time: str | None = None
     last_time: str | None = None
     digests: list[int] = field(default_factory=list)
+
+    JSON_EXTRA = ("status",)  # `audit verify --json`
+
+    @property
+    def status(self) -> str:
+        return "TAMPERED" if self.tampered else self.kind
 
     def to_dict(self) -> dict:
         return asdict(self)

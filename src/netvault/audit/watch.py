@@ -28,6 +28,7 @@ from typing import BinaryIO, Callable
 from netvault.audit.reader import Entry, later_entry
 from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, Mounts
 from netvault.errors import UsageError
+from netvault.values.results import json_result
 
 KINDS = ("break-glass", "request", "denied-burst")
 BURST = 5
@@ -100,6 +101,7 @@ class Follower:
             self.fh = None
 
 
+@json_result
 @dataclass
 class Message:
     kind: str

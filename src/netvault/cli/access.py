@@ -7,6 +7,7 @@ level so ``--help`` stays fast.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -93,9 +94,8 @@ def engineer_add(
     settings, vault, _now = _ctx()
     created = access.add_user(vault, user, role, password, mounts=settings.mounts)
     info(f"created {user} with role {role}")
-    out = {**created, "password": password if generated else None}
     if as_json:
-        emit_json(out)
+        emit_json(replace(created, password=password if generated else None))
     elif generated:
         fields([("user", user), ("role", role), ("password", password)])
         info("the password is shown this once: hand it over safely; it is not stored anywhere by netvault")
@@ -125,9 +125,10 @@ def engineer_passwd(
     settings, vault, _now = _ctx()
     users.reset_password(vault, settings.mounts.userpass, user, password)
     info(f"password of {user} reset; tell them to change it with `netvault passwd`")
-    out = {"user": user, "reset": True, "password": password if generated else None}
     if as_json:
-        emit_json(out)
+        from netvault.access.results import PasswordReset
+
+        emit_json(PasswordReset(user, True, password if generated else None))
     elif generated:
         fields([("user", user), ("password", password)])
 
@@ -182,11 +183,11 @@ def engineer_show(
         emit_json(shown)
         return
     fields([
-        ("user", shown["user"]), ("roles", shown["roles"]), ("disabled", shown["disabled"]),
-        ("entity_id", shown["entity_id"]), ("jit_entity_id", shown["jit_entity_id"]),
+        ("user", shown.user), ("roles", shown.roles), ("disabled", shown.disabled),
+        ("entity_id", shown.entity_id), ("jit_entity_id", shown.jit_entity_id),
     ])
     print()
-    table(_grant_rows(shown["grants"]), GRANT_COLUMNS, empty="(no grants)")
+    table(_grant_rows([g.to_dict() for g in shown.grants]), GRANT_COLUMNS, empty="(no grants)")
 
 
 @engineer_app.command("disable")
@@ -327,7 +328,10 @@ def engineer_offboard(
     if run:
         info(f"worklist stored (write-once); print it again with `netvault engineer show {user} --offboarded`")
     if as_json:
-        emit_json({**result.to_dict(), "stored_run": run, "earlier_runs": [r["run"] for r in earlier]})
+        from netvault.access.results import OffboardReport
+        from netvault.values.results import extend
+
+        emit_json(extend(OffboardReport, result, stored_run=run, earlier_runs=[r["run"] for r in earlier]))
         return
     if run is None:
         # offboarded before: nothing new to remove, the stored worklist still stands
@@ -403,7 +407,7 @@ def grant(
     else:
         info(f"granted {user} standing access to {customer} (effective now, also on tokens already issued)")
     if as_json:
-        emit_json(g.to_dict())
+        emit_json(g)
 
 
 def revoke(
@@ -421,7 +425,7 @@ def revoke(
     g = access.revoke(vault, user, customer, mounts=settings.mounts)
     info(f"revoked {user}'s {g.kind} access to {customer}")
     if as_json:
-        emit_json(g.to_dict())
+        emit_json(g)
 
 
 @access_app.command("list")

@@ -327,7 +327,7 @@ def rotate_cmd(
     finally:
         done()
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result)
         return
     sealed = f"sealed (digest {', '.join(map(str, result.digests))})" if result.digests else (
         "not sealed (run `netvault audit seal`)" if no_seal else "nothing new to seal")
@@ -349,7 +349,7 @@ def export_digests(
     result = sealmod.export_digests(_vault(required=True), out, kv_mount=settings.mounts.kv,
                                     transit_mount=settings.mounts.transit, now=_now_text())
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result)
         return
     info(f"wrote {result.digests} digest(s) and {len(result.fingerprints)} public key(s) to {out}")
     for version, fp in sorted(result.fingerprints.items()):
@@ -404,7 +404,7 @@ def verify_cmd(
         info(f"public key v{version}: {fp}")
     if as_json:
         for f in result.findings:
-            emit_json({**f.to_dict(), "status": "TAMPERED" if f.tampered else f.kind})
+            emit_json(f)
     else:
         rows = []
         for f in result.findings:
@@ -439,13 +439,13 @@ def hash_cmd(
         value = sys.stdin.readline().rstrip("\n")
     if not value:
         raise UsageError("give a VALUE or --stdin")
-    vault = _vault(required=True)
-    resp = vault.write(f"sys/audit-hash/{device.strip('/')}", {"input": value})
-    digest = ((resp or {}).get("data") or {}).get("hash") or (resp or {}).get("hash")
+    from netvault.audit.attribution import audit_hash
+
+    result = audit_hash(_vault(required=True), value, device)
     if as_json:
-        emit_json({"hash": digest, "device": device})
+        emit_json(result)
     else:
-        sys.stdout.write(f"{digest}\n")
+        sys.stdout.write(f"{result.hash}\n")
 
 
 @app.command("exposure")
@@ -484,7 +484,7 @@ def exposure_cmd(
         warn("not logged in (or --offline): records shown by id, rotation unknown")
     if as_json:
         for x in rows:
-            emit_json(x.to_dict())
+            emit_json(x)
         return
     if as_csv:
         from netvault.audit.exposure import Exposed
@@ -580,7 +580,7 @@ def report_cmd(
     finally:
         done()
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result)
         return
     info(f"wrote {out} (mode 0600): {result.events} events, {result.engineers} people, {result.customers} customers"
          + (f", {result.unknown_names} unknown name(s) tried" if result.unknown_names else ""))
@@ -643,7 +643,7 @@ def review_cmd(
         return
     shown = rows if all_ else [r for r in rows if not r.reviewed]
     if as_json:
-        emit_json([r.to_dict() for r in shown])
+        emit_json(shown)
         return
     from netvault.values.text import shown_reference
 
@@ -689,7 +689,7 @@ def watch_cmd(
                 warn(f"{exc.message}; the message was: {msg.text}")
             return
         if as_json:
-            emit_json({"kind": msg.kind, "text": msg.text, "event": msg.event})
+            emit_json(msg)
         else:
             from netvault.values.text import printable
 

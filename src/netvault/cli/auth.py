@@ -70,7 +70,7 @@ def login(
     info(f"logged in to {settings.address} as {who.username or who.display_name} ({', '.join(who.roles) or 'no role'}); "
          f"token expires in {session.expires_in(who)}")
     if as_json:
-        emit_json(who.to_dict())
+        emit_json(who)
 
 
 def passwd(
@@ -116,7 +116,7 @@ def passwd(
     users.change_own_password(settings.vault(None), settings.mounts.userpass, user, current, new)
     info(f"password changed for {user}")
     if as_json:
-        emit_json({"user": user, "changed": True})
+        emit_json(users.PasswordChanged(user, True))
 
 
 def logout(as_json: JsonOption = False) -> None:
@@ -131,7 +131,7 @@ def logout(as_json: JsonOption = False) -> None:
     removed = session.logout(settings)
     info("logged out" if removed else "no stored token")
     if as_json:
-        emit_json({"logged_out": removed, "address": settings.address})
+        emit_json(session.LoggedOut(removed, settings.address))
 
 
 def whoami(as_json: JsonOption = False) -> None:

@@ -39,7 +39,7 @@ def doctor(
     finally:
         finish()
     if as_json:
-        emit_json(report.to_dict())
+        emit_json(report)
     else:
         table([f.to_dict() for f in report.findings],
               [("area", "area"), ("problem", "problem"), ("subject", "subject"), ("detail", "detail"),

@@ -110,13 +110,10 @@ def _output(value: str, field_name: str, customer: str, name: str, incident: str
         return
     if as_json:
         # the value only on stdout, inside the JSON; JSON escapes control characters
-        from netvault.values.text import json_text
+        from netvault.cli.render import emit_json
+        from netvault.records.results import Revealed
 
-        out = {"field": "totp_code" if totp else field_name, "value": value,
-               "record": f"{customer}/{name}", "incident": incident}
-        if version is not None:
-            out["version"] = version
-        sys.stdout.write(json_text(out, sort_keys=True) + "\n")
+        emit_json(Revealed("totp_code" if totp else field_name, value, f"{customer}/{name}", incident, version))
         sys.stdout.flush()
         return
     if not value.isprintable() and sys.stdout.isatty():
@@ -189,9 +186,10 @@ def do_find(term: str, as_json: bool) -> int:
         hits.sort(key=lambda h: (h["customer"], h["type"], h["device"]))
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in hits]
     if as_json:
-        from netvault.values.text import json_text
+        from netvault.cli.render import emit_json
+        from netvault.records.results import Found
 
-        sys.stdout.write(json_text({"term": term, "match": what, "key": key, "results": rows}, sort_keys=True) + "\n")
+        emit_json(Found(term, what, key, rows))
     elif rows:
         _table(rows, FIND_COLUMNS)
     expired = _expired_grants(settings, lookup.granted_customers(policies))
@@ -351,7 +349,7 @@ def do_whoami(as_json: bool = False) -> int:
     for p in problems:
         warn(p)
     if as_json:
-        emit_json({**who.to_dict(), "address": settings.address, "expires_in": session.expires_in(who)})
+        emit_json(session.WhoAmI.of(who, settings.address, session.expires_in(who)))
         return 0
     limited = [f"{g['customer']} (until {shown_time(g['expires_at'])})" for g in who.time_limited
                if g["state"] == "active" and g["customer"] not in who.customers]

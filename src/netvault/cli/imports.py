@@ -103,7 +103,7 @@ def _run(plan, dry_run: bool, as_json: bool, threads: int) -> None:
     for o in outcomes:
         counts[o.action] = counts.get(o.action, 0) + 1
         if as_json:
-            emit_json(o.as_dict())
+            emit_json(o)
         else:
             where = f"{o.customer}/{o.name}" if o.customer and o.name else (o.name or "-")
             verb = f"would be {o.action}" if dry_run and o.action in ("created", "updated") else o.action

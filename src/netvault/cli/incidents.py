@@ -60,7 +60,7 @@ def request(
     if wait:
         r = _wait(vault, r, settings)
     if as_json:
-        emit_json(r.to_dict())
+        emit_json(r)
     if wait:
         _exit_for(r)
 
@@ -122,7 +122,7 @@ def requests_cmd(
     rows = incidents.list_requests(vault, now=now, mine=mine, pending_only=not (all_ or mine),
                                    mounts=settings.mounts)
     if as_json:
-        emit_json([r.to_dict() for r in rows])
+        emit_json(rows)
         return
     from netvault.values.text import shown_reference
 
@@ -150,7 +150,7 @@ def approve(
     r, g = incidents.approve(vault, request_id, now=now, duration=duration, mounts=settings.mounts)
     info(f"approved {r.id}: {r.user} has access to {r.customer} until {g.expires_at} (Vault expires it)")
     if as_json:
-        emit_json({"request": r.to_dict(), "grant": g.to_dict()})
+        emit_json(incidents.Approval(r, g))
 
 
 def deny(
@@ -168,7 +168,7 @@ def deny(
     r = incidents.deny(vault, request_id, reason=reason, now=now, mounts=settings.mounts)
     info(f"denied {r.id}")
     if as_json:
-        emit_json(r.to_dict())
+        emit_json(r)
 
 
 @on_call_app.command("add")
@@ -214,7 +214,8 @@ def on_call_list(as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table(rows, [("user", "user"), ("disabled", "disabled"), ("entity_id", "entity")], empty="(nobody on call)")
+    table(rows, [("user", "user"), ("disabled", "disabled"), ("entity_id", "entity")],
+          empty="(nobody on call)")
 
 
 def register(app: typer.Typer) -> None:

@@ -88,7 +88,8 @@ def customer_end(
 
     day = lifecycle.parse_date(on, "end date") if on else None
     days = lifecycle.parse_grace(grace)
-    st = _life().end(customer, now=now(), on=day, reason=reason, grace_days=days).to_dict()
+    status = _life().end(customer, now=now(), on=day, reason=reason, grace_days=days)
+    st = status.to_dict()
     if st["state"] == "ending":
         message = f"customer {customer} ends on {st['end_on']} (recorded; in force from that day)"
     else:
@@ -96,7 +97,7 @@ def customer_end(
                    f"from {st['shred_due']}, erased after {st['retention_until']}")
     info(message)
     if as_json:
-        emit_json(st)
+        emit_json(status)
 
 
 def _confirm(customer: str, yes: bool) -> None:
@@ -132,7 +133,9 @@ def customer_erase(
     steps = _life().erase(customer, now=now(), reason=reason)
     info(f"erased customer {customer}")
     if as_json:
-        emit_json({"customer": customer, "steps": steps})
+        from netvault.lifecycle.service_end import Erased
+
+        emit_json(Erased(customer, steps))
 
 
 @retention_app.command("list")
@@ -144,7 +147,7 @@ def retention_list(as_json: JsonOption = False) -> None:
     life = _life()
     when = now()
     life.apply_due(now=when)
-    rows = [r.to_dict() for r in life.due(now=when)]
+    rows = life.due(now=when)
     if as_json:
         emit_json(rows)
         return
@@ -164,13 +167,13 @@ def retention_purge(
 
     Example:  netvault retention purge --dry-run
     """
-    rows = [r.to_dict() for r in _life().purge(now=now(), dry_run=dry_run)]
+    rows = _life().purge(now=now(), dry_run=dry_run)
     if as_json:
         emit_json(rows)
         return
     for r in rows:
-        verb = {"shred": "shredded secrets of", "erase": "erased"}[r["action"]]
-        info(("would have " + verb if dry_run else verb) + f" {r['customer']} ({r['reason']})")
+        verb = {"shred": "shredded secrets of", "erase": "erased"}[r.action]
+        info(("would have " + verb if dry_run else verb) + f" {r.customer} ({r.reason})")
     if not rows:
         info("nothing due")
 

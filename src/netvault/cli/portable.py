@@ -96,12 +96,12 @@ def customer_export(
         doc = run()
     blob = portable.encrypt(json_text(doc, sort_keys=True).encode("utf-8"), passphrase)
     portable.write_atomic(str(out), blob, force=force)
-    result = {"file": str(out), "bytes": len(blob), **portable.summary(doc)}
-    info(f"wrote {out} ({len(blob)} bytes, 0600): {result['credentials']} credentials, {result['devices']} devices, "
-         f"{result['licences']} licences, {result['versions']} versions, {doc['decrypted_values']} "
+    result = portable.written(doc, str(out), len(blob))
+    info(f"wrote {out} ({len(blob)} bytes, 0600): {result.credentials} credentials, {result.devices} devices, "
+         f"{result.licences} licences, {result.versions} versions, {result.decrypted_values} "
          f"values decrypted under {incident}")
     if as_json:
-        emit_json({**result, "decrypted_values": doc["decrypted_values"]})
+        emit_json(result)
 
 
 def export_open(
@@ -155,7 +155,7 @@ def subs_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     settings, vault = _connect()
     subprocessors._require_customer(vault, settings.mounts.kv, ctx.obj)
-    rows = subprocessors.list_for(vault, settings.mounts.kv, ctx.obj)
+    rows = [subprocessors.SubprocessorEntry.of(e) for e in subprocessors.list_for(vault, settings.mounts.kv, ctx.obj)]
     if as_json:
         emit_json(rows)
         return
@@ -178,7 +178,7 @@ def subs_add(ctx: typer.Context,
     settings, vault = _connect()
     result = subprocessors.add(vault, settings.mounts.kv, ctx.obj, name=name, service=service,
                                country_code=country, since=since)
-    info(f"added sub-processor {result['name']} to {ctx.obj}")
+    info(f"added sub-processor {result.name} to {ctx.obj}")
     if as_json:
         emit_json(result)
 
@@ -213,7 +213,7 @@ def subs_report(as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    table([{**r, "customers": [f"{c['customer']} (since {c['since']})" for c in r["customers"]]} for r in rows],
+    table([{"name": r.name, "service": r.service, "country": r.country, "customers": [f"{c.customer} (since {c.since})" for c in r.customers]} for r in rows],
           [("name", "name"), ("service", "service"), ("country", "country"), ("customers", "customers")])
 
 

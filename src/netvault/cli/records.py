@@ -9,7 +9,7 @@ code is imported inside the commands so ``netvault --help`` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -80,7 +80,8 @@ def _show(obj: dict, as_json: bool, order: list[str]) -> None:
     fields([(k, obj[k]) for k in keys])
 
 
-def _done(obj: dict, as_json: bool, message: str) -> None:
+def _done(obj: Any, as_json: bool, message: str) -> None:
+    """A write's message on stderr; with --json its typed result (records/results.py) on stdout."""
     info(message)
     if as_json:
         emit_json(obj)
@@ -127,9 +128,9 @@ def customer_add(customer: CustomerArg, company: Company = None, address: Addres
         email=email, kvk=kvk, vat=vat, bank=bank, notes=notes, retention=retention))
     from netvault.values.names import shown
 
-    for name in result.get("skipped") or []:
+    for name in result.skipped:
         warn(f"skipped policy {shown(name)}: not a valid customer name (see `netvault setup --check`)")
-    _done(result, as_json, f"added customer {customer} (transit key {result['transit_key']}, policy {result['policy']})")
+    _done(result, as_json, f"added customer {customer} (transit key {result.transit_key}, policy {result.policy})")
 
 
 @customer_app.command("list")
@@ -170,7 +171,9 @@ def customer_list(as_json: JsonOption = False) -> None:
             row.update(state=st["state"], end_on=st["end_on"], retention=st["retention"],
                        retention_until=st["retention_until"], shredded=st["shredded"])
     if as_json:
-        emit_json(rows)
+        from netvault.records.results import CustomerRow, CustomerRowWithState
+
+        emit_json([(CustomerRowWithState if "state" in row else CustomerRow)(**row) for row in rows])
         return
     for row in rows:
         row["state_text"] = _state_text(row) if "state" in row else ""
@@ -200,7 +203,7 @@ def customer_edit(customer: CustomerArg, company: Company = None, address: Addre
     result = _store().edit_customer(customer, dict(
         company=company, address=address, postcode=postcode, city=city, contact=contact, phone=phone,
         email=email, kvk=kvk, vat=vat, bank=bank, notes=notes, retention=retention), if_version)
-    _done(result, as_json, f"customer {customer} is now at version {result['version']}")
+    _done(result, as_json, f"customer {customer} is now at version {result.version}")
 
 
 @customer_app.command("rotate-key")
@@ -210,8 +213,8 @@ def customer_rotate_key(customer: CustomerArg, as_json: JsonOption = False) -> N
     Example:  netvault customer rotate-key acme
     """
     result = _store().rotate_key(customer)
-    _done(result, as_json, f"rotated {result['transit_key']} to version {result['key_version']}; "
-                           f"rewrapped {result['fields_rewrapped']} field(s) in {result['records_rewrapped']} record(s)")
+    _done(result, as_json, f"rotated {result.transit_key} to version {result.key_version}; "
+                           f"rewrapped {result.fields_rewrapped} field(s) in {result.records_rewrapped} record(s)")
 
 
 # -- credential -----------------------------------------------------------------
@@ -243,7 +246,7 @@ def credential_add(ref: Ref, username: Username = None, url: Url = None, notes: 
         raise UsageError("secret field names must be distinct (password and totp are built in)")
     values = _secret_values(wanted, stdin, generate, length, words)
     result = _store().add_credential(customer, name, username=username, url=url, notes=notes, tags=tag, secrets=values)
-    _done(result, as_json, f"added credential {customer}/{name} (sealed: {', '.join(result['secret_fields'])})")
+    _done(result, as_json, f"added credential {customer}/{name} (sealed: {', '.join(result.secret_fields)})")
 
 
 @credential_app.command("list")
@@ -278,7 +281,7 @@ def credential_edit(ref: Ref, username: Username = None, url: Url = None, notes:
     """
     customer, name = _ref(ref)
     result = _store().edit_credential(customer, name, username=username, url=url, notes=notes, tags=tag, if_version=if_version)
-    _done(result, as_json, f"credential {customer}/{name} is now at version {result['version']}")
+    _done(result, as_json, f"credential {customer}/{name} is now at version {result.version}")
 
 
 @credential_app.command("rotate")
@@ -295,8 +298,8 @@ def credential_rotate(ref: Ref,
     wanted = list(dict.fromkeys(field or ([] if remove_field else ["password"])))
     values = _secret_values(wanted, stdin, generate, length, words) if wanted else {}
     result = _store().set_secrets("credentials", customer, name, values, remove=remove_field, if_version=if_version)
-    _done(result, as_json, f"credential {customer}/{name} is now at version {result['version']} "
-                           f"(sealed: {', '.join(result['secret_fields'])})")
+    _done(result, as_json, f"credential {customer}/{name} is now at version {result.version} "
+                           f"(sealed: {', '.join(result.secret_fields)})")
 
 
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask; delete at once.")]
@@ -334,7 +337,7 @@ def credential_undelete(ref: Ref, as_json: JsonOption = False) -> None:
     """
     customer, name = _ref(ref)
     result = _store().undelete("credentials", customer, name)
-    _done(result, as_json, f"restored credential {customer}/{name} (version {result['restored_version']})")
+    _done(result, as_json, f"restored credential {customer}/{name} (version {result.restored_version})")
 
 
 # -- device ----------------------------------------------------------------------
@@ -408,7 +411,7 @@ def device_edit(ref: Ref, kind: Kind = None, mac: Macs = None, ip: Ips = None, s
     result = _store().edit_device(customer, name, kind=kind, macs=mac, ips=ip, serial=serial, model=model,
                                   location=location, credential=credential, notes=notes, tags=tag,
                                   force=force, if_version=if_version)
-    _done(result, as_json, f"device {customer}/{name} is now at version {result['version']}")
+    _done(result, as_json, f"device {customer}/{name} is now at version {result.version}")
 
 
 @device_app.command("rm")
@@ -431,7 +434,7 @@ def device_undelete(ref: Ref, as_json: JsonOption = False) -> None:
     """
     customer, name = _ref(ref)
     result = _store().undelete("devices", customer, name)
-    _done(result, as_json, f"restored device {customer}/{name} (version {result['restored_version']})")
+    _done(result, as_json, f"restored device {customer}/{name} (version {result.restored_version})")
 
 
 # -- licence ---------------------------------------------------------------------
@@ -517,7 +520,7 @@ def licence_edit(ref: Ref, product: Product = None, vendor: Vendor = None, seats
         result = store.set_secrets("licences", customer, name, {"licence_key": key}, if_version=if_version)
     else:
         result = store.edit_licence(customer, name, if_version=if_version, **changes)
-    _done(result, as_json, f"licence {customer}/{name} is now at version {result['version']}")
+    _done(result, as_json, f"licence {customer}/{name} is now at version {result.version}")
 
 
 @licence_app.command("rm")
@@ -540,7 +543,7 @@ def licence_undelete(ref: Ref, as_json: JsonOption = False) -> None:
     """
     customer, name = _ref(ref)
     result = _store().undelete("licences", customer, name)
-    _done(result, as_json, f"restored licence {customer}/{name} (version {result['restored_version']})")
+    _done(result, as_json, f"restored licence {customer}/{name} (version {result.restored_version})")
 
 
 # -- history, reveal, find ----------------------------------------------------------

@@ -23,7 +23,12 @@ def warn(message: str) -> None:
 
 
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json_text(obj, sort_keys=True, default=str) + "\n")
+    """Print a ``--json`` result: a ``@json_result`` dataclass (or a list of
+    them; see ``values/results.py``) as one JSON value on one line, keys
+    sorted alphabetically at every level."""
+    from netvault.values.results import to_json
+
+    sys.stdout.write(json_text(to_json(obj), sort_keys=True, default=str) + "\n")
 
 
 def _cell(value: Any) -> str:
@@ -39,8 +44,11 @@ def _cell(value: Any) -> str:
     return printable(value)
 
 
-def table(rows: Iterable[dict], columns: Sequence[tuple[str, str]], *, empty: str = "(none)") -> None:
-    rows = list(rows)
+def table(rows: Iterable[Any], columns: Sequence[tuple[str, str]], *, empty: str = "(none)") -> None:
+    """Rows are dicts or ``@json_result`` dataclasses (their JSON keys)."""
+    from netvault.values.results import to_json
+
+    rows = [to_json(r) for r in rows]
     if not rows:
         info(empty)
         return

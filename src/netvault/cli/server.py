@@ -25,7 +25,7 @@ def _dir(data_dir: Path | None) -> Path:
 
 def _show(info_obj, as_json: bool) -> None:
     if as_json:
-        emit_json(info_obj.to_dict())
+        emit_json(info_obj)
         return
     fields([
         ("address", info_obj.address), ("running", info_obj.running), ("pid", info_obj.pid),
@@ -209,7 +209,7 @@ def backup_cmd(
     for removed in result.removed:
         info(f"removed old backup {removed}")
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result)
 
 
 @app.command("restore")
@@ -245,7 +245,7 @@ def restore_cmd(
             raise UsageError("not confirmed; nothing restored")
     result = backup.restore(vault, file, mounts=settings.mounts, cacert=settings.cacert)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result)
     info(f"restored {file} (backup of {result.backup_time or 'unknown time'}) in {result.seconds:.1f} s")
     if result.note:
         warn(result.note)
@@ -281,7 +281,7 @@ def backup_token(
     config.write_private(out.expanduser(), (made["token"] + "\n").encode())
     info(f"nv-backup token written to {out} (accessor {made['accessor']})")
     if as_json:
-        emit_json({k: v for k, v in made.items() if k != "token"} | {"file": str(out)})
+        emit_json(backup.BackupToken(made["accessor"], made["policies"], made["period_s"], str(out)))
 
 
 @app.command("down")
@@ -296,4 +296,4 @@ def down(data_dir: DataDir = None, as_json: JsonOption = False) -> None:
     result = embedded.down(_dir(data_dir))
     info("stopped" if before.running else "was not running")
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(result)

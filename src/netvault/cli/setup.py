@@ -54,12 +54,7 @@ def setup(
     result = layout.run_setup(client, settings.mounts, check=check, patterns=incident_pattern, audit_path=audit_file,
                               history=history, login_ttl=login_ttl, break_glass=break_glass_pattern)
     if as_json:
-        emit_json({
-            "items": [i.to_dict() for i in result.items],
-            "applied": result.applied,
-            "drift": [i.name for i in result.drift],
-            "audit_stanza": result.audit_stanza,
-        })
+        emit_json(result.report())
     else:
         table([i.to_dict() for i in result.items], [("item", "item"), ("in_sync", "ok"), ("detail", "detail")])
         for name in result.applied:

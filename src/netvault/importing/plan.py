@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from netvault.values import names
 from netvault.errors import ExitCode, NetvaultError, UsageError
+from netvault.values.results import json_result
 
 #: Columns per kind, in export order. Secret columns are never exported.
 COLUMNS = {
@@ -52,6 +53,7 @@ class Problem:
         return f"{self.source}: {self.message}" if self.source else self.message
 
 
+@json_result
 @dataclass
 class Outcome:
     source: str

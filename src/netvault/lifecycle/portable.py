@@ -21,6 +21,8 @@ fsync'd, then renamed over the target).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import base64
 import json
 import os
@@ -29,6 +31,7 @@ import struct
 from netvault.errors import (
     Conflict, NetvaultError, NotFound, PermissionDenied, Tampered, UsageError,
 )
+from netvault.values.results import extend, json_result
 
 MAGIC = b"NVEXPORT"
 VERSION = 1
@@ -365,17 +368,49 @@ def _caller(vault) -> dict:
     return {"entity_id": data.get("entity_id") or None, "display_name": data.get("display_name") or None}
 
 
-def summary(doc: dict) -> dict:
+@json_result
+@dataclass(frozen=True)
+class ExportSummary:
+    """`export open --summary --json`: counts of an opened export (None: not in it)."""
+    customer: str | None
+    exported_at: str | None
+    incident: str | None
+    profile_versions: int
+    credentials: int
+    devices: int
+    licences: int
+    versions: int
+    secret_values: int
+    grants: int | None
+    subprocessors: int | None
+    access_events: int | None
+
+
+@json_result
+@dataclass(frozen=True)
+class ExportWritten(ExportSummary):
+    """`customer export --json`: the file written, its size, the counts, the values decrypted."""
+    file: str = ""
+    bytes: int = 0
+    decrypted_values: int = 0
+
+
+def summary(doc: dict) -> ExportSummary:
     """Counts of an opened export (for `export open --summary` and the demo)."""
     records = doc.get("records") or {}
-    return {
-        "customer": doc.get("customer"), "exported_at": doc.get("exported_at"), "incident": doc.get("incident"),
-        "profile_versions": len((doc.get("profile") or {}).get("versions") or []),
+    return ExportSummary(
+        customer=doc.get("customer"), exported_at=doc.get("exported_at"), incident=doc.get("incident"),
+        profile_versions=len((doc.get("profile") or {}).get("versions") or []),
         **{kind: len(records.get(kind) or {}) for kind in ("credentials", "devices", "licences")},
-        "versions": sum(len(h.get("versions") or []) for by in records.values() for h in by.values()),
-        "secret_values": sum(len(v.get("secrets") or {}) for by in records.values() for h in by.values()
-                             for v in h.get("versions") or []),
-        "grants": None if doc.get("grants") is None else len(doc["grants"]),
-        "subprocessors": None if doc.get("subprocessors") is None else len(doc["subprocessors"]),
-        "access_events": None if doc.get("access_events") is None else len(doc["access_events"]),
-    }
+        versions=sum(len(h.get("versions") or []) for by in records.values() for h in by.values()),
+        secret_values=sum(len(v.get("secrets") or {}) for by in records.values() for h in by.values()
+                          for v in h.get("versions") or []),
+        grants=None if doc.get("grants") is None else len(doc["grants"]),
+        subprocessors=None if doc.get("subprocessors") is None else len(doc["subprocessors"]),
+        access_events=None if doc.get("access_events") is None else len(doc["access_events"]),
+    )
+
+
+def written(doc: dict, file: str, size: int) -> ExportWritten:
+    """What `customer export` wrote: the summary, the file, its size, the values decrypted."""
+    return extend(ExportWritten, summary(doc), file=file, bytes=size, decrypted_values=doc["decrypted_values"])

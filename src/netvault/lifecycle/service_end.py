@@ -27,6 +27,7 @@ from netvault.vault import policies
 from netvault.local.config import Mounts
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
 from netvault.records.lookup import kv_read, parallel, profile_path, transit_key
+from netvault.values.results import json_result, to_json
 
 DEFAULT_GRACE_DAYS = 30
 MAX_GRACE_DAYS = 3650
@@ -87,6 +88,7 @@ def lifecycle_path(customer: str, what: str) -> str:
     return f"_lifecycle/{customer}/{what}"
 
 
+@json_result
 @dataclass
 class Status:
     customer: str
@@ -101,9 +103,18 @@ class Status:
     in_force: bool | None = None  # nv-ended-<c> written (None: could not tell)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return to_json(self)
 
 
+@json_result
+@dataclass(frozen=True)
+class Erased:
+    """`customer erase --json`: the steps done."""
+    customer: str
+    steps: list[str]
+
+
+@json_result
 @dataclass
 class PurgeResult:
     customer: str
@@ -114,7 +125,7 @@ class PurgeResult:
     steps: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return to_json(self)
 
 
 class Lifecycle:

@@ -12,10 +12,13 @@ wherever the customer's tree goes (export, erasure).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from netvault.values import names
 from netvault.values import validate
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
 from netvault.records.lookup import kv_read, parallel, profile_path
+from netvault.values.results import json_result
 
 RETRIES = 10
 MAX_ENTRIES = 200
@@ -97,7 +100,58 @@ def _write(vault, kv: str, customer: str, change) -> list[dict]:
     raise Conflict(f"the sub-processors of {customer} kept changing; try again")
 
 
-def add(vault, kv: str, customer: str, *, name: str, service: str, country_code: str, since: str) -> dict:
+@json_result
+@dataclass(frozen=True)
+class Subprocessor:
+    """`customer subprocessors C add --json`: the stored entry and its customer."""
+    customer: str
+    name: str
+    service: str
+    country: str
+    since: str
+
+
+@json_result
+@dataclass(frozen=True)
+class SubprocessorEntry:
+    """One row of `customer subprocessors C list --json`: a stored entry."""
+    name: str
+    service: str
+    country: str
+    since: str
+
+    @classmethod
+    def of(cls, stored: dict) -> "SubprocessorEntry":
+        """From a stored entry (only its known keys)."""
+        return cls(*(str(stored.get(k, "")) for k in ("name", "service", "country", "since")))
+
+
+@json_result
+@dataclass(frozen=True)
+class SubprocessorRemoved:
+    customer: str
+    name: str
+    removed: bool
+
+
+@json_result
+@dataclass(frozen=True)
+class ServedCustomer:
+    customer: str
+    since: str | None
+
+
+@json_result
+@dataclass(frozen=True)
+class SubprocessorUse:
+    """One row of `subprocessors report --json`: a sub-processor and the customers it serves."""
+    name: str
+    service: str
+    country: str
+    customers: list[ServedCustomer]
+
+
+def add(vault, kv: str, customer: str, *, name: str, service: str, country_code: str, since: str) -> Subprocessor:
     """Add one (team lead, admin: Vault refuses anyone else)."""
     _require_customer(vault, kv, customer)
     new = entry(name, service, country_code, since)
@@ -113,10 +167,10 @@ def add(vault, kv: str, customer: str, *, name: str, service: str, country_code:
         _write(vault, kv, customer, change)
     except PermissionDenied:
         raise PermissionDenied("Vault refused: only a team lead or an admin may change sub-processors") from None
-    return {"customer": customer, **new}
+    return Subprocessor(customer=customer, **new)
 
 
-def remove(vault, kv: str, customer: str, name: str) -> dict:
+def remove(vault, kv: str, customer: str, name: str) -> SubprocessorRemoved:
     _require_customer(vault, kv, customer)
 
     def change(entries):
@@ -129,10 +183,10 @@ def remove(vault, kv: str, customer: str, name: str) -> dict:
         _write(vault, kv, customer, change)
     except PermissionDenied:
         raise PermissionDenied("Vault refused: only a team lead or an admin may change sub-processors") from None
-    return {"customer": customer, "name": name, "removed": True}
+    return SubprocessorRemoved(customer, name, True)
 
 
-def report(vault, kv: str) -> list[dict]:
+def report(vault, kv: str) -> list[SubprocessorUse]:
     """Every sub-processor with the customers it serves: one row per
     (name, service, country), customers sorted. Customers whose list the
     caller may not read are left out (engineers: their granted ones only)."""
@@ -155,4 +209,5 @@ def report(vault, kv: str) -> list[dict]:
             key = (str(e.get("name", "")), str(e.get("service", "")), str(e.get("country", "")))
             row = rows.setdefault(key, {"name": key[0], "service": key[1], "country": key[2], "customers": []})
             row["customers"].append({"customer": c, "since": e.get("since")})
-    return [rows[k] for k in sorted(rows, key=lambda k: (k[0].lower(), k[1], k[2]))]
+    return [SubprocessorUse(r["name"], r["service"], r["country"], [ServedCustomer(**c) for c in r["customers"]])
+            for r in (rows[k] for k in sorted(rows, key=lambda k: (k[0].lower(), k[1], k[2])))]

@@ -10,6 +10,7 @@ from netvault.local import tokens
 from netvault.errors import NotLoggedIn, PermissionDenied, UsageError
 from netvault.vault.client import Vault  # noqa: F401 (type of the clients built here)
 from netvault.vault.policies import ROLES
+from netvault.values.results import json_result, to_json
 
 
 def current_token(settings: config.Settings) -> str | None:
@@ -33,6 +34,15 @@ def userpass_login(vault: Vault, mount: str, username: str, password: str) -> di
     return resp["auth"]
 
 
+@json_result
+@dataclass(frozen=True)
+class LoggedOut:
+    """`logout --json`: whether a stored token was removed, for which server."""
+    logged_out: bool
+    address: str
+
+
+@json_result
 @dataclass
 class Identity:
     display_name: str
@@ -48,7 +58,19 @@ class Identity:
     time_limited: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return to_json(self)
+
+
+@json_result
+@dataclass
+class WhoAmI(Identity):
+    """`whoami --json`: the identity, the server and the time left."""
+    address: str = ""
+    expires_in: str = ""
+
+    @classmethod
+    def of(cls, who: Identity, address: str, expires_in: str) -> "WhoAmI":
+        return cls(**{f: getattr(who, f) for f in who.__dataclass_fields__}, address=address, expires_in=expires_in)
 
 
 def roles_from_policies(policies: list[str]) -> list[str]:

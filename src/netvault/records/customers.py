@@ -8,7 +8,7 @@ import uuid
 
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.local.config import DEFAULT_INCIDENT_PATTERNS
-from netvault.records import lookup, reach
+from netvault.records import lookup, reach, results
 from netvault.records.lookup import parallel, profile_path, record_path, transit_key
 from netvault.records.storebase import INDEX_RETRIES, PROFILE_FIELDS, SETTINGS_PATH, StoreBase, _merge
 from netvault.values import names, validate
@@ -45,7 +45,7 @@ class Customers(StoreBase):
         patterns = (got[0].get("incident_patterns") if got else None) or list(DEFAULT_INCIDENT_PATTERNS)
         return list(patterns)
 
-    def add_customer(self, customer: str, profile: dict) -> dict:
+    def add_customer(self, customer: str, profile: dict) -> results.CustomerAdded:
         """Admin only: creates the customer's transit key and policy, then the profile.
         Key and policy are idempotent, so a failed add can simply be retried."""
         names.slug(customer, "customer")
@@ -84,8 +84,7 @@ class Customers(StoreBase):
         self._write_id(customer, record_id, "customer", customer)
         reach.create_search(self.vault, self.kv, customer)
         version = self.create(profile_path(customer), data, what)
-        return {"customer": customer, "id": record_id, "version": version, "transit_key": key,
-                "policy": policies.customer_policy_name(customer), "skipped": skipped}
+        return results.CustomerAdded(customer, record_id, version, key, policies.customer_policy_name(customer), skipped)
 
     def sync_customer_list_policies(self, customer: str | None = None) -> list[str]:
         """Re-render the policies made from the list of customers
@@ -143,7 +142,7 @@ class Customers(StoreBase):
                     out[kind] = None
         return out
 
-    def edit_customer(self, customer: str, changes: dict, if_version: int | None = None) -> dict:
+    def edit_customer(self, customer: str, changes: dict, if_version: int | None = None) -> results.CustomerEdited:
         names.slug(customer, "customer")
         checked = _profile({k: v for k, v in changes.items() if v not in (None, "")})
         cleared = {k: "" for k, v in changes.items() if v == ""}
@@ -151,9 +150,9 @@ class Customers(StoreBase):
             raise UsageError("nothing to change; give at least one field option")
         new, version = self.update(profile_path(customer), f"customer {customer}",
                                    lambda d: _merge(d, {**checked, **cleared}), if_version)
-        return {"customer": customer, "version": version}
+        return results.CustomerEdited(customer, version)
 
-    def rotate_key(self, customer: str) -> dict:
+    def rotate_key(self, customer: str) -> results.KeyRotated:
         """Rotate the customer's key and rewrap every sealed field: reveals nothing."""
         names.slug(customer, "customer")
         if self.read(profile_path(customer)) is None:
@@ -187,8 +186,7 @@ class Customers(StoreBase):
             raise Conflict(f"a record in {customer} kept changing during rotate-key; run it again")
 
         counts = parallel(self.vault, paths, one, threads=8)
-        return {"customer": customer, "transit_key": key, "key_version": latest,
-                "records_rewrapped": sum(1 for c in counts if c), "fields_rewrapped": sum(counts)}
+        return results.KeyRotated(customer, key, latest, sum(1 for c in counts if c), sum(counts))
 
     def _require_customer(self, customer: str) -> None:
         names.slug(customer, "customer")

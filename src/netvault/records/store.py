@@ -23,7 +23,7 @@ import uuid
 from datetime import date, timedelta
 
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
-from netvault.records import lookup
+from netvault.records import lookup, results
 from netvault.records.bulk import BulkWrites
 from netvault.records.customers import Customers
 from netvault.records.lookup import parallel, profile_path, record_path
@@ -102,7 +102,7 @@ class Store(Customers, BulkWrites):
             rows = [r for r in rows if r.get("kind") == device_kind]
         return rows
 
-    def remove(self, kind: str, customer: str, name: str) -> dict:
+    def remove(self, kind: str, customer: str, name: str) -> results.RecordRemoved:
         kind = kind_dir(kind)
         names.slug(customer, "customer")
         names.slug(name, "record name")
@@ -117,9 +117,9 @@ class Store(Customers, BulkWrites):
             self._settle_index(customer, name, self._index_keys(name, got[0]))
         elif kind == "credentials":
             self._settle_search(customer, kind, name)
-        return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "deleted_version": got[1].get("version")}
+        return results.RecordRemoved(customer, name, KIND_WORDS[kind], got[1].get("version"))
 
-    def undelete(self, kind: str, customer: str, name: str) -> dict:
+    def undelete(self, kind: str, customer: str, name: str) -> results.RecordRestored:
         """Restore a removed record: KV v2 ``undelete`` of exactly the version
         that was deleted (the newest one, soft-deleted, not destroyed). A record
         added again under the name since, or never removed, is refused."""
@@ -142,7 +142,7 @@ class Store(Customers, BulkWrites):
             self._settle_index(customer, name, set())  # its MACs/IPs come back into find
         elif kind == "credentials":
             self._settle_search(customer, kind, name)
-        return {"customer": customer, "name": name, "kind": KIND_WORDS[kind], "restored_version": version}
+        return results.RecordRestored(customer, name, KIND_WORDS[kind], version)
 
     def _delete_version(self, path: str, version: int, what: str) -> None:
         """Soft-delete exactly the version the caller read: KV v2's plain delete
@@ -217,7 +217,7 @@ class Store(Customers, BulkWrites):
         return out
 
     def add_credential(self, customer: str, name: str, *, username=None, url=None, notes=None,
-                       tags=None, secrets: dict[str, str]) -> dict:
+                       tags=None, secrets: dict[str, str]) -> results.RecordAdded:
         names.slug(customer, "customer")
         names.slug(name, "credential name")
         fields = self._credential_fields(username, url, notes, tags)
@@ -228,11 +228,10 @@ class Store(Customers, BulkWrites):
         version = self.create(record_path(customer, "credentials", name), data, f"credential {customer}/{name}",
                               sealed=list(data["secrets"]))
         self._settle_search(customer, "credentials", name)
-        return {"customer": customer, "name": name, "id": record_id, "version": version,
-                "secret_fields": sorted(data["secrets"])}
+        return results.RecordAdded(customer, name, record_id, version, sorted(data["secrets"]))
 
     def edit_credential(self, customer: str, name: str, *, username=None, url=None, notes=None,
-                        tags=None, if_version: int | None = None) -> dict:
+                        tags=None, if_version: int | None = None) -> results.RecordEdited:
         names.slug(customer, "customer")
         names.slug(name, "credential name")
         changes = self._credential_fields(username, url, notes, tags)
@@ -241,10 +240,10 @@ class Store(Customers, BulkWrites):
         _, version = self.update(record_path(customer, "credentials", name), f"credential {customer}/{name}",
                                  lambda d: _merge(d, changes), if_version)
         self._settle_search(customer, "credentials", name)
-        return {"customer": customer, "name": name, "version": version}
+        return results.RecordEdited(customer, name, version)
 
     def set_secrets(self, kind: str, customer: str, name: str, secrets: dict[str, str], *,
-                    remove: list[str] | None = None, if_version: int | None = None) -> dict:
+                    remove: list[str] | None = None, if_version: int | None = None) -> results.SecretsChanged:
         """Replace (or add) sealed fields of a credential or licence: ``credential rotate``."""
         kind = kind_dir(kind)
         names.slug(customer, "customer")
@@ -272,9 +271,7 @@ class Store(Customers, BulkWrites):
             data["fingerprints"] = {f: v for f, v in data["fingerprints"].items() if f not in stale}
         stamp_secrets(data, list(sealed_input), version + 1)
         new_version = self.put(path, data, version)
-        return {"customer": customer, "name": name, "version": new_version,
-                "changed_fields": sorted(sealed_input), "removed_fields": sorted(remove or []),
-                "secret_fields": sorted(sealed)}
+        return results.SecretsChanged(customer, name, new_version, sorted(sealed_input), sorted(remove or []), sorted(sealed))
 
     # -- devices -----------------------------------------------------------
     def _device_fields(self, customer: str, *, kind=None, macs=None, ips=None, serial=None, model=None,
@@ -310,7 +307,7 @@ class Store(Customers, BulkWrites):
         return out
 
     def add_device(self, customer: str, name: str, *, kind: str, macs=(), ips=(), serial=None, model=None,
-                   location=None, credential=None, notes=None, tags=None, force: bool = False) -> dict:
+                   location=None, credential=None, notes=None, tags=None, force: bool = False) -> results.DeviceWritten:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         if not kind:
@@ -329,11 +326,10 @@ class Store(Customers, BulkWrites):
             self._settle_index(customer, name, keys)  # take back what this failed add put in
             raise
         self._settle_index(customer, name, set())
-        return {"customer": customer, "name": name, "id": record_id, "version": version,
-                "macs": data.get("macs", []), "ips": data.get("ips", [])}
+        return results.DeviceWritten(customer, name, version, data.get("macs", []), data.get("ips", []), id=record_id)
 
     def edit_device(self, customer: str, name: str, *, if_version: int | None = None, force: bool = False,
-                    **changes) -> dict:
+                    **changes) -> results.DeviceWritten:
         names.slug(customer, "customer")
         names.slug(name, "device name")
         fields = self._device_fields(customer, **changes)
@@ -355,8 +351,7 @@ class Store(Customers, BulkWrites):
             self._settle_index(customer, name, new_keys - old_keys)
             raise
         self._settle_index(customer, name, old_keys - new_keys)
-        return {"customer": customer, "name": name, "version": new_version,
-                "macs": new.get("macs", []), "ips": new.get("ips", [])}
+        return results.DeviceWritten(customer, name, new_version, new.get("macs", []), new.get("ips", []))
 
     # -- licences ----------------------------------------------------------
     @staticmethod
@@ -368,7 +363,7 @@ class Store(Customers, BulkWrites):
         }
 
     def add_licence(self, customer: str, name: str, *, product: str, vendor=None, seats=None, expires=None,
-                    notes=None, licence_key: str | None = None) -> dict:
+                    notes=None, licence_key: str | None = None) -> results.RecordAdded:
         names.slug(customer, "customer")
         names.slug(name, "licence name")
         if not product:
@@ -378,10 +373,9 @@ class Store(Customers, BulkWrites):
         record_id, data = self._new_record("licences", customer, name, fields, secrets)
         version = self.create(record_path(customer, "licences", name), data, f"licence {customer}/{name}",
                               sealed=list(data.get("secrets") or {}))
-        return {"customer": customer, "name": name, "id": record_id, "version": version,
-                "secret_fields": sorted(data.get("secrets") or {})}
+        return results.RecordAdded(customer, name, record_id, version, sorted(data.get("secrets") or {}))
 
-    def edit_licence(self, customer: str, name: str, *, if_version: int | None = None, **changes) -> dict:
+    def edit_licence(self, customer: str, name: str, *, if_version: int | None = None, **changes) -> results.RecordEdited:
         names.slug(customer, "customer")
         names.slug(name, "licence name")
         fields = self._licence_fields(**changes)
@@ -389,7 +383,7 @@ class Store(Customers, BulkWrites):
             raise UsageError("nothing to change; give at least one field option")
         _, version = self.update(record_path(customer, "licences", name), f"licence {customer}/{name}",
                                  lambda d: _merge(d, fields), if_version)
-        return {"customer": customer, "name": name, "version": version}
+        return results.RecordEdited(customer, name, version)
 
     def list_licences(self, customer: str | None, *, expiring: timedelta | None, today: date) -> list[dict]:
         """Licences of one customer, or of every visible customer; optionally only

@@ -18,18 +18,20 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from netvault.local import config
 from netvault.errors import NetvaultError, NotFound, Tampered, UsageError
+from netvault.values.results import json_result, to_json
 
 SNAPSHOT_PATH = "sys/storage/raft/snapshot"
 SUFFIX = ".snap"
 MANIFEST_FORMAT = "netvault-backup-1"
 
 
+@json_result
 @dataclass
 class Backup:
     file: str
@@ -42,7 +44,7 @@ class Backup:
     removed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
 def _stamp(now: datetime) -> str:
@@ -155,6 +157,7 @@ def verify_file(snapshot: Path) -> tuple[bytes, dict | None]:
     return data, manifest
 
 
+@json_result
 @dataclass
 class Restore:
     file: str
@@ -171,8 +174,10 @@ class Restore:
     def ok(self) -> bool:
         return self.checked and not self.setup_drift and not self.missing
 
+    JSON_EXTRA = ("ok",)
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
+        return to_json(self)
 
 
 def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None = None,
@@ -226,6 +231,16 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
             result.missing.append(f"policy {customer_policy_name(c)}")
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+@json_result
+@dataclass(frozen=True)
+class BackupToken:
+    """`server backup-token --json`: the token's facts and the file it went to (never the token)."""
+    accessor: str | None
+    policies: list[str] | None
+    period_s: int | None
+    file: str
 
 
 def create_token(vault) -> dict:

@@ -21,17 +21,19 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from netvault.local import config
 from netvault.server import embedded
 from netvault.errors import NetvaultError, Unreachable, UsageError
+from netvault.values.results import json_result, to_json
 
 NODES = 3
 SEAL_KEY_ID = "netvault-cluster-1"
 
 
+@json_result
 @dataclass
 class NodeInfo:
     name: str
@@ -45,9 +47,10 @@ class NodeInfo:
     role: str | None = None  # active | standby | None (down)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
+@json_result
 @dataclass
 class ClusterInfo:
     base: str
@@ -66,10 +69,10 @@ class ClusterInfo:
     def audit_files(self) -> list[str]:
         return [n.audit_file for n in self.nodes]
 
+    JSON_EXTRA = ("address",)
+
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["address"] = self.address
-        return d
+        return to_json(self)
 
 
 def _base(base: Path) -> Path:

@@ -27,7 +27,7 @@ Domain code: no printing; time comes in as ``now``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
@@ -35,8 +35,10 @@ from netvault.values import names
 from netvault.local.config import Mounts
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.records.lookup import kv_read, parallel
+from netvault.values.results import json_result, to_json
 
 
+@json_result
 @dataclass
 class Finding:
     area: str  # index | grant | person | customer
@@ -49,9 +51,10 @@ class Finding:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
+@json_result
 @dataclass
 class Report:
     findings: list[Finding]
@@ -59,7 +62,7 @@ class Report:
     skipped: list[str]  # checks the caller's token may not run
 
     def to_dict(self) -> dict:
-        return {"findings": [f.to_dict() for f in self.findings], "checked": self.checked, "skipped": self.skipped}
+        return to_json(self)
 
 
 #: progress(done, total): customers examined so far
@@ -253,14 +256,14 @@ def _people_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
 
     out = []
     for row in access.list_users(vault, now=now, mounts=mounts):
-        if row["disabled"]:
+        if row.disabled:
             continue
-        if not row["entity_id"]:
-            out.append(Finding("person", "login-without-identity", row["user"],
+        if not row.entity_id:
+            out.append(Finding("person", "login-without-identity", row.user,
                                "a login that never got its identity (interrupted add)",
                                "run the same `netvault engineer add` again with the same password", False))
-        elif not row["roles"]:
-            out.append(Finding("person", "login-without-role", row["user"],
+        elif not row.roles:
+            out.append(Finding("person", "login-without-role", row.user,
                                "a login with no role (interrupted add, or every role taken away)",
                                "run the same `netvault engineer add` again, or `netvault engineer offboard` it", False))
     return out

@@ -22,13 +22,15 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from netvault.local import config
 from netvault.errors import Conflict, NetvaultError, Unreachable, UsageError
+from netvault.values.results import json_result, to_json
 
 
+@json_result
 @dataclass
 class ServerInfo:
     address: str
@@ -49,7 +51,7 @@ class ServerInfo:
     tls: bool = False
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_json(self)
 
 
 class Paths:

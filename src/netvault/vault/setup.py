@@ -14,6 +14,7 @@ from netvault.values import names
 from netvault.vault import policies as pol
 from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import NetvaultError, UsageError
+from netvault.values.results import json_result, to_json
 
 #: versions KV keeps per record (Vault's own default, 10, silently trimmed
 #: history after the 10th change). ``setup --history N`` sets another depth.
@@ -44,6 +45,7 @@ def _is_user(name: str) -> bool:
     return True
 
 
+@json_result
 @dataclass
 class Item:
     name: str
@@ -55,8 +57,25 @@ class Item:
     #: in sync, but `setup` rewrites it anyway (a safe allow-list that lags)
     refresh: bool = False
 
+    JSON_OMIT = ("name", "fix", "refresh")
+    JSON_EXTRA = ("item",)
+
+    @property
+    def item(self) -> str:
+        return self.name
+
     def to_dict(self) -> dict:
-        return {"item": self.name, "in_sync": self.in_sync, "detail": self.detail, "manual": self.manual}
+        return to_json(self)
+
+
+@json_result
+@dataclass(frozen=True)
+class SetupReport:
+    """`setup [--check] --json`: every item, what was applied, the names of the items that drift."""
+    items: list[Item]
+    applied: list[str]
+    drift: list[str]
+    audit_stanza: str | None
 
 
 @dataclass
@@ -68,6 +87,9 @@ class SetupResult:
     @property
     def drift(self) -> list[Item]:
         return [i for i in self.items if not i.in_sync]
+
+    def report(self) -> SetupReport:
+        return SetupReport(list(self.items), list(self.applied), [i.name for i in self.drift], self.audit_stanza)
 
 
 def validate_patterns(patterns: list[str]) -> list[str]:
