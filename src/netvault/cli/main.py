@@ -1,6 +1,7 @@
 """The ``netvault`` command: one top-level error handler, documented exit codes.
 
-Every failure becomes ``error: <one line>`` on stderr and an ``ExitCode``.
+Every failure becomes ``error: <one line>`` on stderr and an ``ExitCode``
+(``cli/guard.run_guarded``, shared with the lean entry point in ``cli/fast.py``).
 ``--traceback`` (or ``NETVAULT_DEBUG=1``) re-raises instead, for debugging.
 Command modules import only typer at module level, so ``--help`` stays fast.
 """
@@ -13,7 +14,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from netvault.errors import ExitCode, NetvaultError
+from netvault.errors import ExitCode
 
 HELP = """netvault: the credential and network-data vault for managed IT providers.
 
@@ -185,8 +186,11 @@ def _show_warnings_as_lines() -> None:
 
 
 def run(argv: list[str] | None = None) -> None:
+    """The full CLI under the one error handler (``cli/guard.run_guarded``) the lean path uses too."""
+    from netvault.cli.guard import debug_wanted, run_guarded
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = os.environ.get("NETVAULT_DEBUG", "") not in ("", "0") or "--traceback" in argv
+    debug = debug_wanted(argv)
     from typer.main import get_command
 
     # click's usage errors (no such option, bad value) are ClickException;
@@ -195,37 +199,22 @@ def run(argv: list[str] | None = None) -> None:
 
     command = get_command(app)
     _show_warnings_as_lines()
-    try:
-        result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
+
+    def invoke() -> int:
+        try:
+            result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
+        except ClickException as exc:  # usage errors: click's own message, exit 2
+            exc.show()
+            return exc.exit_code
+        except typer.Abort:
+            raise KeyboardInterrupt from None
+        except typer.Exit as exc:
+            return exc.exit_code
         if result == int(ExitCode.INTERRUPTED):  # typer turns Ctrl-C into a silent return of 130
             sys.stderr.write("\ninterrupted\n")
-        sys.exit(result if isinstance(result, int) else 0)
-    except ClickException as exc:  # usage errors: click's own message, exit 2
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("\ninterrupted\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except NetvaultError as exc:
-        if debug or _debug["on"]:
-            raise
-        from netvault.values.text import printable
+        return result if isinstance(result, int) else 0
 
-        sys.stderr.write(f"error: {printable(exc.message)}\n")
-        if exc.hint:
-            sys.stderr.write(f"hint: {printable(exc.hint)}\n")
-        sys.exit(int(exc.exit_code))
-    except SystemExit:
-        raise
-    except BaseException as exc:  # a bug: say so without leaking its message (it may hold data)
-        if debug or _debug["on"]:
-            raise
-        sys.stderr.write(
-            f"error: internal error ({type(exc).__name__}); rerun with --traceback and report it\n"
-        )
-        sys.exit(int(ExitCode.ERROR))
+    sys.exit(int(run_guarded(invoke, debug=lambda: debug or _debug["on"])))
 
 
 if __name__ == "__main__":
