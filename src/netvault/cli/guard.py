@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from netvault.errors import ExitCode, NetvaultError
 

@@ -4,7 +4,7 @@ data on stdout, messages on stderr. ``cli/output.py`` re-exports these."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence  # not typing: it costs the lean path ~3 ms
 
 from netvault.values.text import json_text, printable
 
@@ -22,11 +22,11 @@ def warn(message: str) -> None:
     sys.stderr.write(f"warning: {_lines(message)}\n")
 
 
-def emit_json(obj: Any) -> None:
+def emit_json(obj: object) -> None:
     sys.stdout.write(json_text(obj, sort_keys=True, default=str) + "\n")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, (list, tuple)):
@@ -52,7 +52,7 @@ def table(rows: Iterable[dict], columns: Sequence[tuple[str, str]], *, empty: st
         out.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
 
 
-def fields(pairs: Sequence[tuple[str, Any]]) -> None:
+def fields(pairs: Sequence[tuple[str, object]]) -> None:
     """A key: value listing for one object."""
     width = max(len(k) for k, _ in pairs) if pairs else 0
     for key, value in pairs:
