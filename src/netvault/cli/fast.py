@@ -67,16 +67,14 @@ def parse(argv: list[str]) -> tuple[str, dict] | None:
                 return None  # "requires an argument"
             value = rest[i]
             i += 1
+        converted: str | int = value
         if kind == "int":
             if not (value.isascii() and value.isdigit()) or (minimum is not None and int(value) < minimum):
                 return None  # typer converts or refuses it
-            value = int(value)
+            converted = int(value)
         elif kind != "str":
             return None
-        if multiple:
-            values[param] = (values[param] or []) + [value]
-        else:
-            values[param] = value
+        values[param] = (values[param] or []) + [converted] if multiple else converted
     if len(positional) != len(spec["args"]):
         return None
     for name, value in zip(spec["args"], positional):
