@@ -6,8 +6,6 @@ one a find without any hint gives."""
 
 from __future__ import annotations
 
-from test_records_helpers import grant
-
 MAC = "00:16:3e:5a:0c:02"
 
 
@@ -34,11 +32,11 @@ def test_find_with_right_wrong_and_no_hint(server, make_user, unique, cli, cli_e
     token = eng.token()
     address, token_cache = _hint(monkeypatch, cli_env, token)
 
-    assert token_cache.entity_hint(address, token) is None
+    assert token_cache.entity_hint(address, token) == (None, False)
     first = cli("find", MAC, "--json", token=token)  # no hint: one after another, then remembered
     assert first.returncode == 0, first.stderr
     assert [h["device"] for h in first.json()["results"]] == ["sw-9"]
-    assert token_cache.entity_hint(address, token) == eng.entity_id
+    assert token_cache.entity_hint(address, token) == (eng.entity_id, False)
 
     again = cli("find", MAC, "--json", token=token)  # with the hint: prefetched, same answer
     assert again.returncode == 0 and again.stdout == first.stdout
@@ -46,7 +44,7 @@ def test_find_with_right_wrong_and_no_hint(server, make_user, unique, cli, cli_e
     token_cache.remember_entity(address, token, other.entity_id)  # a wrong hint: another person's copy
     wrong = cli("find", MAC, "--json", token=token)
     assert wrong.returncode == 0 and wrong.stdout == first.stdout, wrong.stderr
-    assert token_cache.entity_hint(address, token) == eng.entity_id
+    assert token_cache.entity_hint(address, token) == (eng.entity_id, False)
     # the other person's customer never shows, whatever the hint said
     token_cache.remember_entity(address, token, other.entity_id)
     r = cli("find", "sw", "--json", token=token)

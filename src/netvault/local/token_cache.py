@@ -145,18 +145,20 @@ def _read_hints() -> dict:
     return got if isinstance(got, dict) else {}
 
 
-def entity_hint(address: str, token: str | None) -> str | None:
-    """The entity id Vault bound to ``token`` as seen on an earlier run, or None.
-    A token's entity never changes; still only a hint: ``find`` checks it
-    against the look-up it sends alongside (and a wrong one reads nothing
-    but a refusal)."""
+def entity_hint(address: str, token: str | None) -> tuple[str | None, bool]:
+    """(the entity id Vault bound to ``token``, whether it held an elevated role)
+    as seen on an earlier run; (None, False) when unknown. A token's entity
+    never changes; still only a hint: ``find`` checks it against the look-up
+    it sends alongside (and a wrong one reads nothing but a refusal)."""
     if not token:
-        return None
+        return None, False
     got = _read_hints().get(_hint_key(address, token))
-    return got if isinstance(got, str) and got else None
+    if isinstance(got, list) and len(got) == 2 and isinstance(got[0], str) and got[0]:
+        return got[0], bool(got[1])
+    return None, False
 
 
-def remember_entity(address: str, token: str | None, entity_id: str | None) -> None:
+def remember_entity(address: str, token: str | None, entity_id: str | None, elevated: bool = False) -> None:
     """Note (or, with None, forget) the entity id of ``token``; at most a few
     dozen tokens are remembered (the oldest go). Best effort: never fails a command."""
     import json
@@ -167,7 +169,7 @@ def remember_entity(address: str, token: str | None, entity_id: str | None) -> N
     key = _hint_key(address, token)
     hints.pop(key, None)
     if entity_id:
-        hints[key] = entity_id
+        hints[key] = [entity_id, bool(elevated)]
     while len(hints) > _MAX_HINTS:
         hints.pop(next(iter(hints)))
     try:

@@ -133,18 +133,20 @@ class NetVault:
 
         kv = self.mounts.kv
         what, key = search.parse_term(term)  # a bad term is refused before any request
-        hinted = token_cache.entity_hint(self.settings.address, self.vault.token)
-        prefetched = _prefetch(self.vault, kv, hinted) if hinted else None
+        hinted, was_elevated = token_cache.entity_hint(self.settings.address, self.vault.token)
+        # team leads and admins read the global index, not a copy: nothing to prefetch
+        prefetched = _prefetch(self.vault, kv, hinted) if hinted and not was_elevated else None
         if prefetched is not None:
             self_data, reach, inbox = prefetched
         else:
             self_data, reach, inbox = self.vault.request("GET", "auth/token/lookup-self")["data"], None, None
         entity_id = self_data.get("entity_id") or None
-        if entity_id != hinted:
-            token_cache.remember_entity(self.settings.address, self.vault.token, entity_id)
-            reach = inbox = None  # read for another entity: not this token's
         policies = sorted(set((self_data.get("policies") or []) + (self_data.get("identity_policies") or [])))
         elevated = any(p in lookup.ELEVATED_POLICIES for p in policies)
+        if (entity_id, elevated) != (hinted, was_elevated):
+            token_cache.remember_entity(self.settings.address, self.vault.token, entity_id, elevated)
+        if entity_id != hinted:
+            reach = inbox = None  # read for another entity: not this token's
         what, key, hits = lookup.find(self.vault, kv, term, policies=policies, entity_id=entity_id,
                                       reach=None if elevated else reach)
         granted = lookup.granted_customers(policies)
