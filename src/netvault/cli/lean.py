@@ -14,8 +14,6 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 
-from netvault.cli.render import emit_json, fields, table, warn
-
 RECORD_ORDER = ["customer", "name", "kind", "username", "url", "product", "vendor", "seats", "expires", "days_left",
                 "macs", "ips", "serial", "model", "location", "credential", "tags", "secret_fields", "key_versions",
                 "notes", "id", "version", "created_time"]
@@ -128,6 +126,8 @@ def find(term: str, as_json: bool = False) -> int:
 
     found = _netvault().find(term, now=_now())
     rows = [{**h, "macs": [display_mac(m) for m in h["macs"]]} for h in found.results]
+    from netvault.cli.render import table  # (not at the top: reveal has no table, and render costs ~3 ms)
+
     if as_json:
         from netvault.values.text import json_text
 
@@ -153,6 +153,8 @@ def find(term: str, as_json: bool = False) -> int:
 
 # -- everyday reads (issue 15: each at most its bao peer) -------------------------
 def list_records(kind: str, customer: str, tags=None, device_kind: str | None = None, as_json: bool = False) -> int:
+    from netvault.cli.render import emit_json, table
+
     rows = _netvault().store(customer, now=_now()).list(kind, customer, tags=tags, device_kind=device_kind)
     if as_json:
         emit_json(rows)
@@ -175,6 +177,8 @@ def device_list(customer: str, kind: str | None = None, tag=None, as_json: bool 
 
 
 def show_fields(obj: dict, as_json: bool, order=RECORD_ORDER) -> None:
+    from netvault.cli.render import emit_json, fields
+
     if as_json:
         emit_json(obj)
         return
@@ -192,6 +196,7 @@ def credential_show(ref: str, version: int | None = None, as_json: bool = False)
 
 def whoami(as_json: bool = False) -> int:
     from netvault.access.grant_client import shown_time
+    from netvault.cli.render import emit_json, fields, warn
     from netvault.local import session
 
     nv = _netvault()
@@ -219,6 +224,7 @@ def grant_rows(grants: list[dict]) -> list[dict]:
 
 def access_list(customer: str | None = None, engineer: str | None = None, as_json: bool = False) -> int:
     from netvault.access import grants as access
+    from netvault.cli.render import emit_json, table
 
     nv = _netvault()
     grants = [g.to_dict() for g in access.list_grants(nv.vault, now=_now(), customer=customer, user=engineer,
