@@ -1,5 +1,6 @@
 """Issue 15 speed: an engineer's find sends its three requests at once when the
-token's entity id is known (``token_cache.entity_hint``). The hint only
+token's entity id is known (``token_cache.entity_hint``) and it holds many
+grants (``token_cache.PREFETCH_FROM_GRANTS``). The hint only
 decides what is prefetched: a wrong one (another person's entity) reads a
 refusal, the fresh look-up wins, the hint is corrected, and the answer is the
 one a find without any hint gives."""
@@ -29,6 +30,11 @@ def test_find_with_right_wrong_and_no_hint(server, make_user, unique, cli, cli_e
     assert cli("grant", other.name, d, token=lead).returncode == 0
     r = cli("device", "add", f"{c}/sw-9", "--kind", "switch", "--mac", MAC, "--force", token=lead)
     assert r.returncode == 0, r.stderr
+    from netvault.local.token_cache import PREFETCH_FROM_GRANTS
+    from test_records_helpers import grant
+
+    for _i in range(PREFETCH_FROM_GRANTS):  # enough grants for the prefetch (customers with no records)
+        grant(server, unique("empty"), eng)
     token = eng.token()
     address, token_cache = _hint(monkeypatch, cli_env, token)
 
@@ -36,17 +42,17 @@ def test_find_with_right_wrong_and_no_hint(server, make_user, unique, cli, cli_e
     first = cli("find", MAC, "--json", token=token)  # no hint: one after another, then remembered
     assert first.returncode == 0, first.stderr
     assert [h["device"] for h in first.json()["results"]] == ["sw-9"]
-    assert token_cache.entity_hint(address, token) == (eng.entity_id, False)
+    assert token_cache.entity_hint(address, token) == (eng.entity_id, True)
 
     again = cli("find", MAC, "--json", token=token)  # with the hint: prefetched, same answer
     assert again.returncode == 0 and again.stdout == first.stdout
 
-    token_cache.remember_entity(address, token, other.entity_id)  # a wrong hint: another person's copy
+    token_cache.remember_entity(address, token, other.entity_id, True)  # a wrong hint: another person's copy
     wrong = cli("find", MAC, "--json", token=token)
     assert wrong.returncode == 0 and wrong.stdout == first.stdout, wrong.stderr
-    assert token_cache.entity_hint(address, token) == (eng.entity_id, False)
+    assert token_cache.entity_hint(address, token) == (eng.entity_id, True)
     # the other person's customer never shows, whatever the hint said
-    token_cache.remember_entity(address, token, other.entity_id)
+    token_cache.remember_entity(address, token, other.entity_id, True)
     r = cli("find", "sw", "--json", token=token)
     assert r.returncode == 0 and {h["customer"] for h in r.json()["results"]} == {c}
 

@@ -110,7 +110,8 @@ def login(settings: config.Settings, *, method: str, username: str | None, secre
     from netvault.local import token_cache
 
     token_cache.remember_entity(settings.address, token, who.entity_id,  # find's hint (token_cache.entity_hint)
-                                elevated=any(p in ("root", "nv-admin", "nv-team-lead") for p in who.policies))
+                                token_cache.prefetch_pays(len(who.customers),
+                                                          bool({"admin", "team-lead", "root"} & set(who.roles))))
     changes: dict[str, object] = {"address": settings.address, "user": who.username or username or who.display_name}
     listed = config.read_file().get("addresses")
     if isinstance(listed, list) and ",".join(str(a).rstrip("/") for a in listed) != settings.address:

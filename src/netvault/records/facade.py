@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from netvault.errors import NetvaultError, NotLoggedIn, PermissionDenied
+from netvault.local import token_cache
 from netvault.records import lookup
 
 
@@ -52,7 +53,7 @@ class NetVault:
     def connect(cls, settings=None) -> "NetVault":
         """With the token of ``netvault login`` (or VAULT_TOKEN), found the cheap way
         (``netvault.local.token_cache``); NotLoggedIn without one."""
-        from netvault.local import config, token_cache
+        from netvault.local import config
 
         settings = settings or config.load()
         token = token_cache.current_token(settings)
@@ -126,15 +127,14 @@ class NetVault:
         Requests: the token's look-up, its per-person copy and its inbox list,
         sent at once (in parallel) when the token's entity id is known from an
         earlier run (``token_cache.entity_hint``: a token's entity never
-        changes); the look-up's fresh policies decide what is searched and shown."""
-        from netvault.local import token_cache
+        changes) and it holds many grants (``prefetch_pays``); the look-up's
+        fresh policies decide what is searched and shown."""
         from netvault.records import search
 
         kv = self.mounts.kv
         what, key = search.parse_term(term)  # a bad term is refused before any request
-        hinted, was_elevated = token_cache.entity_hint(self.settings.address, self.vault.token)
-        # team leads and admins read the global index, not a copy: nothing to prefetch
-        prefetched = _prefetch(self.vault, kv, hinted) if hinted and not was_elevated else None
+        hinted, prefetch = token_cache.entity_hint(self.settings.address, self.vault.token)
+        prefetched = _prefetch(self.vault, kv, hinted) if hinted and prefetch else None
         if prefetched is not None:
             self_data, reach, inbox = prefetched
         else:
@@ -142,8 +142,9 @@ class NetVault:
         entity_id = self_data.get("entity_id") or None
         policies = sorted(set((self_data.get("policies") or []) + (self_data.get("identity_policies") or [])))
         elevated = any(p in lookup.ELEVATED_POLICIES for p in policies)
-        if (entity_id, elevated) != (hinted, was_elevated):
-            token_cache.remember_entity(self.settings.address, self.vault.token, entity_id, elevated)
+        worth = prefetch_pays(policies)
+        if (entity_id, worth) != (hinted, prefetch):
+            token_cache.remember_entity(self.settings.address, self.vault.token, entity_id, worth)
         if entity_id != hinted:
             reach = inbox = None  # read for another entity: not this token's
         what, key, hits = lookup.find(self.vault, kv, term, policies=policies, entity_id=entity_id,
@@ -194,6 +195,14 @@ class NetVault:
                 if err is not None:
                     out.append(err)
         return out
+
+
+def prefetch_pays(policies: list[str]) -> bool:
+    """Whether a token with these policies gains from find's parallel prefetch
+    (``token_cache.prefetch_pays``): not a team lead or admin (they read the
+    global index), and many grants."""
+    return token_cache.prefetch_pays(len(lookup.granted_customers(policies)),
+                                     any(p in lookup.ELEVATED_POLICIES for p in policies))
 
 
 def _inbox_customers(client, kv: str, entity_id: str | None) -> set[str]:
