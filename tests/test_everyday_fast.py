@@ -66,15 +66,17 @@ def test_fast_path_errors_like_the_typer_path(shop, cli):
 
 
 def test_fast_everyday_parser():
-    from netvault.cli.fast import _parse
+    from netvault.cli.fast import parse
 
-    assert _parse(["whoami"]) == ("whoami", {"as_json": False})
-    assert _parse(["credential", "list", "acme", "--json"]) == ("list", {"kind": "credentials", "customer": "acme", "as_json": True})
-    assert _parse(["device", "list", "acme"]) == ("list", {"kind": "devices", "customer": "acme", "as_json": False})
-    assert _parse(["credential", "show", "acme/fw"]) == ("show", {"kind": "credentials", "ref": "acme/fw", "as_json": False})
-    assert _parse(["access", "list", "--json"]) == ("access-list", {"as_json": True})
-    for other in (["credential", "list", "acme", "--tag", "x"], ["device", "list", "acme", "--kind", "nas"],
-                  ["whoami", "--help"], ["credential", "add", "acme/x"], ["device", "show", "acme/x"],
-                  ["credential", "list"], ["credential", "show", "acme/fw", "--version", "2"],
-                  ["access", "list", "--customer", "acme"], ["access", "grant"]):
-        assert _parse(other) is None, other
+    assert parse(["whoami"]) == ("whoami", {"as_json": False})
+    assert parse(["credential", "list", "acme", "--json"]) == ("credential list", {"customer": "acme", "tag": None, "as_json": True})
+    assert parse(["device", "list", "acme"]) == ("device list", {"customer": "acme", "kind": None, "tag": None, "as_json": False})
+    assert parse(["credential", "show", "acme/fw"]) == ("credential show", {"ref": "acme/fw", "version": None, "as_json": False})
+    assert parse(["access", "list", "--json"]) == ("access list", {"customer": None, "engineer": None, "as_json": True})
+    assert parse(["credential", "list", "acme", "--tag", "x", "--tag=y"])[1]["tag"] == ["x", "y"]
+    assert parse(["device", "list", "acme", "--kind", "nas"])[1]["kind"] == "nas"
+    assert parse(["credential", "show", "acme/fw", "--version", "2"])[1]["version"] == 2
+    for other in (["whoami", "--help"], ["credential", "add", "acme/x"], ["device", "show", "acme/x"],
+                  ["credential", "list"], ["credential", "list", "acme", "--tag"], ["access", "grant"],
+                  ["credential", "show", "acme/fw", "--version", "x"], ["whoami", "--json=1"]):
+        assert parse(other) is None, other

@@ -133,17 +133,22 @@ def test_mac_parsers_agree():
 
 
 def test_fast_argv_parser():
-    from netvault.cli.fast import _parse
+    from netvault.cli.fast import parse
 
-    assert _parse(["reveal", "a/b", "--incident", "INC-1"]) == ("reveal", {"ref": "a/b", "incident": "INC-1", "field": None, "copy": False, "totp": False, "as_json": False, "break_glass": False, "version": None})
-    assert _parse(["reveal", "a/b", "--break-glass", "-i", "INC-1"])[1]["break_glass"] is True
-    assert _parse(["reveal", "-i=INC-1", "a/b", "--copy", "--totp", "-f", "x"])[1]["copy"] is True
-    assert _parse(["reveal", "a/b", "--help"]) is None
-    assert _parse(["reveal", "a/b", "--incident"]) is None
-    assert _parse(["reveal", "a/b", "c/d"]) is None
-    assert _parse(["reveal", "a/b", "--bogus"]) is None
-    assert _parse(["find", "aa:bb:cc:dd:ee:ff", "--json"]) == ("find", {"term": "aa:bb:cc:dd:ee:ff", "as_json": True})
-    assert _parse(["find"]) is None
+    assert parse(["reveal", "a/b", "--incident", "INC-1"]) == ("reveal", {"ref": "a/b", "incident": "INC-1", "field": None, "copy": False, "totp": False, "as_json": False, "break_glass": False, "version": None})
+    assert parse(["reveal", "a/b", "--break-glass", "-i", "INC-1"])[1]["break_glass"] is True
+    got = parse(["reveal", "-i=INC-1", "a/b", "--copy", "--totp", "-f", "x"])[1]
+    assert got["copy"] is True and got["incident"] == "=INC-1"  # click's rule for a short option: "=INC-1" attached
+    assert parse(["reveal", "a/b", "--incident=INC-1"])[1]["incident"] == "INC-1"
+    assert parse(["reveal", "a/b", "--version", "2"])[1]["version"] == 2
+    assert parse(["reveal", "a/b", "--help"]) is None
+    assert parse(["reveal", "a/b", "--incident"]) is None
+    assert parse(["reveal", "a/b", "c/d"]) is None
+    assert parse(["reveal", "a/b", "--bogus"]) is None
+    assert parse(["reveal", "a/b", "--version", "0"]) is None  # typer's own error
+    assert parse(["find", "aa:bb:cc:dd:ee:ff", "--json"]) == ("find", {"term": "aa:bb:cc:dd:ee:ff", "as_json": True})
+    assert parse(["find", "--", "-x"]) == ("find", {"term": "-x", "as_json": False})
+    assert parse(["find"]) is None
 
 
 @pytest.mark.parametrize("term, says", [

@@ -155,6 +155,7 @@ def run(ctx) -> list[dict]:
             name=f"nv-grant:{c}:{eng['name']}", policies=policies.customer_policy_name(c),
             member_entity_ids=[eng["entity_id"]])
         reach.enrol(root, ctx.mounts.kv, c, eng["name"], eng["entity_id"])  # as `netvault grant` does
+    store.sync_customer_list_policies()  # team leads read records through nv-team-lead-customers
 
     # a second engineer with few grants (VAULT_TOKEN): how find scales with grants
     eng_few = ctx.user("engineer")

@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from netvault.cli.output import JsonOption, emit_json, fields, info, table, warn
-from netvault.cli.fast import GRANT_COLUMNS
-from netvault.cli.fast import grant_rows as _grant_rows
+from netvault.cli.lean import GRANT_COLUMNS
+from netvault.cli.lean import grant_rows as _grant_rows
 
 ROLE_NAMES = "engineer|team-lead|auditor|admin"
 
@@ -441,9 +441,9 @@ def access_list(
 
     Example:  netvault access list --customer acme --json
     """
-    from netvault.cli.fast import do_access_list
+    from netvault.cli import lean
 
-    do_access_list(customer, engineer, as_json)
+    lean.access_list(customer=customer, engineer=engineer, as_json=as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -139,6 +139,6 @@ def whoami(as_json: JsonOption = False) -> None:
 
     Example:  netvault whoami --json
     """
-    from netvault.cli.fast import do_whoami
+    from netvault.cli import lean
 
-    do_whoami(as_json)
+    lean.whoami(as_json=as_json)

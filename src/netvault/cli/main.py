@@ -1,6 +1,7 @@
 """The ``netvault`` command: one top-level error handler, documented exit codes.
 
-Every failure becomes ``error: <one line>`` on stderr and an ``ExitCode``.
+Every failure becomes ``error: <one line>`` on stderr and an ``ExitCode``
+(``cli/guard.run_guarded``, shared with the lean entry point in ``cli/fast.py``).
 ``--traceback`` (or ``NETVAULT_DEBUG=1``) re-raises instead, for debugging.
 Command modules import only typer at module level, so ``--help`` stays fast.
 """
@@ -13,7 +14,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from netvault.errors import ExitCode, NetvaultError
+from netvault.errors import ExitCode
 
 HELP = """netvault: the credential and network-data vault for managed IT providers.
 
@@ -153,22 +154,29 @@ class LazyGroup(TyperGroup):
 app.info.cls = LazyGroup
 
 
-def _register() -> None:
+def _register_core(part: typer.Typer) -> None:
     from netvault.cli import auth, server, setup
 
-    app.add_typer(server.app, name="server")
-    app.command("setup")(setup.setup)
-    app.command("login")(auth.login)
-    app.command("logout")(auth.logout)
-    app.command("whoami")(auth.whoami)
-    app.command("passwd")(auth.passwd)
+    part.add_typer(server.app, name="server")
+    part.command("setup")(setup.setup)
+    part.command("login")(auth.login)
+    part.command("logout")(auth.logout)
+    part.command("whoami")(auth.whoami)
+    part.command("passwd")(auth.passwd)
+
+
+def _register() -> None:
+    # Every command is in a part, built on first use: `netvault --help` builds
+    # none of them (building the server group alone took ~10 ms of --help).
     from netvault.cli import access, audit, doctor, imports, incidents, lifecycle, portable, records
 
-    for module_name, module in (("records", records), ("access", access), ("audit", audit), ("doctor", doctor),
-                                ("imports", imports), ("lifecycle", lifecycle), ("incidents", incidents),
-                                ("portable", portable)):
+    for module_name, register in (("core", _register_core), ("records", records.register),
+                                  ("access", access.register), ("audit", audit.register),
+                                  ("doctor", doctor.register), ("imports", imports.register),
+                                  ("lifecycle", lifecycle.register), ("incidents", incidents.register),
+                                  ("portable", portable.register)):
         part = typer.Typer(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
-        module.register(part)
+        register(part)
         _PARTS[module_name] = part
 
 
@@ -185,8 +193,11 @@ def _show_warnings_as_lines() -> None:
 
 
 def run(argv: list[str] | None = None) -> None:
+    """The full CLI under the one error handler (``cli/guard.run_guarded``) the lean path uses too."""
+    from netvault.cli.guard import debug_wanted, run_guarded
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = os.environ.get("NETVAULT_DEBUG", "") not in ("", "0") or "--traceback" in argv
+    debug = debug_wanted(argv)
     from typer.main import get_command
 
     # click's usage errors (no such option, bad value) are ClickException;
@@ -195,37 +206,22 @@ def run(argv: list[str] | None = None) -> None:
 
     command = get_command(app)
     _show_warnings_as_lines()
-    try:
-        result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
+
+    def invoke() -> int:
+        try:
+            result = command.main(args=argv, prog_name="netvault", standalone_mode=False)
+        except ClickException as exc:  # usage errors: click's own message, exit 2
+            exc.show()
+            return exc.exit_code
+        except typer.Abort:
+            raise KeyboardInterrupt from None
+        except typer.Exit as exc:
+            return exc.exit_code
         if result == int(ExitCode.INTERRUPTED):  # typer turns Ctrl-C into a silent return of 130
             sys.stderr.write("\ninterrupted\n")
-        sys.exit(result if isinstance(result, int) else 0)
-    except ClickException as exc:  # usage errors: click's own message, exit 2
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("\ninterrupted\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except NetvaultError as exc:
-        if debug or _debug["on"]:
-            raise
-        from netvault.values.text import printable
+        return result if isinstance(result, int) else 0
 
-        sys.stderr.write(f"error: {printable(exc.message)}\n")
-        if exc.hint:
-            sys.stderr.write(f"hint: {printable(exc.hint)}\n")
-        sys.exit(int(exc.exit_code))
-    except SystemExit:
-        raise
-    except BaseException as exc:  # a bug: say so without leaking its message (it may hold data)
-        if debug or _debug["on"]:
-            raise
-        sys.stderr.write(
-            f"error: internal error ({type(exc).__name__}); rerun with --traceback and report it\n"
-        )
-        sys.exit(int(ExitCode.ERROR))
+    sys.exit(int(run_guarded(invoke, debug=lambda: debug or _debug["on"])))
 
 
 if __name__ == "__main__":

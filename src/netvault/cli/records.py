@@ -2,8 +2,9 @@
 
 Thin: parse, call ``netvault.records.store`` / ``netvault.records.lookup``, render. Domain
 code is imported inside the commands so ``netvault --help`` stays fast.
-``reveal`` and ``find`` share their bodies with the lean entry path in
-``netvault.cli.fast``.
+``reveal``, ``find`` and the everyday reads (credential list/show, device
+list) are one call to their typer-free body in ``netvault.cli.lean``, which
+the lean entry point (``netvault.cli.fast``) runs too.
 """
 
 from __future__ import annotations
@@ -50,20 +51,11 @@ Words = Annotated[Optional[int], typer.Option("--words", help="Generate a passph
 def _store(customer: str | None = None):
     """The record store; with ``customer``, reading with the token that may read it
     (a time-limited grant's token where that is the caller's access: netvault.access.grant_client)."""
-    from netvault.local import config
-    from netvault.local import session
-    from netvault.records.store import Store
+    from datetime import datetime, timezone
 
-    settings = config.load()
-    vault = session.connect(settings)
-    if customer is not None:
-        from datetime import datetime, timezone
+    from netvault.records.facade import NetVault
 
-        from netvault.access import grant_client as grantclient
-        from netvault.values import names
-
-        vault = grantclient.client_for(settings, vault, names.slug(customer, "customer"), datetime.now(timezone.utc))
-    return Store(vault, settings.mounts)
+    return NetVault.connect().store(customer, now=datetime.now(timezone.utc))
 
 
 def _ref(ref: str) -> tuple[str, str]:
@@ -221,7 +213,7 @@ def customer_rotate_key(customer: CustomerArg, as_json: JsonOption = False) -> N
 Username = Annotated[Optional[str], typer.Option("--username", "-u", help="Login name (not secret).")]
 Url = Annotated[Optional[str], typer.Option("--url", help="URL or host[:port], e.g. https://192.0.2.1:8443.")]
 Tags = Annotated[Optional[list[str]], typer.Option("--tag", help="Tag (repeat, or comma-separated).")]
-from netvault.cli.fast import RECORD_ORDER  # noqa: E402  (one list for both paths)
+from netvault.cli.lean import RECORD_ORDER  # noqa: E402  (one list for both paths)
 
 
 @credential_app.command("add")
@@ -256,9 +248,9 @@ def credential_list(customer: CustomerArg, tag: Tags = None, as_json: JsonOption
 
     Example:  netvault credential list acme --tag vpn
     """
-    from netvault.cli.fast import do_list
+    from netvault.cli import lean
 
-    do_list("credentials", customer, tags=tag, as_json=as_json)
+    lean.credential_list(customer=customer, tag=tag, as_json=as_json)
 
 
 @credential_app.command("show")
@@ -267,9 +259,9 @@ def credential_show(ref: Ref, version: Version = None, as_json: JsonOption = Fal
 
     Example:  netvault credential show acme/fw-admin --json
     """
-    from netvault.cli.fast import do_show
+    from netvault.cli import lean
 
-    do_show("credentials", ref, version, as_json)
+    lean.credential_show(ref=ref, version=version, as_json=as_json)
 
 
 @credential_app.command("edit")
@@ -377,9 +369,9 @@ def device_list(customer: CustomerArg, kind: Kind = None, tag: Tags = None, as_j
 
     Example:  netvault device list acme --kind switch --tag core
     """
-    from netvault.cli.fast import do_list
+    from netvault.cli import lean
 
-    do_list("devices", customer, tags=tag, device_kind=kind, as_json=as_json)
+    lean.device_list(customer=customer, kind=kind, tag=tag, as_json=as_json)
 
 
 @device_app.command("show")
@@ -606,9 +598,10 @@ def reveal(ref: Ref,
     Example:  ssh admin@fw "$(netvault reveal acme/fw-admin --incident INC-4711)"
     Example:  netvault reveal acme/fw-admin --break-glass --incident INC-42
     """
-    from netvault.cli.fast import do_reveal
+    from netvault.cli import lean
 
-    do_reveal(ref, incident, field, copy, totp, as_json, break_glass=break_glass, version=version)
+    lean.reveal(ref=ref, incident=incident, field=field, copy=copy, totp=totp, as_json=as_json,
+                break_glass=break_glass, version=version)
 
 
 def find(term: Annotated[str, typer.Argument(
@@ -625,9 +618,9 @@ def find(term: Annotated[str, typer.Argument(
 
     Example:  netvault find "meter cupboard"
     """
-    from netvault.cli.fast import do_find
+    from netvault.cli import lean
 
-    code = do_find(term, as_json)
+    code = lean.find(term=term, as_json=as_json)
     if code:
         raise typer.Exit(code)
 

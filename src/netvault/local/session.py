@@ -129,6 +129,11 @@ def login(settings: config.Settings, *, method: str, username: str | None, secre
         raise NotLoggedIn("that token is not valid (expired or revoked)")
     who = whoami(vault)
     warning = tokens.save(settings.address, token)
+    from netvault.local import token_cache
+
+    token_cache.remember_entity(settings.address, token, who.entity_id,  # find's hint (token_cache.entity_hint)
+                                token_cache.prefetch_pays(len(who.customers),
+                                                          bool({"admin", "team-lead", "root"} & set(who.roles))))
     changes: dict[str, object] = {"address": settings.address, "user": who.username or username or who.display_name}
     listed = config.read_file().get("addresses")
     if isinstance(listed, list) and ",".join(str(a).rstrip("/") for a in listed) != settings.address:

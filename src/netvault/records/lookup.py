@@ -376,8 +376,17 @@ def _search_customers(client, kv: str, customers: list[str], what: str, key: str
     return [h for found in parallel(client, customers, one) for h in found]
 
 
+def read_reach(vault, kv: str, entity_id: str) -> dict:
+    """The per-person copy ``_reach/<entity_id>``: customer -> {"z": blob, "n": version};
+    empty when there is none. PermissionDenied for another entity's copy."""
+    from netvault.records import search
+
+    got = kv_read(vault, kv, reach_path(entity_id))
+    return search.copies(got[0]) if got else {}
+
+
 def find(vault, kv: str, term: str, *, policies: list[str] | None = None,
-         entity_id: str | None = None) -> tuple[str, str, list[dict]]:
+         entity_id: str | None = None, reach: dict | None = None) -> tuple[str, str, list[dict]]:
     """Devices and credentials matching a term, across every customer the token may see.
 
     Forms (``search.parse_term``): full MAC, IP, subnet, MAC vendor prefix,
@@ -392,6 +401,7 @@ def find(vault, kv: str, term: str, *, policies: list[str] | None = None,
       search document of each granted customer the copy does not cover
       (grants made outside netvault, customers over the size bound; none
       normally). Every hit is filtered by the token's own grants.
+    ``reach``: that copy when the caller already read it (``read_reach``).
     Never a scan of records. Returns (form, key, hits), hits sorted.
     """
     from netvault.records import search
@@ -413,11 +423,12 @@ def find(vault, kv: str, term: str, *, policies: list[str] | None = None,
         hits = []
         covered: set[str] = set()
         if entity_id and granted:
-            try:
-                got = kv_read(vault, kv, reach_path(entity_id))
-            except PermissionDenied:
-                got = None
-            held = search.copies(got[0]) if got else {}
+            held = reach
+            if held is None:
+                try:
+                    held = read_reach(vault, kv, entity_id)
+                except PermissionDenied:
+                    held = {}
             for c in granted:
                 if c in held:
                     covered.add(c)
