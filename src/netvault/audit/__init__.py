@@ -4,7 +4,8 @@
 - ``events``: access events (reveal, read, list, write, delete, grant, revoke, login, setup) and filters
 - ``exposure``: what a user revealed and whether it was rotated since (offboarding)
 - ``report``: one self-contained HTML page
-- ``seal``: signed, chained digests and their offline verification
+- ``seal``: signed, chained digests written to Vault
+- ``verify``: offline check of files against those digests (no Vault)
 - ``rotate``: close the live file (rename, SIGHUP), seal and compress it
 
 Domain code only: nothing here prints or imports typer; time is passed in.
