@@ -14,13 +14,6 @@ Domain code only: nothing here prints or imports typer; time is passed in.
 from __future__ import annotations
 
 
-def exposure(user, *, paths, vault=None, mounts=None, since=None, progress=None):
-    """See ``netvault.audit.exposure.exposure`` (lazy import keeps this package light)."""
-    from netvault.audit.exposure import exposure as _exposure
-
-    return _exposure(user, paths=paths, vault=vault, mounts=mounts, since=since, progress=progress)
-
-
 def default_audit_file(settings=None):
     """The embedded server's audit file (``data_dir/audit.log``)."""
     from pathlib import Path

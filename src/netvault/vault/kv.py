@@ -99,6 +99,12 @@ def version_numbers(metadata: dict | None) -> list[int]:
 
 
 # -- reads ------------------------------------------------------------------------
+def response_data(resp: dict | None) -> dict | None:
+    """The stored data in the answer to a data-path GET (None: none), for
+    callers that send the request themselves (e.g. with their own error policy)."""
+    return ((resp or {}).get("data") or {}).get("data")
+
+
 def kv_read(vault: Vault, kv: str, path: str, version: int | None = None) -> tuple[dict, dict] | None:
     """(data, version metadata) of the newest version, or of ``version``;
     None when absent, deleted or destroyed (Vault answers 404 for those)."""
