@@ -24,6 +24,7 @@ from pathlib import Path
 
 from netvault.local import config
 from netvault.errors import NetvaultError, NotFound, Tampered, UsageError
+from netvault.vault.kv import CUSTOMERS, LIFECYCLE, kv_folders, kv_metadata
 
 SNAPSHOT_PATH = "sys/storage/raft/snapshot"
 SUFFIX = ".snap"
@@ -213,14 +214,14 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
         result.repaired = layout.run_setup(client, mounts).applied
         check = layout.run_setup(client, mounts, check=True)
     result.setup_drift = [i.name for i in check.drift]
-    customers = [c.rstrip("/") for c in vault.list(f"{mounts.kv}/metadata/customers") if c.endswith("/")]
+    customers = kv_folders(vault, mounts.kv, CUSTOMERS)
     result.customers = len(customers)
     from netvault.vault.policies import customer_policy_name
     from netvault.records.lookup import transit_key
 
     for c in customers:
         if vault.read(f"{mounts.transit}/keys/{transit_key(c)}") is None \
-                and vault.read(f"{mounts.kv}/metadata/_lifecycle/{c}/shred") is None:  # shredded on purpose
+                and kv_metadata(vault, mounts.kv, f"{LIFECYCLE}/{c}/shred") is None:  # shredded on purpose
             result.missing.append(f"transit key {transit_key(c)}")
         if vault.read(f"sys/policies/acl/{customer_policy_name(c)}") is None:
             result.missing.append(f"policy {customer_policy_name(c)}")
