@@ -113,10 +113,6 @@ class KVHistory:
         return body if isinstance(body, dict) else None
 
 
-def kv_metadata_lookup(vault, kv_mount: str = "netvault") -> KVHistory:
-    return KVHistory(vault, kv_mount)
-
-
 # -- what the trail says ------------------------------------------------------
 
 def _hmac(value) -> str | None:

@@ -37,7 +37,6 @@ MAX_GRACE_DAYS = 3650
 DEFAULT_RETENTION_YEARS = 7
 MAX_RETENTION_YEARS = 30
 _YEARS = re.compile(r"([0-9]{1,3})y")
-RECORD_KINDS = ("credentials", "devices", "licences")
 
 
 # -- values ------------------------------------------------------------------

@@ -205,7 +205,7 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
         result.note = "your token is not in the restored state: log in again and run `netvault setup --check`"
         result.seconds = round(time.monotonic() - started, 3)
         return result
-    address = getattr(vault, "node", vault.address)
+    address = vault.node  # the node that answered (a cluster: the active one)
     client = vault.config.replace(cacert=cacert or vault.config.cacert).admin(vault.token, address=address)
     check = layout.run_setup(client, mounts, check=True)
     if check.drift:

@@ -22,11 +22,12 @@ Paths given to the functions below are relative to the mount (``kv``, e.g.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
-
 from netvault.errors import Conflict, NotFound
 
+TYPE_CHECKING = False  # not typing's: importing typing costs the hot path time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from netvault.vault.client import Vault
 
 # -- fixed places in the mount (named once; docs/DESIGN.md has the layout) -----
