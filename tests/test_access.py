@@ -403,11 +403,12 @@ def test_jit_reveals_name_the_engineer_in_the_audit_log(server, lv, customer, en
 
 
 def test_offboard_cli_uses_the_audit_reader_when_present(tmp_path, monkeypatch):
-    """Wiring of `netvault.audit.exposure` (issue 5) into offboard, with a stand-in module."""
-    import sys
-    import types
+    """Wiring of `netvault.audit.exposure` (issue 5) into offboard: asked per
+    name and entity id, the revealed record ids collected (reader stubbed:
+    its own tests read real trails)."""
     from dataclasses import dataclass
 
+    from netvault.audit import exposure as exposure_module
     from netvault.cli import access as cli_access
 
     calls = []
@@ -415,19 +416,18 @@ def test_offboard_cli_uses_the_audit_reader_when_present(tmp_path, monkeypatch):
     @dataclass
     class Exposed:
         record_id: str
+        customer: str = ""
+        status: str = "rotate"
 
-    fake = types.ModuleType("netvault.audit")
-    fake.default_audit_file = lambda settings=None: tmp_path / "audit.log"
-    fake.exposure = lambda user, *, paths, vault=None, mounts=None, since=None, progress=None: (
-        calls.append((user, paths)) or ([Exposed("rid-1")] if user == "bob" else [Exposed("rid-2")]))
-    monkeypatch.setitem(sys.modules, "netvault.audit", fake)
+    monkeypatch.setattr(exposure_module, "exposure", lambda user, *, paths, vault=None, mounts=None: (
+        calls.append((user, paths)) or ([Exposed("rid-1")] if user == "bob" else [Exposed("rid-2", "acme", "rotate-all")])))
     settings = config.Settings(address="http://127.0.0.1:1")
     log = str(tmp_path / "audit.log")
     assert cli_access._exposure(settings, None) is None  # no audit file: unknown
     assert cli_access._exposure(settings, [log]) is None  # named but missing: unknown
     (tmp_path / "audit.log").write_text("")
     call = cli_access._exposure(settings, [log])
-    assert call("bob", ["e1", "e2"], []) == {"rid-1", "rid-2"}
+    assert call("bob", ["e1", "e2"], []) == {"rid-1", "rid-2", "+:acme", "*:acme"}
     assert [c[0] for c in calls] == ["bob", "e1", "e2"] and calls[0][1] == [str(tmp_path / "audit.log")]
 
 

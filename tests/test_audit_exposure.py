@@ -13,7 +13,7 @@ import base64
 import pytest
 
 from audit_helpers import log_size, slice_log
-from netvault.audit import exposure
+from netvault.audit.exposure import exposure
 from netvault.records.store import Store
 
 

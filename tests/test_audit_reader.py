@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from netvault.audit import synth
+import audit_synth as synth
 from netvault.audit.events import Classifier, Filters, events
 from netvault.audit.reader import Entry, entries, time_key
 from netvault.errors import NotFound, UsageError

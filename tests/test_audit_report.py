@@ -158,7 +158,7 @@ def test_exposure_worklist(server, make_user, unique, cli):
     assert rows["fw"]["status"] == "rotate" and rows["fw"]["rotated_since"] is False
     assert rows["sw"]["status"] == "rotated" and rows["sw"]["rotated_since"] is True and rows["sw"]["rotated_at"]
     # the library entry point that offboarding uses
-    from netvault.audit import exposure
+    from netvault.audit.exposure import exposure
 
     items = exposure(eng.name, paths=[server.audit_file], vault=server.gateway())
     assert sorted((x.record, x.status) for x in items) == [("fw", "rotate"), ("sw", "rotated")]

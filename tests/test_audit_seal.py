@@ -11,6 +11,7 @@ import pytest
 
 from audit_helpers import log_size, noise, slice_log
 from netvault.audit import seal as sealmod
+from netvault.audit import verify as verifymod
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def _bad(result):
 
 
 def _verify(log, digests, keys):
-    return sealmod.verify(digests, keys, [str(log)], only_given=True)
+    return verifymod.verify(digests, keys, [str(log)], only_given=True)
 
 
 def test_intact_then_unsealed_tail_is_not_tampering(sealed_log, server):
@@ -146,7 +147,7 @@ def test_missing_file_is_a_gap_in_time(sealed_log, tmp_path):
     log, digests, keys, (d1, d2) = sealed_log
     empty = tmp_path / "other.log"
     empty.write_bytes(b"")
-    result = sealmod.verify(digests, keys, [str(empty)])
+    result = verifymod.verify(digests, keys, [str(empty)])
     missing = [f for f in result.findings if f.kind == "file-missing" and d1["seq"] in f.digests]
     assert missing and missing[0].tampered and missing[0].first_time
 
@@ -246,7 +247,7 @@ def test_whole_file_substituted_is_tampered_with_only_given(sealed_log, server, 
     lines = log.read_bytes().splitlines(keepends=True)
     forged = tmp_path / "audit-forged.log"
     forged.write_bytes(b"".join(lines[len(lines) // 2:]))  # a subset: the first entries are gone
-    bad = _bad(sealmod.verify(digests, keys, [str(forged)], only_given=True))
+    bad = _bad(verifymod.verify(digests, keys, [str(forged)], only_given=True))
     assert any(f.kind == "file-replaced" and d2["seq"] in f.digests for f in bad), [f.detail for f in bad]
 
 
@@ -270,15 +271,15 @@ def test_dropped_file_of_the_same_time_is_tampered_with_only_given(server, tmp_p
     vault = server.gateway()
     digests, keys = sealmod.load_digests(vault), sealmod.public_keys(vault)
     # both given: intact
-    result = sealmod.verify(digests, keys, [str(a), str(b)], only_given=True)
+    result = verifymod.verify(digests, keys, [str(a), str(b)], only_given=True)
     assert not result.tampered, [f.detail for f in _bad(result)]
     # one left out: its digest covers the time of the given file
-    result = sealmod.verify(digests, keys, [str(a)], only_given=True)
+    result = verifymod.verify(digests, keys, [str(a)], only_given=True)
     bad = _bad(result)
     assert [(f.kind, f.digests) for f in bad] == [("file-missing", [db["seq"]])], [f.detail for f in bad]
     assert "node-a.log" in bad[0].detail and "left out" in bad[0].detail
     # --since does not excuse it either
-    bad = _bad(sealmod.verify(digests, keys, [str(a)], since="2999-01-01T00:00:00"))
+    bad = _bad(verifymod.verify(digests, keys, [str(a)], since="2999-01-01T00:00:00"))
     assert [f.digests for f in bad if f.kind == "file-missing"] == [[db["seq"]]]
 
 
@@ -294,11 +295,11 @@ def test_only_given_still_skips_files_of_other_times(server, tmp_path, unique):
     new = slice_log(server.audit_file, start, tmp_path / "audit.log")
     assert sealmod.seal(vault, [str(new)], now="2026-01-01T01:00:00Z")
     digests, keys = sealmod.load_digests(vault), sealmod.public_keys(vault)
-    result = sealmod.verify(digests, keys, [str(new)], only_given=True)
+    result = verifymod.verify(digests, keys, [str(new)], only_given=True)
     assert not result.tampered, [f.detail for f in _bad(result)]
     assert [f.kind for f in result.findings if f.file == str(new)] == ["ok"]
     # without the flag the old file is missing (as before)
-    result = sealmod.verify(digests, keys, [str(new)])
+    result = verifymod.verify(digests, keys, [str(new)])
     assert any(f.kind == "file-missing" for f in _bad(result))
 
 

@@ -45,7 +45,21 @@ def test_version_numbers_oldest_first():
     assert kvl.version_numbers(None) == []
 
 
+def test_response_data():
+    assert kvl.response_data(None) is None
+    assert kvl.response_data({"data": {"data": {"a": 1}, "metadata": {"version": 2}}}) == {"a": 1}
+    assert kvl.response_data({"data": {"data": None}}) is None
+
+
 # -- against the real server --------------------------------------------------------
+
+
+def test_settings_are_read_from_the_one_settings_path(server):
+    vault = server.gateway()
+    stored = kvl.kv_data(vault, server.mounts.kv, kvl.SETTINGS_PATH)
+    assert stored and stored.get("incident_patterns")  # setup wrote them
+    assert kvl.settings(vault, server.mounts.kv) == stored
+    assert kvl.settings(vault, "no-such-mount") == {}
 
 
 @pytest.fixture

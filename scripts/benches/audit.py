@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # audit_synth: the test-data generator
 
 CUSTOMER = "cust-07"
 
@@ -72,7 +73,7 @@ def _lines(path: Path) -> int:
 
 
 def bench_log(tmp: Path, entries: int, runs: int) -> dict:
-    from netvault.audit import synth
+    import audit_synth as synth
 
     log = tmp / f"audit-{entries}.log"
     synth.generate(log, entries)

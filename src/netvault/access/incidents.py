@@ -33,6 +33,10 @@ from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, Mounts
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.vault.client import Vault
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import (
+    DECISIONS, REQUESTS, current_version_of, kv_create, kv_data, kv_list, kv_metadata, kv_write, settings,
+    version_numbers,
+)
 
 #: a request nobody decided within this time can no longer be approved
 REQUEST_TTL = timedelta(hours=1)
@@ -110,17 +114,18 @@ def parse_request_id(text: str) -> tuple[str, str, int]:
 
 
 class _P:
+    """The KV mount and the paths in it of requests and decisions."""
+
     def __init__(self, mounts: Mounts) -> None:
         self.kv = mounts.kv
 
-    def req(self, u: str, c: str) -> str:
-        return f"{self.kv}/data/_requests/{u}/{c}"
+    @staticmethod
+    def req(u: str, c: str) -> str:
+        return f"{REQUESTS}/{u}/{c}"
 
-    def req_meta(self, u: str, c: str | None = None) -> str:
-        return f"{self.kv}/metadata/_requests" + (f"/{u}" if u else "") + (f"/{c}" if c else "")
-
-    def decision(self, u: str, c: str, v: int) -> str:
-        return f"{self.kv}/data/_decisions/{u}/{c}/{v}"
+    @staticmethod
+    def decision(u: str, c: str, v: int) -> str:
+        return f"{DECISIONS}/{u}/{c}/{v}"
 
 
 def own_name(vault: Vault) -> str:
@@ -133,17 +138,11 @@ def own_name(vault: Vault) -> str:
 
 
 def _version_data(vault: Vault, p: _P, u: str, c: str, version: int) -> dict | None:
-    resp = vault.read(f"{p.req(u, c)}?version={int(version)}")
-    if not resp:
-        return None
-    return (resp.get("data") or {}).get("data")
+    return kv_data(vault, p.kv, p.req(u, c), int(version))
 
 
 def _decision(vault: Vault, p: _P, u: str, c: str, v: int) -> dict | None:
-    resp = vault.read(p.decision(u, c, v))
-    if not resp:
-        return None
-    return (resp.get("data") or {}).get("data")
+    return kv_data(vault, p.kv, p.decision(u, c, v))
 
 
 def _build(vault: Vault, p: _P, u: str, c: str, meta: dict, version: int, now: datetime) -> Request | None:
@@ -168,7 +167,7 @@ def _build(vault: Vault, p: _P, u: str, c: str, meta: dict, version: int, now: d
         req.decided_by = dec.get("decided_by") if isinstance(dec.get("decided_by"), str) else None
         req.decided_at = dec.get("decided_at") if isinstance(dec.get("decided_at"), str) else None
         req.decision_reason = dec.get("reason") if isinstance(dec.get("reason"), str) else None
-    elif int(meta.get("current_version") or 0) != version:
+    elif current_version_of(meta) != version:
         req.state = "superseded"
     elif expires is None or expires <= now:
         req.state = "expired"
@@ -176,11 +175,11 @@ def _build(vault: Vault, p: _P, u: str, c: str, meta: dict, version: int, now: d
 
 
 def _current(vault: Vault, p: _P, u: str, c: str, now: datetime) -> tuple[dict | None, Request | None]:
-    resp = vault.read(p.req_meta(u, c))
-    meta = (resp or {}).get("data") or None
-    if not meta or not int(meta.get("current_version") or 0):
+    meta = kv_metadata(vault, p.kv, p.req(u, c))
+    version = current_version_of(meta)
+    if meta is None or not version:
         return meta, None
-    return meta, _build(vault, p, u, c, meta, int(meta["current_version"]), now)
+    return meta, _build(vault, p, u, c, meta, version, now)
 
 
 def file_request(vault: Vault, customer: str, *, incident: str, now: datetime, duration: str | None = None,
@@ -199,10 +198,9 @@ def file_request(vault: Vault, customer: str, *, incident: str, now: datetime, d
     meta, current = _current(vault, p, me, customer, now)
     if current is not None and current.state == "pending":
         return current, False
-    cas = int((meta or {}).get("current_version") or 0)
     body = {"user": me, "customer": customer, "incident": incident, "reason": reason, "duration": duration}
     try:
-        vault.write(p.req(me, customer), {"options": {"cas": cas}, "data": body})
+        kv_write(vault, p.kv, p.req(me, customer), body, cas=current_version_of(meta))
     except Conflict:
         # filed a moment ago by another netvault of ours: that one stands
         _meta, current = _current(vault, p, me, customer, now)
@@ -220,24 +218,21 @@ def list_requests(vault: Vault, *, now: datetime, mine: bool = False, pending_on
     """Requests (the current version per user and customer, and, with
     ``pending_only`` False, every kept older version too)."""
     p = _P(mounts)
-    people = [own_name(vault)] if mine else [u.rstrip("/") for u in vault.list(p.req_meta(""))]
+    people = [own_name(vault)] if mine else [u.rstrip("/") for u in kv_list(vault, p.kv, REQUESTS)]
     out: list[Request] = []
     for u in people:
         try:
             names.username(u)
         except UsageError:
             continue  # not a name netvault writes: skip rather than render
-        for c in vault.list(p.req_meta(u)):
+        for c in kv_list(vault, p.kv, f"{REQUESTS}/{u}"):
             c = c.rstrip("/")
             try:
                 names.slug(c, "customer")
             except UsageError:
                 continue
-            resp = vault.read(p.req_meta(u, c))
-            meta = (resp or {}).get("data") or {}
-            current = int(meta.get("current_version") or 0)
-            versions = [current] if pending_only else sorted(
-                (int(v) for v in (meta.get("versions") or {}) if str(v).isdigit()), reverse=True)
+            meta = kv_metadata(vault, p.kv, p.req(u, c)) or {}
+            versions = [current_version_of(meta)] if pending_only else version_numbers(meta)[::-1]
             for v in versions:
                 if not v:
                     continue
@@ -251,8 +246,7 @@ def list_requests(vault: Vault, *, now: datetime, mine: bool = False, pending_on
 def get_request(vault: Vault, rid: str, *, now: datetime, mounts: Mounts = Mounts()) -> Request:
     u, c, v = parse_request_id(rid)
     p = _P(mounts)
-    resp = vault.read(p.req_meta(u, c))
-    meta = (resp or {}).get("data") or None
+    meta = kv_metadata(vault, p.kv, p.req(u, c))
     if not meta or str(v) not in (meta.get("versions") or {}):
         raise NotFound(f"no request {names.shown(rid)}")
     r = _build(vault, p, u, c, meta, v, now)
@@ -263,7 +257,7 @@ def get_request(vault: Vault, rid: str, *, now: datetime, mounts: Mounts = Mount
 
 def _decide(vault: Vault, p: _P, r: Request, body: dict) -> None:
     try:
-        vault.write(p.decision(r.user, r.customer, r.version), {"options": {"cas": 0}, "data": body})
+        kv_create(vault, p.kv, p.decision(r.user, r.customer, r.version), body)
     except Conflict:
         raise Conflict(f"request {names.shown(r.id)} was decided by someone else a moment ago") from None
     except PermissionDenied:
@@ -343,8 +337,7 @@ def break_glass_patterns(vault: Vault | None, kv: str = "netvault") -> list[str]
     """The configured break-glass patterns (settings), else the default."""
     if vault is not None:
         try:
-            got = vault.read(f"{kv}/data/_config/settings")
-            found = (((got or {}).get("data") or {}).get("data") or {}).get("break_glass_patterns")
+            found = settings(vault, kv).get("break_glass_patterns")
             if isinstance(found, list) and found and all(isinstance(x, str) for x in found):
                 return list(found)
         except NetvaultError:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from netvault.values import names
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
 from netvault.vault.client import Vault
+from netvault.vault.kv import GROUP_LOCKS, kv_write, read_for_update
 from netvault.vault.policies import NO_JIT_ROLES, ROLES
 from netvault.values.results import json_result
 
@@ -129,21 +130,15 @@ def group_lock(vault: Vault, group: str, kv: str = "netvault", timeout: float = 
     ``{owner, expires}``; a lock past ``expires`` is taken over; release
     writes ``released`` with the holder's version (a no-op if taken over).
     """
-    data_path = f"{kv}/data/_locks/groups/{group}"
-    meta_path = f"{kv}/metadata/_locks/groups/{group}"
+    path = f"{GROUP_LOCKS}/{group}"
     owner = secrets.token_hex(8)
     deadline = time.monotonic() + timeout
     delay = 0.02
     while True:
-        meta = vault.read(meta_path)
-        version = int(((meta or {}).get("data") or {}).get("current_version") or 0)
-        current = None
-        if version:
-            resp = vault.read(data_path)
-            current = ((resp or {}).get("data") or {}).get("data")
+        current, version = read_for_update(vault, kv, path)
         if not current or current.get("released") or float(current.get("expires") or 0) < time.time():
             try:
-                vault.write(data_path, {"options": {"cas": version}, "data": {"owner": owner, "expires": time.time() + LOCK_TTL}})
+                kv_write(vault, kv, path, {"owner": owner, "expires": time.time() + LOCK_TTL}, cas=version)
                 break
             except Conflict:
                 pass
@@ -155,7 +150,7 @@ def group_lock(vault: Vault, group: str, kv: str = "netvault", timeout: float = 
         yield
     finally:
         try:
-            vault.write(data_path, {"options": {"cas": version + 1}, "data": {"owner": owner, "released": True}})
+            kv_write(vault, kv, path, {"owner": owner, "released": True}, cas=version + 1)
         except NetvaultError:
             pass
 

@@ -4,20 +4,14 @@
 - ``events``: access events (reveal, read, list, write, delete, grant, revoke, login, setup) and filters
 - ``exposure``: what a user revealed and whether it was rotated since (offboarding)
 - ``report``: one self-contained HTML page
-- ``seal``: signed, chained digests and their offline verification
+- ``seal``: signed, chained digests written to Vault
+- ``verify``: offline check of files against those digests (no Vault)
 - ``rotate``: close the live file (rename, SIGHUP), seal and compress it
 
 Domain code only: nothing here prints or imports typer; time is passed in.
 """
 
 from __future__ import annotations
-
-
-def exposure(user, *, paths, vault=None, mounts=None, since=None, progress=None):
-    """See ``netvault.audit.exposure.exposure`` (lazy import keeps this package light)."""
-    from netvault.audit.exposure import exposure as _exposure
-
-    return _exposure(user, paths=paths, vault=vault, mounts=mounts, since=since, progress=progress)
 
 
 def default_audit_file(settings=None):

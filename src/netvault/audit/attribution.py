@@ -36,6 +36,7 @@ from netvault.values import names
 from netvault.audit.reader import iter_lines_multi, open_binary
 from netvault.errors import UsageError
 from netvault.values.results import json_result
+from netvault.vault.kv import GRANTS, data_path
 
 HMAC_PREFIX = "hmac-sha256:"
 #: path of netvault's audit device (``sys/audit-hash/<path>`` HMACs as it does)
@@ -135,6 +136,7 @@ class Trace:
     def __init__(self, paths, *, kv_mount: str = "netvault", userpass_mount: str = "userpass") -> None:
         self.paths = [str(p) for p in paths]
         self.kv = kv_mount.strip("/")
+        self.grant_writes = data_path(self.kv, GRANTS) + "/"  # audit paths of grant records
         self.userpass_prefix = userpass_mount.strip("/").replace("/", "-") + "-"
         self.minted: dict[str, Mint] = {}
         self.unwrapped: dict[str, Unwrap] = {}
@@ -145,7 +147,7 @@ class Trace:
     # -- building ---------------------------------------------------------
     def needles(self) -> tuple[bytes, ...]:
         return (b'"path":"auth/token/create', b'"path":"sys/wrapping/unwrap',
-                f'"path":"{self.kv}/data/_grants/'.encode())
+                f'"path":"{self.grant_writes}'.encode())
 
     def load(self) -> "Trace":
         if self.loaded:
@@ -208,7 +210,7 @@ class Trace:
                 holder, entity = self._person(auth)
             self.unwrapped[acc] = Unwrap(doc.get("time") or "", holder, entity, self_unwrap,
                                          rauth.get("entity_id") or None)
-        elif path.startswith(f"{self.kv}/data/_grants/"):
+        elif path.startswith(self.grant_writes):
             parts = path.split("/")
             if len(parts) != 5 or req.get("operation") not in ("create", "update"):
                 return

@@ -21,6 +21,7 @@ from netvault.local.config import Mounts
 from netvault.errors import UsageError
 from netvault.values.text import reference_flags
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import CUSTOMERS, GRANTS, current_version_of, data_path, metadata_path, response_data
 
 ACTIONS = ("reveal", "read", "list", "write", "delete", "grant", "revoke", "login", "setup", "key-export", "tamper",
            "end", "shred", "erase", "request", "review")
@@ -432,8 +433,8 @@ class Resolver:
             from netvault.errors import PermissionDenied
 
             try:
-                resp = self._read(f"{self.kv}/data/_grants/{customer}/{user}")
-                self.grant_cache[key] = ((resp or {}).get("data") or {}).get("data")
+                resp = self._read(data_path(self.kv, f"{GRANTS}/{customer}/{user}"))
+                self.grant_cache[key] = response_data(resp)
             except PermissionDenied:
                 self.grant_cache[key] = {"unknown": True}
         body = self.grant_cache[key]
@@ -458,8 +459,7 @@ class Resolver:
             from netvault.errors import PermissionDenied
 
             try:
-                resp = self._read(f"{self.kv}/data/customers/{customer}/_ids/{record_id}")
-                body = ((resp or {}).get("data") or {}).get("data") or {}
+                body = response_data(self._read(data_path(self.kv, f"{CUSTOMERS}/{customer}/_ids/{record_id}"))) or {}
                 kind = str(body.get("kind") or "")
                 # records store the singular ("credential"); paths use the plural
                 kind = _PLURAL.get(kind, kind)
@@ -487,15 +487,15 @@ class Resolver:
         """
         from netvault.errors import PermissionDenied
 
-        base = f"customers/{customer}/{kind}/{name}"
+        base = f"{CUSTOMERS}/{customer}/{kind}/{name}"
         try:
-            meta = self._read(f"{self.kv}/metadata/{base}")
+            meta = self._read(metadata_path(self.kv, base))
         except PermissionDenied:
             meta = None
         versions = ((meta or {}).get("data") or {}).get("versions") or {}
         try:
-            current = self._read(f"{self.kv}/data/{base}")
-            if str((((current or {}).get("data") or {}).get("data") or {}).get("id") or "") == record_id:
+            current = response_data(self._read(data_path(self.kv, base)))
+            if str((current or {}).get("id") or "") == record_id:
                 return True
             readable = False
             for v in sorted((int(k) for k in versions if str(k).isdigit()), reverse=True)[:20]:
@@ -503,8 +503,8 @@ class Resolver:
                 if info.get("deletion_time") or info.get("destroyed"):
                     continue
                 readable = True
-                old = self._read(f"{self.kv}/data/{base}?version={v}")
-                if str((((old or {}).get("data") or {}).get("data") or {}).get("id") or "") == record_id:
+                old = response_data(self._read(data_path(self.kv, base, v)))
+                if str((old or {}).get("id") or "") == record_id:
                     return True
             if readable or not versions:
                 return False
@@ -512,13 +512,13 @@ class Resolver:
         except PermissionDenied:
             pass
         try:
-            ids_meta = self._read(f"{self.kv}/metadata/customers/{customer}/_ids/{record_id}")
+            ids_meta = self._read(metadata_path(self.kv, f"{CUSTOMERS}/{customer}/_ids/{record_id}"))
         except PermissionDenied:
             return False
         ids = (ids_meta or {}).get("data") or {}
         ids_versions = ids.get("versions") or {}
         first = ids_versions.get("1") or {}
-        if int(ids.get("current_version") or 0) != 1 or len(ids_versions) != 1 \
+        if current_version_of(ids) != 1 or len(ids_versions) != 1 \
                 or first.get("deletion_time") or first.get("destroyed"):
             return False
         return self._written_together(first, versions)

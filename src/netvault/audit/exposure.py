@@ -41,8 +41,6 @@ cannot be traced to a person is listed too, flagged (it may have been USER).
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -50,6 +48,7 @@ from netvault.audit.events import Event, Filters, Resolver, events
 from netvault.audit.reader import Progress, entries, time_key
 from netvault.local.config import Mounts
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import CUSTOMERS, current_version_of, data_path, metadata_path, response_data
 
 HMAC = "hmac-sha256:"
 
@@ -95,7 +94,7 @@ class KVHistory:
         from netvault.errors import NetvaultError
 
         try:
-            resp = self.vault.read(f"{self.kv}/metadata/customers/{customer}/{kind}/{name}")
+            resp = self.vault.read(metadata_path(self.kv, f"{CUSTOMERS}/{customer}/{kind}/{name}"))
         except NetvaultError:
             return None
         return (resp or {}).get("data")
@@ -107,17 +106,13 @@ class KVHistory:
         from netvault.errors import NetvaultError, PermissionDenied
 
         try:
-            resp = self.vault.read(f"{self.kv}/data/customers/{customer}/{kind}/{name}?version={int(version)}")
+            resp = self.vault.read(data_path(self.kv, f"{CUSTOMERS}/{customer}/{kind}/{name}", version))
         except PermissionDenied:
             return self.DENIED
         except NetvaultError:
             return None
-        body = (resp or {}).get("data") or {}
-        return body.get("data") if isinstance(body.get("data"), dict) else None
-
-
-def kv_metadata_lookup(vault, kv_mount: str = "netvault") -> KVHistory:
-    return KVHistory(vault, kv_mount)
+        body = response_data(resp)
+        return body if isinstance(body, dict) else None
 
 
 # -- what the trail says ------------------------------------------------------
@@ -148,7 +143,7 @@ def read_trail(paths, request_ids: set[str], contexts: set[str], record_paths: s
     """Three cheap passes (each a byte pre-filter): the reveals' HMACs, encrypts, KV writes."""
     trail = Trail()
     transit = transit_mount.strip("/") + "/"
-    kv = kv_mount.strip("/") + "/data/"
+    kv = data_path(kv_mount.strip("/"), "")
     for entry in entries(paths, needle=b"/decrypt/customer-", progress=progress):
         req = entry.doc.get("request") or {}
         if str(req.get("id") or "") in request_ids and _allowed(entry):
@@ -252,7 +247,7 @@ def _by_trail(x: Exposed, trail: Trail, path: str, newer: list[tuple[int, str]])
 
 def _by_stamp(x: Exposed, history: KVHistory, meta: dict, newer: list[tuple[int, str]], fields: set[str] | None):
     """(status, detail, when) from the record's stamp confirmed against the KV history."""
-    current = int(meta.get("current_version") or 0)
+    current = current_version_of(meta)
     data = history.data(x.customer, x.kind, x.record, current)
     if data is KVHistory.DENIED:
         return ("unknown", "newer version(s) after the last reveal; whether the secret changed needs the "
@@ -421,14 +416,3 @@ def exposure(
 
     return summarize(evs, user, history, ids, trail_reader)
 
-
-class _CallableModule(types.ModuleType):
-    """``netvault.audit.exposure`` is both this module and, in the package, the
-    function of the same name; importing the module rebinds the package's name
-    to it. Calling the module calls the function, whichever one a caller got."""
-
-    def __call__(self, *args, **kwargs):
-        return exposure(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

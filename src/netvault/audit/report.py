@@ -18,6 +18,7 @@ from netvault.audit.events import ACTIONS, Event
 from netvault.values.text import html_text as escape  # visible escapes for controls, then HTML-escaped
 from netvault.values.text import shown_reference
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import CUSTOMERS, metadata_path
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 MAX_ROWS = 500
@@ -418,6 +419,6 @@ def known_names(vault, kv: str = "netvault", userpass: str = "userpass") -> tupl
 
     people = listed(f"auth/{userpass.strip('/')}/users")
     pols = listed("sys/policies/acl")
-    customers = policies.customers_of_policies(pols)[0] if pols is not None else listed(f"{kv.strip('/')}/metadata/customers")
+    customers = policies.customers_of_policies(pols)[0] if pols is not None else listed(metadata_path(kv.strip("/"), CUSTOMERS))
     return (frozenset(people) if people is not None else None,
             frozenset(customers) if customers is not None else None)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
 
-from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
+from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import REVIEWS, kv_create, kv_data, kv_list, kv_read
 
 _EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_NOTE = 500
@@ -64,7 +65,7 @@ def stored_reviews(vault, kv: str = "netvault") -> dict[str, dict]:
     if vault is None:
         return out
     try:
-        keys = vault.list(f"{kv}/metadata/_reviews")
+        keys = kv_list(vault, kv, REVIEWS)
     except (PermissionDenied, NotFound):
         return out
     for k in keys:
@@ -72,11 +73,10 @@ def stored_reviews(vault, kv: str = "netvault") -> dict[str, dict]:
         if not _EVENT_ID.fullmatch(k):
             continue
         try:
-            resp = vault.read(f"{kv}/data/_reviews/{k}")
+            body = kv_data(vault, kv, f"{REVIEWS}/{k}")
         except PermissionDenied:
             continue
-        body = ((resp or {}).get("data") or {}).get("data") or {}
-        out[k] = body
+        out[k] = body or {}
     return out
 
 
@@ -127,17 +127,15 @@ def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") ->
     note = check_note(note)
     body = {"note": note, "reviewed_at": now.astimezone(timezone.utc).replace(microsecond=0).isoformat()}
     try:
-        existing = vault.read(f"{kv}/data/_reviews/{event}")
+        existing = kv_read(vault, kv, f"{REVIEWS}/{event}")
     except PermissionDenied:
         existing = None
     if existing:
         raise Conflict(f"event {event} was reviewed already (reviews are append-only)")
     try:
-        vault.write(f"{kv}/data/_reviews/{event}", {"options": {"cas": 0}, "data": body})
+        kv_create(vault, kv, f"{REVIEWS}/{event}", body)
     except Conflict:
         raise Conflict(f"event {event} was reviewed already (reviews are append-only)") from None
     except PermissionDenied:
         raise PermissionDenied("only team leads and auditors review break-glass reveals, once each (Vault refused)") from None
-    except NetvaultError:
-        raise
     return Reviewed(event, body["note"], body["reviewed_at"])

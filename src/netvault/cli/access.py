@@ -216,29 +216,23 @@ def _exposure(settings, audit_files=None):
     (unknown) when the reader or the audit files are not there."""
     from pathlib import Path
 
-    try:
-        from netvault.audit import exposure  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    from netvault.audit.exposure import exposure
+
     files = [f for f in (audit_files or []) if Path(f).exists()]
     if not files:
         return None
 
     def call(user, entity_ids, records):
         revealed = set()
-        try:
-            # by user name (userpass logins and JIT tokens carry it) and by entity id
-            for who in dict.fromkeys([user, *entity_ids]):
-                for x in exposure(who, paths=files, vault=None, mounts=settings.mounts):
-                    rid = getattr(x, "record_id", None) or (x.get("record_id") if isinstance(x, dict) else None)
-                    if rid:
-                        revealed.add(rid)
-                    if getattr(x, "customer", None):
-                        revealed.add(f"+:{x.customer}")  # revealed there (granted or not)
-                        if getattr(x, "status", None) == "rotate-all":
-                            revealed.add(f"*:{x.customer}")  # record unknown: every record of the customer
-        except (TypeError, AttributeError):  # a different interface: say unknown rather than guess
-            return None
+        # by user name (userpass logins and JIT tokens carry it) and by entity id
+        for who in dict.fromkeys([user, *entity_ids]):
+            for x in exposure(who, paths=files, vault=None, mounts=settings.mounts):
+                if x.record_id:
+                    revealed.add(x.record_id)
+                if x.customer:
+                    revealed.add(f"+:{x.customer}")  # revealed there (granted or not)
+                    if x.status == "rotate-all":
+                        revealed.add(f"*:{x.customer}")  # record unknown: every record of the customer
         return revealed
 
     return call

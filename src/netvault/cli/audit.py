@@ -379,25 +379,26 @@ def verify_cmd(
     Example:  netvault audit verify --file audit-copy.log --digests digests.json
     """
     from netvault.audit import seal as sealmod
+    from netvault.audit import verify as verifymod
     from netvault.errors import Tampered
 
     paths = _files(file, audit_dir)
     if digests is not None:
-        chain, keys = sealmod.read_bundle(str(digests))
+        chain, keys = verifymod.read_bundle(str(digests))
     else:
         settings = _settings()
         vault = _vault(required=True)
         chain = sealmod.load_digests(vault, settings.mounts.kv)
         keys = sealmod.public_keys(vault, settings.mounts.transit)
     if public_key:
-        keys = sealmod.parse_public_key(public_key)
+        keys = verifymod.parse_public_key(public_key)
     if not keys:
         from netvault.errors import UsageError
 
         raise UsageError("no public key: give --public-key or a digest export that holds one")
     step, done = _progress(paths)
     try:
-        result = sealmod.verify(chain, keys, paths, since=_bound(since), only_given=only_given, progress=step)
+        result = verifymod.verify(chain, keys, paths, since=_bound(since), only_given=only_given, progress=step)
     finally:
         done()
     for version, fp in sorted(result.key_fingerprints.items()):

@@ -28,8 +28,7 @@ def emit_json(obj: object) -> None:
     sorted alphabetically at every level."""
     from netvault.values.results import to_json
 
-    sys.stdout.write(json_text(to_json(obj), sort_keys=True, default=str) + "
-")
+    sys.stdout.write(json_text(to_json(obj), sort_keys=True, default=str) + "\n")
 
 
 def _cell(value: object) -> str:
@@ -45,15 +44,15 @@ def _cell(value: object) -> str:
     return printable(value)
 
 
-def table(rows: Iterable[Any], columns: Sequence[tuple[str, str]], *, empty: str = "(none)") -> None:
+def table(rows: Iterable[object], columns: Sequence[tuple[str, str]], *, empty: str = "(none)") -> None:
     """Rows are dicts or ``@json_result`` dataclasses (their JSON keys)."""
     from netvault.values.results import to_json
 
-    rows = [to_json(r) for r in rows]
-    if not rows:
+    plain: list[dict] = [to_json(r) for r in rows]
+    if not plain:
         info(empty)
         return
-    cells = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
+    cells = [[_cell(row.get(key)) for key, _ in columns] for row in plain]
     widths = [max(len(header), *(len(r[i]) for r in cells)) for i, (_, header) in enumerate(columns)]
     out = sys.stdout
     out.write("  ".join(h.upper().ljust(w) for (_, h), w in zip(columns, widths)).rstrip() + "\n")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from netvault.records import index, lookup
 from netvault.errors import ExitCode, NetvaultError, PermissionDenied
 from netvault.importing.plan import Entry, ImportRefused, Outcome, Plan
+from netvault.vault.kv import kv_read
 
 THREADS = 16  # writes are latency-bound; measured best on this 2-core machine
 ORDER = ("credentials", "licences", "devices")
@@ -40,7 +41,7 @@ def check(store, plan: Plan) -> dict[tuple[str, str], set[str]]:
         # A team lead's rights are rendered per existing customer, so Vault
         # refuses (403) rather than answers "not found" for a name it has none for.
         try:
-            return lookup.kv_read(client, store.kv, lookup.profile_path(customer)) is not None
+            return kv_read(client, store.kv, lookup.profile_path(customer)) is not None
         except PermissionDenied:
             return False
 

@@ -32,6 +32,7 @@ from netvault.errors import (
     Conflict, NetvaultError, NotFound, PermissionDenied, Tampered, UsageError,
 )
 from netvault.values.results import extend, json_result
+from netvault.vault.kv import CUSTOMERS, current_version_of, kv_data, kv_metadata, kv_names, kv_read
 
 MAGIC = b"NVEXPORT"
 VERSION = 1
@@ -240,9 +241,9 @@ class _Decrypter:
 
 def _versions(vault, kv: str, path: str) -> dict | None:
     """Every version of a KV key with its data (None for deleted/destroyed ones)."""
-    from netvault.records.lookup import kv_read, parallel
+    from netvault.records.lookup import parallel
 
-    meta = ((vault.read(f"{kv}/metadata/{path}") or {}).get("data")) or None
+    meta = kv_metadata(vault, kv, path)
     if not meta:
         return None
     rows = []
@@ -253,12 +254,11 @@ def _versions(vault, kv: str, path: str) -> dict | None:
     def one(client, row):
         if row["deleted"] or row["destroyed"]:
             return None
-        got = kv_read(client, kv, path, row["version"])
-        return got[0] if got else None
+        return kv_data(client, kv, path, row["version"])
 
     for row, data in zip(rows, parallel(vault, rows, one)):
         row["data"] = data
-    return {"current_version": int(meta.get("current_version") or 0), "versions": rows}
+    return {"current_version": current_version_of(meta), "versions": rows}
 
 
 def _can_decrypt(vault, transit: str, customer: str) -> bool:
@@ -287,7 +287,7 @@ def assemble(vault, *, kv: str, transit: str, customer: str, reference: str, now
     lookup.check_reference(reference)
     if not _can_decrypt(vault, transit, customer):
         try:
-            exists = vault.read(f"{kv}/metadata/{lookup.profile_path(customer)}") is not None
+            exists = kv_metadata(vault, kv, lookup.profile_path(customer)) is not None
         except PermissionDenied:
             exists = False
         if not exists:
@@ -299,11 +299,11 @@ def assemble(vault, *, kv: str, transit: str, customer: str, reference: str, now
     except PermissionDenied:
         raise lookup.unknown_customer(vault, kv, customer) or PermissionDenied(
             f"Vault refused to read customer {customer}") from None
-    if not profile or lookup.kv_read(vault, kv, lookup.profile_path(customer)) is None:
+    if not profile or kv_read(vault, kv, lookup.profile_path(customer)) is None:
         raise lookup.unknown_customer(vault, kv, customer) or NotFound(f"no customer {customer}")
     records: dict[str, dict] = {}
     for kind in lookup.KINDS:
-        listed = sorted(k for k in vault.list(f"{kv}/metadata/customers/{customer}/{kind}") if not k.endswith("/"))
+        listed = kv_names(vault, kv, f"{CUSTOMERS}/{customer}/{kind}")
         got = lookup.parallel(vault, listed, lambda client, n, kind=kind: _versions(client, kv, lookup.record_path(customer, kind, n)))
         records[kind] = {n: h for n, h in zip(listed, got) if h is not None}
     dec = _Decrypter(vault, kv, transit, customer, reference)

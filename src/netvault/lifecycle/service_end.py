@@ -26,15 +26,18 @@ from netvault.values import names
 from netvault.vault import policies
 from netvault.local.config import Mounts
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
-from netvault.records.lookup import kv_read, parallel, profile_path, transit_key
+from netvault.records.lookup import parallel, profile_path, reach_path, readers_path, record_path, transit_key
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import (
+    CUSTOMERS, DECISIONS, GRANTS, INBOX, LIFECYCLE, REACH, REQUESTS, current_version_of, delete_quietly, kv_create,
+    kv_data, kv_destroy_versions, kv_list, kv_metadata, kv_read, kv_write, metadata_path,
+)
 
 DEFAULT_GRACE_DAYS = 30
 MAX_GRACE_DAYS = 3650
 DEFAULT_RETENTION_YEARS = 7
 MAX_RETENTION_YEARS = 30
 _YEARS = re.compile(r"([0-9]{1,3})y")
-RECORD_KINDS = ("credentials", "devices", "licences")
 
 
 # -- values ------------------------------------------------------------------
@@ -85,7 +88,7 @@ def _today(now: datetime) -> date:
 
 # -- paths -------------------------------------------------------------------
 def lifecycle_path(customer: str, what: str) -> str:
-    return f"_lifecycle/{customer}/{what}"
+    return f"{LIFECYCLE}/{customer}/{what}"
 
 
 @json_result
@@ -138,23 +141,9 @@ class Lifecycle:
         self.transit = self.mounts.transit
 
     # -- small helpers ------------------------------------------------------
-    def _data(self, path: str, vault=None):
-        got = kv_read(vault or self.vault, self.kv, path)
-        return got[0] if got else None
-
-    def _meta(self, path: str, vault=None) -> dict | None:
-        resp = (vault or self.vault).read(f"{self.kv}/metadata/{path}")
-        return (resp or {}).get("data") or None
-
-    def _put(self, path: str, data: dict, cas: int) -> None:
-        self.vault.write(f"{self.kv}/data/{path}", {"data": data, "options": {"cas": int(cas)}})
-
     def _destroy(self, path: str, vault=None) -> None:
         """Every version and the metadata of one KV key (absent: nothing)."""
-        try:
-            (vault or self.vault).delete(f"{self.kv}/metadata/{path}")
-        except NotFound:
-            pass
+        delete_quietly(vault or self.vault, metadata_path(self.kv, path))
 
     def _policy_exists(self, name: str, vault=None) -> bool | None:
         try:
@@ -177,7 +166,7 @@ class Lifecycle:
     def customers(self) -> list[str]:
         """Customers in KV (team leads, admins); names that are not slugs skipped."""
         out = set()
-        for k in self.vault.list(f"{self.kv}/metadata/customers"):
+        for k in kv_list(self.vault, self.kv, CUSTOMERS):
             try:
                 out.add(names.slug(k.rstrip("/"), "customer"))
             except UsageError:
@@ -185,7 +174,7 @@ class Lifecycle:
         return sorted(out)
 
     def _created(self, customer: str) -> date:
-        meta = self._meta(profile_path(customer))
+        meta = kv_metadata(self.vault, self.kv, profile_path(customer))
         if not meta or not meta.get("created_time"):
             raise NotFound(f"no customer {customer}")
         return date.fromisoformat(str(meta["created_time"])[:10])
@@ -194,19 +183,18 @@ class Lifecycle:
     def status(self, customer: str, *, now: datetime, vault=None, profile: dict | None = None) -> Status:
         vault = vault or self.vault
         if profile is None:
-            got = kv_read(vault, self.kv, profile_path(customer))
-            profile = got[0] if got else {}
+            profile = kv_data(vault, self.kv, profile_path(customer)) or {}
         retention = str(profile.get("retention") or f"{DEFAULT_RETENTION_YEARS}y")
         try:
             years = parse_retention(retention)
         except UsageError:
             years, retention = DEFAULT_RETENTION_YEARS, f"{DEFAULT_RETENTION_YEARS}y"
-        end = self._data(lifecycle_path(customer, "end"), vault)
+        end = kv_data(vault, self.kv, lifecycle_path(customer, "end"))
         if not end:
             return Status(customer, "active", retention=retention)
         on = parse_date(end.get("on", ""), "end date")
         grace = int(end.get("grace_days", DEFAULT_GRACE_DAYS))
-        shred = self._data(lifecycle_path(customer, "shred"), vault)
+        shred = kv_data(vault, self.kv, lifecycle_path(customer, "shred"))
         until = add_years(on, years)
         today = _today(now)
         state = "ending" if on > today else ("past-retention" if today >= until else "ended")
@@ -234,7 +222,7 @@ class Lifecycle:
         if on < created:
             raise UsageError(f"end date {on.isoformat()} is before customer {customer} was added ({created.isoformat()})")
         path = lifecycle_path(customer, "end")
-        existing = self._data(path)
+        existing = kv_data(self.vault, self.kv, path)
         if existing:
             raise Conflict(f"customer {customer} already ended (end date {names.shown(str(existing.get('on')))}); "
                            "only an admin can undo an end")
@@ -243,7 +231,7 @@ class Lifecycle:
         if reason:
             record["reason"] = reason
         try:
-            self._put(path, record, 0)
+            kv_create(self.vault, self.kv, path, record)
         except Conflict:
             raise Conflict(f"customer {customer} already ended") from None
         except PermissionDenied:
@@ -285,7 +273,7 @@ class Lifecycle:
         from netvault.access import grants as access
 
         users = {u for c, u in access._grant_groups(self.vault) if c == customer}
-        users |= {u.rstrip("/") for u in self.vault.list(f"{self.kv}/metadata/_grants/{customer}")}
+        users |= {u.rstrip("/") for u in kv_list(self.vault, self.kv, f"{GRANTS}/{customer}")}
         n = 0
         for user in sorted(users):
             try:
@@ -296,13 +284,13 @@ class Lifecycle:
         return n
 
     def _sweep_inbox(self, customer: str) -> None:
-        entities = [e.rstrip("/") for e in self.vault.list(f"{self.kv}/metadata/_inbox")]
+        entities = [e.rstrip("/") for e in kv_list(self.vault, self.kv, INBOX)]
         if not entities:
             return
 
         def one(client, entity):
-            if self._meta(f"_inbox/{entity}/{customer}", client):
-                self._destroy(f"_inbox/{entity}/{customer}", client)
+            if kv_metadata(client, self.kv, f"{INBOX}/{entity}/{customer}"):
+                self._destroy(f"{INBOX}/{entity}/{customer}", client)
 
         parallel(self.vault, entities, one, threads=8)
 
@@ -315,18 +303,18 @@ class Lifecycle:
         from netvault.records import search
 
         removed = 0
-        for entity in [e.rstrip("/") for e in self.vault.list(f"{self.kv}/metadata/_reach")]:
-            if customer in search.copies(self._data(f"_reach/{entity}") or {}):
+        for entity in [e.rstrip("/") for e in kv_list(self.vault, self.kv, REACH)]:
+            if customer in search.copies(kv_data(self.vault, self.kv, reach_path(entity)) or {}):
                 reach.drop_copy(self.vault, self.kv, entity, customer)
                 removed += 1
-            self._destroy_old_versions(f"_reach/{entity}")  # older versions may hold the copy
-        self._destroy(f"_readers/{customer}")
-        for user in [u.rstrip("/") for u in self.vault.list(f"{self.kv}/metadata/_requests")]:
-            if self._meta(f"_requests/{user}/{customer}"):
-                self._destroy(f"_requests/{user}/{customer}")
+            self._destroy_old_versions(f"{REACH}/{entity}")  # older versions may hold the copy
+        self._destroy(readers_path(customer))
+        for user in [u.rstrip("/") for u in kv_list(self.vault, self.kv, REQUESTS)]:
+            if kv_metadata(self.vault, self.kv, f"{REQUESTS}/{user}/{customer}"):
+                self._destroy(f"{REQUESTS}/{user}/{customer}")
                 removed += 1
-            for n in [v.rstrip("/") for v in self.vault.list(f"{self.kv}/metadata/_decisions/{user}/{customer}")]:
-                self._destroy(f"_decisions/{user}/{customer}/{n}")
+            for n in [v.rstrip("/") for v in kv_list(self.vault, self.kv, f"{DECISIONS}/{user}/{customer}")]:
+                self._destroy(f"{DECISIONS}/{user}/{customer}/{n}")
         return removed
 
     def apply_due(self, *, now: datetime) -> list[str]:
@@ -335,17 +323,17 @@ class Lifecycle:
         may not see end records (engineers) change nothing."""
         changed = []
         try:
-            customers = [c.rstrip("/") for c in self.vault.list(f"{self.kv}/metadata/_lifecycle")]
+            customers = [c.rstrip("/") for c in kv_list(self.vault, self.kv, LIFECYCLE)]
         except PermissionDenied:
             return []
         today = _today(now)
         for c in customers:
             try:
                 names.slug(c, "customer")
-                end = self._data(lifecycle_path(c, "end"))
+                end = kv_data(self.vault, self.kv, lifecycle_path(c, "end"))
                 if not end or parse_date(end.get("on", "")) > today:
                     continue
-                if self._data(lifecycle_path(c, "erase")) and self._meta(profile_path(c)) is None:
+                if kv_data(self.vault, self.kv, lifecycle_path(c, "erase")) and kv_metadata(self.vault, self.kv, profile_path(c)) is None:
                     continue
                 if self.in_force(c) and not self._grants_left(c):
                     continue
@@ -360,7 +348,7 @@ class Lifecycle:
 
         if any(c == customer for c, _ in access._grant_groups(self.vault)):
             return True
-        return bool(self.vault.list(f"{self.kv}/metadata/_grants/{customer}"))
+        return bool(kv_list(self.vault, self.kv, f"{GRANTS}/{customer}"))
 
     # -- retention ----------------------------------------------------------------
     def due(self, *, now: datetime) -> list[PurgeResult]:
@@ -401,10 +389,10 @@ class Lifecycle:
         if self._delete_key(customer):
             steps.append("transit key deleted")
         path = lifecycle_path(customer, "shred")
-        meta = self._meta(path)
-        if not meta or not self._data(path):
-            self._put(path, {"customer": customer, "at": now.isoformat(timespec="seconds"), "reason": reason},
-                      int((meta or {}).get("current_version") or 0))
+        meta = kv_metadata(self.vault, self.kv, path)
+        if not meta or not kv_data(self.vault, self.kv, path):
+            kv_write(self.vault, self.kv, path, {"customer": customer, "at": now.isoformat(timespec="seconds"),
+                                                 "reason": reason}, cas=current_version_of(meta))
             steps.append("shred recorded")
         return steps
 
@@ -422,14 +410,14 @@ class Lifecycle:
     # -- erasure ------------------------------------------------------------------
     def exists(self, customer: str) -> bool:
         """Anything of the customer left (records, key, policy, end record)."""
-        if self.vault.list(f"{self.kv}/metadata/customers/{customer}"):
+        if kv_list(self.vault, self.kv, f"customers/{customer}"):
             return True
         if self.vault.read(f"{self.transit}/keys/{transit_key(customer)}") is not None:
             return True
         for name in (policies.customer_policy_name(customer), policies.ended_policy_name(customer)):
             if self._policy_exists(name):
                 return True
-        return any(self._meta(lifecycle_path(customer, w)) for w in ("end", "shred"))
+        return any(kv_metadata(self.vault, self.kv, lifecycle_path(customer, w)) for w in ("end", "shred"))
 
     def erase(self, customer: str, *, now: datetime, reason: str = "erasure") -> list[str]:
         """Destroy everything of the customer (admin). Ordered so a rerun
@@ -439,11 +427,11 @@ class Lifecycle:
         from netvault.records.store import Store
 
         names.slug(customer, "customer")
-        self._require([f"{self.kv}/metadata/customers/{customer}/profile",
+        self._require([metadata_path(self.kv, profile_path(customer)),
                        f"sys/policies/acl/{policies.customer_policy_name(customer)}",
                        f"{self.transit}/keys/{transit_key(customer)}"], "delete", "customer erase is admin-only")
         if not self.exists(customer):
-            erased = self._data(lifecycle_path(customer, "erase"))
+            erased = kv_data(self.vault, self.kv, lifecycle_path(customer, "erase"))
             raise NotFound(f"no customer {customer}" + (f" (erased {names.shown(str(erased.get('at')))})" if erased else ""))
         store = Store(self.vault, self.mounts)
         steps = []
@@ -462,9 +450,9 @@ class Lifecycle:
         for what in ("end", "shred"):
             self._destroy(lifecycle_path(customer, what))
         path = lifecycle_path(customer, "erase")
-        meta = self._meta(path)
-        self._put(path, {"customer": customer, "at": now.isoformat(timespec="seconds"), "reason": reason},
-                  int((meta or {}).get("current_version") or 0))
+        meta = kv_metadata(self.vault, self.kv, path)
+        kv_write(self.vault, self.kv, path, {"customer": customer, "at": now.isoformat(timespec="seconds"),
+                                             "reason": reason}, cas=current_version_of(meta))
         steps.append("erase recorded")
         return steps
 
@@ -480,14 +468,14 @@ class Lifecycle:
         legacy = {(what, k) for what in ("mac", "ip", "name")
                   for k in self.vault.list(f"{self.kv}/metadata/_index/{what}") if not k.endswith("/")}
         jobs = set()
-        for name in self.vault.list(f"{self.kv}/metadata/customers/{customer}/devices") if legacy else []:
+        for name in kv_list(self.vault, self.kv, f"customers/{customer}/devices") if legacy else []:
             name = name.rstrip("/")
-            meta = self._meta(f"customers/{customer}/devices/{name}") or {}
+            meta = kv_metadata(self.vault, self.kv, record_path(customer, "devices", name)) or {}
             jobs.add(("name", name, name))
             for v, info in (meta.get("versions") or {}).items():
                 if info.get("deletion_time") or info.get("destroyed"):
                     continue
-                got = kv_read(self.vault, self.kv, f"customers/{customer}/devices/{name}", int(v))
+                got = kv_read(self.vault, self.kv, record_path(customer, "devices", name), int(v))
                 if got:
                     for what, key in store._index_keys(name, got[0]):
                         jobs.add((what, key, name))
@@ -505,12 +493,12 @@ class Lifecycle:
     def _destroy_old_versions(self, path: str, vault=None) -> None:
         """Destroy every version but the current one of a key shared with other
         customers, so an erased customer's entries survive in no old version."""
-        meta = self._meta(path, vault) or {}
-        current = int(meta.get("current_version") or 0)
+        meta = kv_metadata(vault or self.vault, self.kv, path) or {}
+        current = current_version_of(meta)
         old = sorted(int(v) for v, info in (meta.get("versions") or {}).items()
                      if int(v) != current and not info.get("destroyed"))
         if old:
-            (vault or self.vault).write(f"{self.kv}/destroy/{path}", {"versions": old})
+            kv_destroy_versions(vault or self.vault, self.kv, path, old)
 
     def _destroy_tree(self, customer: str) -> int:
         """Every KV key under customers/<c>/, records first, profile last."""
@@ -518,9 +506,9 @@ class Lifecycle:
         todo = [f"customers/{customer}/"]
         while todo:
             d = todo.pop()
-            for k in self.vault.list(f"{self.kv}/metadata/{d}"):
+            for k in kv_list(self.vault, self.kv, d):
                 (todo if k.endswith("/") else keys).append(d + k)
-        last = {f"customers/{customer}/profile"}
+        last = {profile_path(customer)}
         ids = [k for k in keys if "/_ids/" in k]
         first = [k for k in keys if k not in last and k not in ids]
         parallel(self.vault, first, lambda client, k: self._destroy(k, client), threads=8)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from netvault.values import names
 from netvault.values import validate
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
-from netvault.records.lookup import kv_read, parallel, profile_path
+from netvault.records.lookup import parallel, profile_path
 from netvault.values.results import json_result
+from netvault.vault.kv import CUSTOMERS, kv_data, kv_edit, kv_folders, kv_metadata
 
 RETRIES = 10
 MAX_ENTRIES = 200
@@ -37,7 +38,7 @@ TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 
 
 def path(customer: str) -> str:
-    return f"customers/{customer}/subprocessors"
+    return f"{CUSTOMERS}/{customer}/subprocessors"
 
 
 def country(value: str) -> str:
@@ -59,13 +60,10 @@ def entry(name: str, service: str, country_code: str, since: str) -> dict:
             "country": country(country_code), "since": validate.iso_date(since, "--since date")}
 
 
-def _current(vault, kv: str, customer: str) -> tuple[list[dict], int]:
-    got = kv_read(vault, kv, path(customer))
-    if got is None:
-        meta = (vault.read(f"{kv}/metadata/{path(customer)}") or {}).get("data") or {}
-        return [], int(meta.get("current_version") or 0)
-    entries = got[0].get("entries")
-    return (entries if isinstance(entries, list) else []), int(got[1].get("version") or 0)
+def _entries(data: dict | None) -> list[dict]:
+    """The stored entries (shape-checked: stored data may be planted)."""
+    entries = (data or {}).get("entries")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def _require_customer(vault, kv: str, customer: str) -> None:
@@ -73,7 +71,7 @@ def _require_customer(vault, kv: str, customer: str) -> None:
 
     names.slug(customer, "customer")
     try:  # metadata: auditors may read it, not the profile's body
-        got = (vault.read(f"{kv}/metadata/{profile_path(customer)}") or {}).get("data")
+        got = kv_metadata(vault, kv, profile_path(customer))
     except PermissionDenied:
         raise lookup.unknown_customer(vault, kv, customer) or PermissionDenied(
             f"Vault refused to read customer {customer}") from None
@@ -84,20 +82,15 @@ def _require_customer(vault, kv: str, customer: str) -> None:
 def list_for(vault, kv: str, customer: str) -> list[dict]:
     """The customer's sub-processors (validated shape only: stored data may be planted)."""
     names.slug(customer, "customer")
-    entries, _ = _current(vault, kv, customer)
-    return sorted((e for e in entries if isinstance(e, dict)), key=lambda e: str(e.get("name", "")).lower())
+    entries = _entries(kv_data(vault, kv, path(customer)))
+    return sorted(entries, key=lambda e: str(e.get("name", "")).lower())
 
 
 def _write(vault, kv: str, customer: str, change) -> list[dict]:
-    for _ in range(RETRIES):
-        entries, version = _current(vault, kv, customer)
-        new = change([e for e in entries if isinstance(e, dict)])
-        try:
-            vault.write(f"{kv}/data/{path(customer)}", {"data": {"entries": new}, "options": {"cas": version}})
-            return new
-        except Conflict:
-            continue
-    raise Conflict(f"the sub-processors of {customer} kept changing; try again")
+    """Apply ``change(entries) -> entries`` with check-and-set, retried."""
+    written = kv_edit(vault, kv, path(customer), lambda data: {"entries": change(_entries(data))}, retries=RETRIES,
+                      gave_up=f"the sub-processors of {customer} kept changing; try again")
+    return (written or {}).get("entries") or []
 
 
 @json_result
@@ -193,7 +186,7 @@ def report(vault, kv: str) -> list[SubprocessorUse]:
     from netvault.records import lookup
 
     try:  # team leads, admins and auditors list every customer
-        customers = sorted(k.rstrip("/") for k in vault.list(f"{kv}/metadata/customers") if k.endswith("/"))
+        customers = kv_folders(vault, kv, CUSTOMERS)
     except PermissionDenied:
         customers = lookup.granted_customers(lookup.token_policies(vault))
 

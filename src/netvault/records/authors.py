@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from netvault.audit.reader import time_key
 from netvault.errors import NetvaultError
+from netvault.vault.kv import data_path
 
 AUTHOR_FLAGS = {
     "no-trail": "no audit file given or found: authors cannot be traced",
@@ -33,7 +34,7 @@ _WRITE_OPS = ("create", "update")
 
 
 def _needle(kv: str, paths) -> bytes:
-    full = [f'"path":"{kv}/data/{p}' for p in paths]
+    full = [f'"path":"{data_path(kv, p)}' for p in paths]
     prefix = full[0]
     for f in full[1:]:
         while not f.startswith(prefix):
@@ -65,7 +66,7 @@ def annotate(paths, kv: str, histories: dict, *, resolver=None, mounts=None) -> 
         return
     trace = Trace(paths, kv_mount=kv, userpass_mount=(mounts.userpass if mounts else "userpass"))
     writes: dict[str, list[tuple]] = {p: [] for p in histories}
-    prefix = f"{kv}/data/"
+    prefix = data_path(kv, "")
     for entry in entries(paths, needle=_needle(kv, histories)):
         doc = entry.doc
         req = doc.get("request") or {}

@@ -19,6 +19,7 @@ import base64
 import re
 
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
+from netvault.vault.kv import kv_read
 
 KINDS = ("credentials", "devices", "licences")
 SECRET_KINDS = ("credentials", "licences")
@@ -60,15 +61,6 @@ def context_for(record_id: str) -> str:
 
 
 # -- KV reads ---------------------------------------------------------------
-def kv_read(vault, kv: str, path: str, version: int | None = None) -> tuple[dict, dict] | None:
-    """(data, metadata) of the live version, or None (absent or deleted)."""
-    query = f"?version={int(version)}" if version else ""
-    resp = vault.read(f"{kv}/data/{path}{query}")
-    if not resp or not resp.get("data") or resp["data"].get("data") is None:
-        return None
-    return resp["data"]["data"], resp["data"].get("metadata") or {}
-
-
 def read_record(vault, kv: str, customer: str, kind: str, name: str, version: int | None = None):
     return kv_read(vault, kv, record_path(customer, kind, name), version)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from netvault.local import config
 from netvault.errors import NetvaultError, NotFound, Tampered, UsageError
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import CUSTOMERS, LIFECYCLE, kv_folders, kv_metadata
 
 SNAPSHOT_PATH = "sys/storage/raft/snapshot"
 SUFFIX = ".snap"
@@ -209,7 +210,7 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
         result.note = "your token is not in the restored state: log in again and run `netvault setup --check`"
         result.seconds = round(time.monotonic() - started, 3)
         return result
-    address = getattr(vault, "node", vault.address)
+    address = vault.node  # the node that answered (a cluster: the active one)
     client = vault.config.replace(cacert=cacert or vault.config.cacert).admin(vault.token, address=address)
     check = layout.run_setup(client, mounts, check=True)
     if check.drift:
@@ -218,14 +219,14 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
         result.repaired = layout.run_setup(client, mounts).applied
         check = layout.run_setup(client, mounts, check=True)
     result.setup_drift = [i.name for i in check.drift]
-    customers = [c.rstrip("/") for c in vault.list(f"{mounts.kv}/metadata/customers") if c.endswith("/")]
+    customers = kv_folders(vault, mounts.kv, CUSTOMERS)
     result.customers = len(customers)
     from netvault.vault.policies import customer_policy_name
     from netvault.records.lookup import transit_key
 
     for c in customers:
         if vault.read(f"{mounts.transit}/keys/{transit_key(c)}") is None \
-                and vault.read(f"{mounts.kv}/metadata/_lifecycle/{c}/shred") is None:  # shredded on purpose
+                and kv_metadata(vault, mounts.kv, f"{LIFECYCLE}/{c}/shred") is None:  # shredded on purpose
             result.missing.append(f"transit key {transit_key(c)}")
         if vault.read(f"sys/policies/acl/{customer_policy_name(c)}") is None:
             result.missing.append(f"policy {customer_policy_name(c)}")

@@ -34,8 +34,12 @@ from typing import Callable
 from netvault.values import names
 from netvault.local.config import Mounts
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
-from netvault.records.lookup import kv_read, parallel
+from netvault.records.lookup import parallel, profile_path, record_path
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import (
+    CUSTOMERS, GRANTS, INBOX, current_version, delete_quietly, kv_erase, kv_list, kv_names, kv_read, kv_write,
+    metadata_path,
+)
 
 
 @json_result
@@ -114,10 +118,6 @@ def _repair_search(vault, kv: str, findings: list[Finding]) -> None:
             f.error = exc.message
 
 
-def _listing(vault, path: str) -> list[str]:
-    return [k for k in vault.list(path) if not k.endswith("/")]
-
-
 def _index_findings(vault, kv: str, customers: list[str], progress: Progress | None) -> tuple[list[Finding], dict]:
     """The global MAC/IP index (``records.index`` buckets) against the device records."""
     from netvault.records import index
@@ -133,8 +133,8 @@ def _index_findings(vault, kv: str, customers: list[str], progress: Progress | N
 
     def per_customer(client, c):
         found = []
-        for n in _listing(client, f"{kv}/metadata/customers/{c}/devices"):
-            got = kv_read(client, kv, f"customers/{c}/devices/{n}")
+        for n in kv_names(client, kv, f"{CUSTOMERS}/{c}/devices"):
+            got = kv_read(client, kv, record_path(c, "devices", n))
             if got is not None:
                 found.append((n, got[0]))
         if progress:
@@ -233,22 +233,18 @@ def _repair_grant(vault, mounts: Mounts, f: Finding, now: datetime) -> None:
 
     customer, _, user = f.subject.partition("/")
     kv = mounts.kv
+    grant = f"{GRANTS}/{customer}/{user}"
     if f.problem in ("record-without-group", "jit-without-token", "jit-token-gone"):
-        vault.delete(f"{kv}/metadata/_grants/{customer}/{user}")
+        kv_erase(vault, kv, grant)
         if f.problem == "jit-without-token":
             entity = access.entity_of(vault, user, mounts)
-            try:
-                vault.delete(f"{kv}/metadata/_inbox/{entity['id']}/{customer}")
-            except NotFound:
-                pass
+            delete_quietly(vault, metadata_path(kv, f"{INBOX}/{entity['id']}/{customer}"))
     elif f.problem == "group-without-record":
-        meta = vault.read(f"{kv}/metadata/_grants/{customer}/{user}")
-        cas = int(((meta or {}).get("data") or {}).get("current_version") or 0)
-        vault.write(f"{kv}/data/_grants/{customer}/{user}", {"options": {"cas": cas}, "data": {
+        kv_write(vault, kv, grant, {
             "user": user, "customer": customer, "kind": "standing", "granted_by": None,
             "granted_at": None, "expires_at": None, "accessor": None,
             "reason": f"reconstructed by netvault doctor on {now.date().isoformat()}: the group existed without a record",
-        }})
+        }, cas=current_version(vault, kv, grant))
 
 
 def _people_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
@@ -275,7 +271,7 @@ def _customer_findings(vault, mounts: Mounts, listed: list[str]) -> list[Finding
     out = []
     with_profile = set()
     for c in listed:
-        if kv_read(vault, mounts.kv, f"customers/{c}/profile") is not None:
+        if kv_read(vault, mounts.kv, profile_path(c)) is not None:
             with_profile.add(c)
     parts: dict[str, list[str]] = {}
     for name in vault.list(f"{mounts.transit}/keys"):
@@ -320,7 +316,7 @@ def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool 
     skipped: list[str] = []
     checked: dict[str, int] = {}
     try:
-        listed = [k.rstrip("/") for k in vault.list(f"{m.kv}/metadata/customers")]
+        listed = [k.rstrip("/") for k in kv_list(vault, m.kv, CUSTOMERS)]
     except PermissionDenied:
         raise PermissionDenied("doctor needs a team lead's or an admin's token (it reads every customer)") from None
     customers = []

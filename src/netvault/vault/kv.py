@@ -22,11 +22,12 @@ Paths given to the functions below are relative to the mount (``kv``, e.g.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
-
 from netvault.errors import Conflict, NotFound
 
+TYPE_CHECKING = False  # not typing's: importing typing costs the hot path time
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from netvault.vault.client import Vault
 
 # -- fixed places in the mount (named once; docs/DESIGN.md has the layout) -----
@@ -99,6 +100,12 @@ def version_numbers(metadata: dict | None) -> list[int]:
 
 
 # -- reads ------------------------------------------------------------------------
+def response_data(resp: dict | None) -> dict | None:
+    """The stored data in the answer to a data-path GET (None: none), for
+    callers that send the request themselves (e.g. with their own error policy)."""
+    return ((resp or {}).get("data") or {}).get("data")
+
+
 def kv_read(vault: Vault, kv: str, path: str, version: int | None = None) -> tuple[dict, dict] | None:
     """(data, version metadata) of the newest version, or of ``version``;
     None when absent, deleted or destroyed (Vault answers 404 for those)."""

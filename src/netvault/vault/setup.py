@@ -15,6 +15,7 @@ from netvault.vault import policies as pol
 from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, DEFAULT_INCIDENT_PATTERNS, Mounts
 from netvault.errors import NetvaultError, UsageError
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import SETTINGS_PATH
 
 #: versions KV keeps per record (Vault's own default, 10, silently trimmed
 #: history after the 10th change). ``setup --history N`` sets another depth.
@@ -23,7 +24,6 @@ MAX_HISTORY = 100_000
 JIT_MAX_TTL = "168h"  # a time-limited grant lasts a week at most
 AUDIT_SEAL_KEY = "audit-seal"
 NON_HMAC_KEYS = ["reference", "context"]
-SETTINGS_PATH = "_config/settings"
 CUSTOMER_KEY_PREFIX = "customer-"
 #: what every customer key must look like (setup --check reports the rest)
 CUSTOMER_KEY_FLAGS = {"derived": True, "exportable": False, "allow_plaintext_backup": False, "deletion_allowed": False}

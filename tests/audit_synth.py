@@ -1,6 +1,7 @@
 """Synthetic audit logs shaped exactly like OpenBao 2.x file audit device output.
 
-For benchmarks and tests: request and response entries with the field order,
+Test data, not shipped: used by tests/test_audit_reader.py and
+scripts/benches/audit.py (which puts tests/ on sys.path). For benchmarks and tests: request and response entries with the field order,
 HMAC'd values and non-HMAC'd ``reference``/``context`` of a real netvault
 server (copied from a live log). Deterministic for a given seed.
 """
