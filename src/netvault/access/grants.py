@@ -18,7 +18,15 @@ Every rule here is enforced by Vault, not by this module (see docs/DESIGN.md,
   did, the engineer's unwrap fails and netvault says so.
 * Both kinds leave a grant record ``_grants/<c>/<u>`` (who, why, until when),
   written with check-and-set ``cas=0``: of two simultaneous grants of the
-  same pair exactly one wins, the other is a Conflict.
+  same pair exactly one wins, the other is a Conflict. The records are what
+  the audit trail shows (a write per grant, a delete per revoke).
+* The **grant ledger** ``_grants/_ledger`` is one document holding a copy of
+  every record, kept with check-and-set (re-read and retried on a conflict,
+  so two team leads granting at once lose no entry) at grant, revoke,
+  offboarding and repair time. ``access list`` reads it and the identity
+  group list: two requests, whatever the number of grants. Book-keeping
+  only: the groups stay the truth (a mismatch shows in ``state``) and
+  nothing in it attributes an act to a person (the trail does).
 
 Domain code: no printing, no typer; time comes in as ``now``.
 """
@@ -52,6 +60,11 @@ GRANT_GROUP_PREFIX = "nv-grant:"
 #: may be a grant still in progress
 UNFINISHED_AFTER = timedelta(seconds=30)
 MIN_PASSWORD = 12
+#: ``_grants/_ledger``: a customer slug starts with a letter or digit, so no
+#: customer's records folder can have this name
+LEDGER = "_ledger"
+LEDGER_FORMAT = 1
+LEDGER_TRIES = 25
 
 
 # --------------------------------------------------------------------------
@@ -131,6 +144,14 @@ class _Paths:
 
     def profile_meta(self, c: str) -> str:
         return f"{self.kv}/metadata/customers/{c}/profile"
+
+    @property
+    def ledger_data(self) -> str:
+        return f"{self.kv}/data/_grants/{LEDGER}"
+
+    @property
+    def ledger_meta(self) -> str:
+        return f"{self.kv}/metadata/_grants/{LEDGER}"
 
 
 def _kv_version(vault: Vault, meta_path: str) -> int:
@@ -288,6 +309,9 @@ def grant(
         ) from None
     version = int(((written or {}).get("data") or {}).get("version") or cas + 1)
     try:
+        # in the ledger before the access exists: a grant that dies half-way
+        # shows (record-without-group), it never hides
+        _ledger_set(vault, mounts, customer, user, record)
         if duration is None:
             vault.write(
                 "identity/group",
@@ -303,8 +327,13 @@ def grant(
             accessor = _issue_jit(vault, p, user, customer, entity["id"], duration, now, granted_by)
             record["accessor"] = accessor
             vault.write(p.grant_data(customer, user), {"options": {"cas": version}, "data": record})
+            _ledger_set(vault, mounts, customer, user, record)
     except BaseException:
         _delete_quietly(vault, p.grant_meta(customer, user))
+        try:
+            _ledger_set(vault, mounts, customer, user, None)
+        except NetvaultError:
+            pass  # shows as record-without-group until a revoke or doctor --repair
         raise
     if duration is None:
         # find's per-person copy (docs/DESIGN.md "Find"): speed only; without
@@ -408,6 +437,8 @@ def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts())
     group = vault.read(f"identity/group/name/{group_name}")
     if record is None and group is None:
         _withdraw_copy(vault, mounts, customer, user)  # an earlier revoke stopped half-way
+        if (customer, user) in (_ledger_read(vault, p)[0] or {}):
+            _ledger_set(vault, mounts, customer, user, None)
         # Say precisely what is unknown.
         require_customer(vault, customer, mounts)
         entity_of(vault, user, mounts)
@@ -423,6 +454,7 @@ def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts())
             _delete_quietly(vault, p.inbox_meta(entity["id"], customer))
     if record is not None:
         _delete_quietly(vault, p.grant_meta(customer, user))
+    _ledger_set(vault, mounts, customer, user, None)  # last: a revoke that stops half-way still shows
     rec = record or {"user": user, "customer": customer, "kind": "standing"}
     return Grant(
         user=user, customer=customer, kind=kind, state="revoked",
@@ -449,6 +481,160 @@ def _grant_groups(vault: Vault) -> set[tuple[str, str]]:
     return out
 
 
+# --------------------------------------------------------------------------
+# the grant ledger: one document, so listing costs two requests
+# --------------------------------------------------------------------------
+Pairs = dict  # {(customer, user): record}
+
+_TEXT_FIELDS = ("kind", "granted_by", "granted_at", "expires_at", "reason", "accessor", "incident", "request")
+
+
+def _clean(customer: str, user: str, rec: object) -> dict | None:
+    """A record as read from the records or the ledger (a team lead may write
+    both): names checked, only known fields, each a string or None."""
+    try:
+        names.slug(customer, "customer")
+        names.username(user)
+    except UsageError:
+        return None
+    if not isinstance(rec, dict):
+        return None
+    out: dict = {"user": user, "customer": customer}
+    for k in _TEXT_FIELDS:
+        v = rec.get(k)
+        out[k] = v if isinstance(v, str) else None
+    for k in ("granted_at", "expires_at"):
+        try:
+            _parse_iso(out[k])
+        except ValueError:
+            out[k] = None
+    if out["kind"] not in ("standing", "jit"):
+        out["kind"] = "standing"
+    for k in ("incident", "request"):
+        if out[k] is None:
+            del out[k]
+    return out
+
+
+def _ledger_read(vault: Vault, p: _Paths) -> tuple[Pairs | None, int]:
+    """(pairs, version) of the ledger; pairs None when there is none (never
+    written, or deleted): then the records are what there is."""
+    resp = vault.read(p.ledger_data)
+    body = ((resp or {}).get("data") or {}).get("data")
+    if not isinstance(body, dict):
+        return None, _kv_version(vault, p.ledger_meta)
+    version = int((((resp or {}).get("data") or {}).get("metadata") or {}).get("version") or 0)
+    out: Pairs = {}
+    grants = body.get("grants")
+    for c, per_user in (grants.items() if isinstance(grants, dict) else ()):
+        for u, rec in (per_user.items() if isinstance(per_user, dict) else ()):
+            clean = _clean(c, u, rec)
+            if clean is not None:
+                out[(c, u)] = clean
+    return out, version
+
+
+def _records(vault: Vault, p: _Paths, customer: str | None = None, user: str | None = None) -> Pairs:
+    """Every grant record, one read each (in parallel): the slow way, for
+    building the ledger and for doctor's comparison."""
+    from netvault.records.lookup import parallel
+
+    if customer:
+        customers = [customer]
+    else:
+        customers = [c.rstrip("/") for c in vault.list(f"{p.kv}/metadata/_grants") if c.endswith("/")]
+    listed = parallel(vault, customers, lambda client, c: [e.rstrip("/") for e in client.list(f"{p.kv}/metadata/_grants/{c}")])
+    keys = [(c, u) for c, users_ in zip(customers, listed) for u in users_ if user is None or u == user]
+    out: Pairs = {}
+    for key, data in zip(keys, parallel(vault, keys, lambda client, k: _kv_data(client, p.grant_data(*k)))):
+        clean = _clean(key[0], key[1], data) if data else None
+        if clean is not None:
+            out[key] = clean
+    return out
+
+
+def _ledger_body(pairs: Pairs) -> dict:
+    grants: dict[str, dict] = {}
+    for (c, u), rec in sorted(pairs.items()):
+        grants.setdefault(c, {})[u] = {k: v for k, v in rec.items() if k not in ("user", "customer")}
+    return {"format": LEDGER_FORMAT, "grants": grants}
+
+
+def _ledger_edit(vault: Vault, mounts: Mounts, change: Callable[[Pairs], None]) -> None:
+    """Read, change, write back with check-and-set; on a conflict (someone
+    else wrote it meanwhile) read again and redo the change. Where there is
+    no ledger yet, it is built from the records first (the migration)."""
+    import random
+    import time
+
+    p = _Paths(mounts)
+    for attempt in range(LEDGER_TRIES):
+        pairs, version = _ledger_read(vault, p)
+        if pairs is None:
+            pairs = _records(vault, p)
+        change(pairs)
+        try:
+            vault.write(p.ledger_data, {"options": {"cas": version}, "data": _ledger_body(pairs)})
+            return
+        except Conflict:
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # let the other writer finish
+    raise Conflict("the grant ledger kept changing under this write; run `netvault doctor --repair`")
+
+
+def _ledger_set(vault: Vault, mounts: Mounts, customer: str, user: str, record: dict | None) -> None:
+    """Put (``record``) or take out (None) one pair's ledger entry."""
+    clean = _clean(customer, user, record) if record is not None else None
+
+    def change(pairs: Pairs) -> None:
+        if clean is None:
+            pairs.pop((customer, user), None)
+        else:
+            pairs[(customer, user)] = clean
+
+    _ledger_edit(vault, mounts, change)
+
+
+def _ledger_drop(vault: Vault, mounts: Mounts, keys: Iterable[tuple[str, str]]) -> None:
+    gone = set(keys)
+    if gone:
+        _ledger_edit(vault, mounts, lambda pairs: [pairs.pop(k, None) for k in gone])
+
+
+def sync_ledger(vault: Vault, customer: str, user: str, *, mounts: Mounts = Mounts()) -> None:
+    """Make one pair's ledger entry what its record says (doctor's repairs)."""
+    _ledger_set(vault, mounts, customer, user, _kv_data(vault, _Paths(mounts).grant_data(customer, user)))
+
+
+def ledger_users(vault: Vault, customer: str, *, mounts: Mounts = Mounts()) -> set[str]:
+    """Users the ledger lists for a customer (erase: none may be left)."""
+    pairs, _version = _ledger_read(vault, _Paths(mounts))
+    return {u for c, u in (pairs or {}) if c == customer}
+
+
+def ledger_differences(vault: Vault, *, mounts: Mounts = Mounts()) -> list[str]:
+    """Pairs where the ledger and the records disagree ("missing" = no ledger)."""
+    p = _Paths(mounts)
+    pairs, _version = _ledger_read(vault, p)
+    records = _records(vault, p)
+    if pairs is None:
+        return ["missing"] if records else []
+    return [f"{c}/{u}" for c, u in sorted(set(pairs) | set(records)) if pairs.get((c, u)) != records.get((c, u))]
+
+
+def rebuild_ledger(vault: Vault, *, mounts: Mounts = Mounts()) -> int:
+    """Write the ledger afresh from the records (doctor --repair); returns the entries."""
+    p = _Paths(mounts)
+    count = [0]
+
+    def change(pairs: Pairs) -> None:
+        pairs.clear()
+        pairs.update(_records(vault, p))
+        count[0] = len(pairs)
+
+    _ledger_edit(vault, mounts, change)
+    return count[0]
+
+
 def list_grants(
     vault: Vault,
     *,
@@ -456,26 +642,26 @@ def list_grants(
     customer: str | None = None,
     user: str | None = None,
     mounts: Mounts = Mounts(),
+    from_records: bool = False,
 ) -> list[Grant]:
-    """All grants: identity groups (what Vault enforces) merged with the records
-    (why, until when). A mismatch between the two shows in ``state``."""
+    """All grants: identity groups (what Vault enforces) merged with the
+    ledger (why, until when). A mismatch between the two shows in ``state``.
+
+    Two requests (the group list, the ledger) whatever the number of grants.
+    Without a ledger (an installation from before it), or with
+    ``from_records`` (doctor), the records are read one by one instead."""
     if customer is not None:
         names.slug(customer, "customer")
     if user is not None:
         names.username(user)
     p = _Paths(mounts)
     groups = {g for g in _grant_groups(vault) if (customer is None or g[0] == customer) and (user is None or g[1] == user)}
-    from netvault.records.lookup import parallel
-
-    customers = [customer] if customer else [c.rstrip("/") for c in vault.list(f"{p.kv}/metadata/_grants")]
-    # one request per customer and per record, but in parallel: the cost of
-    # `access list` then follows the slowest read, not the number of grants
-    listed = parallel(vault, customers, lambda client, c: [e.rstrip("/") for e in client.list(f"{p.kv}/metadata/_grants/{c}")])
-    keys = [(c, u) for c, users_ in zip(customers, listed) for u in users_ if user is None or u == user]
-    records: dict[tuple[str, str], dict] = {
-        key: data for key, data in zip(keys, parallel(vault, keys, lambda client, k: _kv_data(client, p.grant_data(*k))))
-        if data
-    }
+    ledger = None if from_records else _ledger_read(vault, p)[0]
+    if ledger is None:
+        records = _records(vault, p, customer, user)
+    else:
+        records = {k: v for k, v in ledger.items()
+                   if (customer is None or k[0] == customer) and (user is None or k[1] == user)}
     if not groups and not records:
         # an empty answer for a name that does not exist would mislead
         if customer is not None:
@@ -489,7 +675,7 @@ def list_grants(
         if rec is None:
             out.append(Grant(user=u, customer=c, kind="standing", state="group-without-record"))
             continue
-        kind = rec.get("kind", "standing")
+        kind = rec["kind"]
         if kind == "standing":
             state = "active" if key in groups else "record-without-group"
         else:
@@ -498,8 +684,7 @@ def list_grants(
             user=u, customer=c, kind=kind, state=state, granted_by=rec.get("granted_by"),
             granted_at=rec.get("granted_at"), expires_at=rec.get("expires_at"),
             reason=rec.get("reason"), accessor=rec.get("accessor"),
-            incident=rec.get("incident") if isinstance(rec.get("incident"), str) else None,
-            request=rec.get("request") if isinstance(rec.get("request"), str) else None,
+            incident=rec.get("incident"), request=rec.get("request"),
         ))
     return out
 
@@ -854,6 +1039,7 @@ def offboard(
             result.tokens_revoked += 1
         _delete_quietly(vault, p.grant_meta(g.customer, user))
         result.revoked.append({"customer": g.customer, "kind": g.kind, "state": g.state, "expires_at": g.expires_at})
+    _ledger_drop(vault, mounts, [(g.customer, user) for g in grants])
     for entry in vault.list(p.inbox_meta(entity_id)):
         _delete_quietly(vault, p.inbox_meta(entity_id, entry.rstrip("/")))
     from netvault.records import reach

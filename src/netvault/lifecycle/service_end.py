@@ -275,6 +275,7 @@ class Lifecycle:
 
         users = {u for c, u in access._grant_groups(self.vault) if c == customer}
         users |= {u.rstrip("/") for u in self.vault.list(f"{self.kv}/metadata/_grants/{customer}")}
+        users |= access.ledger_users(self.vault, customer, mounts=self.mounts)
         n = 0
         for user in sorted(users):
             try:
@@ -310,6 +311,7 @@ class Lifecycle:
                 removed += 1
             self._destroy_old_versions(f"_reach/{entity}")  # older versions may hold the copy
         self._destroy(f"_readers/{customer}")
+        self._destroy_old_versions("_grants/_ledger")  # = access.LEDGER: older versions list the customer's grants
         for user in [u.rstrip("/") for u in self.vault.list(f"{self.kv}/metadata/_requests")]:
             if self._meta(f"_requests/{user}/{customer}"):
                 self._destroy(f"_requests/{user}/{customer}")
