@@ -251,12 +251,12 @@ def _time_limited_hits(settings, vault, term: str, pending: set[str], granted: l
         return []
     from datetime import datetime, timezone
 
-    from netvault.access import grants as access
+    from netvault.access import jit as jit_access
 
     hits = []
     for customer in sorted(customers):
         try:
-            token = access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
+            token = jit_access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
         except NetvaultError:
             continue
         if not token:

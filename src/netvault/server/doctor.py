@@ -279,10 +279,10 @@ def _repair_grant(vault, mounts: Mounts, f: Finding, now: datetime) -> None:
 
 
 def _people_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
-    from netvault.access import grants as access
+    from netvault.access import team
 
     out = []
-    for row in access.list_users(vault, now=now, mounts=mounts):
+    for row in team.list_users(vault, now=now, mounts=mounts):
         if row["disabled"]:
             continue
         if not row["entity_id"]:
