@@ -275,7 +275,7 @@ def _repair_grant(vault, mounts: Mounts, f: Finding, now: datetime) -> None:
             "granted_at": None, "expires_at": None, "accessor": None,
             "reason": f"reconstructed by netvault doctor on {now.date().isoformat()}: the group existed without a record",
         }})
-    access.sync_ledger(vault, customer, user, mounts=mounts)
+    access.sync_ledger(vault, customer, user, mounts=mounts)  # the ledger follows the record
 
 
 def _people_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
