@@ -8,8 +8,11 @@ clients (Vault's own answer).
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import threading
+import zlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -45,9 +48,19 @@ def counting(server, token: str) -> Counting:
     return Counting(server.address, token=token)
 
 
+def unpacked(body: dict) -> dict:
+    """The grants in a stored ledger body (format 1: one packed string)."""
+    assert body["format"] == 1 and set(body) == {"format", "z"}
+    return json.loads(zlib.decompress(base64.b64decode(body["z"])))["grants"]
+
+
+def packed(grants: dict) -> dict:
+    return {"format": 1, "z": base64.b64encode(zlib.compress(json.dumps({"grants": grants}).encode())).decode()}
+
+
 def ledger(server) -> dict:
     resp = server.gateway().read(LEDGER)
-    return resp["data"]["data"]["grants"] if resp else {}
+    return unpacked(resp["data"]["data"]) if resp else {}
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +165,7 @@ def test_engineers_and_customer_tokens_cannot_read_or_write_the_ledger(server, l
     client = eng.login()  # holds the customer's policy now
     for method, path, body in (
         ("GET", LEDGER, None),
-        ("POST", LEDGER, {"data": {"format": 1, "grants": {c: {eng.name: {"kind": "standing"}}}}}),
+        ("POST", LEDGER, {"data": packed({c: {eng.name: {"kind": "standing"}}})}),
         ("DELETE", LEDGER, None),
         ("GET", f"{KV}/metadata/_grants/{access.LEDGER}", None),
         ("LIST", f"{KV}/metadata/_grants", None),
@@ -161,9 +174,9 @@ def test_engineers_and_customer_tokens_cannot_read_or_write_the_ledger(server, l
             raw(client, method, path, body)
     # an auditor reads it (who has access to what), never writes it
     auditor = new_person(server, "auditor").login()
-    assert c in raw(auditor, "GET", LEDGER)["data"]["data"]["grants"]
+    assert c in unpacked(raw(auditor, "GET", LEDGER)["data"]["data"])
     with pytest.raises(hx.Forbidden):
-        raw(auditor, "POST", LEDGER, {"data": {"format": 1, "grants": {}}})
+        raw(auditor, "POST", LEDGER, {"data": packed({})})
 
 
 def test_the_groups_stay_the_truth_and_a_forged_entry_shows(server, lead):
@@ -174,10 +187,10 @@ def test_the_groups_stay_the_truth_and_a_forged_entry_shows(server, lead):
     real, ghost = new_person(server, "engineer"), new_person(server, "engineer")
     access.grant(lv, real.name, c, now=now())
     body = raw(lead.login(), "GET", LEDGER)["data"]
-    grants = body["data"]["grants"]
-    grants[c][ghost.name] = {"kind": "standing", "granted_by": "someone-else", "reason": 42}
+    grants = unpacked(body["data"])
+    grants[c][ghost.name] = {"kind": "standing", "granted_by": "someone-else", "reason": 42, "expires_at": "soon"}
     grants["Bad/Name"] = {"x": {"kind": "standing"}}
-    raw(lead.login(), "POST", LEDGER, {"options": {"cas": body["metadata"]["version"]}, "data": body["data"]})
+    raw(lead.login(), "POST", LEDGER, {"options": {"cas": body["metadata"]["version"]}, "data": packed(grants)})
     got = {g.user: g for g in access.list_grants(lv, now=now(), customer=c)}
     assert got[real.name].state == "active"
     assert got[ghost.name].state == "record-without-group" and got[ghost.name].reason is None
@@ -241,7 +254,7 @@ def test_without_a_ledger_the_records_still_list_and_doctor_or_a_write_builds_it
     root.delete(f"{KV}/metadata/_grants/{access.LEDGER}")
     late = new_person(own_server, "engineer")
     access.grant(lv, late.name, cs[0], now=now())
-    got = own_server.gateway().read(LEDGER)["data"]["data"]["grants"]
+    got = unpacked(own_server.gateway().read(LEDGER)["data"]["data"])
     assert sorted(got[cs[0]]) == sorted([e.name for e in engineers] + [late.name])
     assert sorted(got[cs[1]]) == sorted(e.name for e in engineers)
     assert access.ledger_differences(root) == []
@@ -259,8 +272,9 @@ def test_erase_leaves_no_entry_in_any_version_of_the_ledger(server, cli, make_us
     assert sorted(ledger(server)[c]) == sorted([eng.name, jit.name])
     # an entry with neither record nor group (a team lead's write) is swept too
     body = raw(server.root(), "GET", LEDGER)["data"]
-    body["data"]["grants"][c]["stray"] = {"kind": "standing", "reason": "Gone BV contract"}
-    raw(server.root(), "POST", LEDGER, {"options": {"cas": body["metadata"]["version"]}, "data": body["data"]})
+    grants = unpacked(body["data"])
+    grants[c]["stray"] = {"kind": "standing", "reason": "Gone BV contract"}
+    raw(server.root(), "POST", LEDGER, {"options": {"cas": body["metadata"]["version"]}, "data": packed(grants)})
     r = cli("customer", "erase", c, "--reason", "erasure request", token=admin, input=f"{c}\n")
     assert r.returncode == 0, r.stderr
     root = server.root()
@@ -270,4 +284,32 @@ def test_erase_leaves_no_entry_in_any_version_of_the_ledger(server, cli, make_us
     for v, info in meta["versions"].items():
         if int(v) == current:
             continue
-        assert info["destroyed"] or c not in str(raw(root, "GET", f"{LEDGER}?version={v}")), v
+        assert info["destroyed"] or c not in json.dumps(unpacked(raw(root, "GET", f"{LEDGER}?version={v}")["data"]["data"])), v
+
+
+def test_hundreds_of_grants_fit_and_garbage_is_never_trusted(own_server):
+    """OpenBao refuses request bodies of ~1000 JSON strings: the ledger is
+    one packed string, so 300 entries write and read back. A ledger that is
+    not a ledger (forged, or a zip bomb) is ignored: the records are read."""
+    root = own_server.gateway()
+    c = provision_customer(own_server.root(), f"lgb-{secrets.token_hex(3)}").name
+    for i in range(300):
+        root.write(f"{KV}/data/_grants/{c}/u{i:03d}", {"options": {"cas": 0}, "data": {
+            "user": f"u{i:03d}", "customer": c, "kind": "standing", "granted_by": "lead", "reason": f"ticket {i}"}})
+    assert access.rebuild_ledger(root) >= 300
+    got = access.list_grants(root, now=now(), customer=c)
+    assert len(got) == 300 and {g.state for g in got} == {"record-without-group"}
+    assert got[7].reason == "ticket 7"
+    for forged in ({"format": 1, "z": "not base64 !"},
+                   {"format": 1, "z": base64.b64encode(zlib.compress(b"0" * (access.LEDGER_MAX_BYTES + 1))).decode()},
+                   {"format": 2, "grants": {}}):
+        cas = root.read(f"{KV}/metadata/_grants/{access.LEDGER}")["data"]["current_version"]
+        root.write(LEDGER, {"options": {"cas": cas}, "data": forged})
+        cv = counting(own_server, root.token)
+        assert access.list_grants(cv, now=now(), customer=c) == got  # from the records
+        assert len(cv.sent) > 2
+    assert [f.problem for f in doctor.examine(root, now=now()).findings if f.subject == "ledger"] == [
+        "ledger-out-of-date"]
+    for i in range(300):
+        root.delete(f"{KV}/metadata/_grants/{c}/u{i:03d}")
+    access.rebuild_ledger(root)

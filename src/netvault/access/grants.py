@@ -55,6 +55,7 @@ UNFINISHED_AFTER = timedelta(seconds=30)
 LEDGER = "_ledger"
 LEDGER_KEY = f"{kv.GRANTS}/{LEDGER}"
 LEDGER_FORMAT = 1
+LEDGER_MAX_BYTES = 64 << 20
 LEDGER_TRIES = 25
 
 
@@ -386,9 +387,30 @@ def _ledger_read(vault: Vault, mounts: Mounts) -> tuple[Pairs | None, int]:
     return (None if body is None else _pairs(body)), cas
 
 
+def _unpack(blob: object) -> dict | None:
+    """The ledger's packed document (``records.search.pack``: zlib + base64),
+    None for anything malformed or inflating past ``LEDGER_MAX_BYTES`` (a
+    team lead may write it: never trusted to parse)."""
+    import base64
+    import json
+    import zlib
+
+    if not isinstance(blob, str):
+        return None
+    try:
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(base64.b64decode(blob, validate=True), LEDGER_MAX_BYTES)
+        if inflate.unconsumed_tail:
+            return None
+        doc = json.loads(raw)
+    except (ValueError, zlib.error):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def _pairs(body: dict) -> Pairs | None:
     """The entries of a ledger document, each checked (a team lead may write it)."""
-    grants = body.get("grants")
+    grants = (_unpack(body.get("z")) or {}).get("grants") if body.get("format") == LEDGER_FORMAT else None
     if not isinstance(grants, dict):
         return None
     out: Pairs = {}
@@ -420,7 +442,12 @@ def _ledger_body(pairs: Pairs) -> dict:
     grants: dict[str, dict] = {}
     for (c, u), rec in sorted(pairs.items()):
         grants.setdefault(c, {})[u] = {k: v for k, v in rec.items() if k not in ("user", "customer")}
-    return {"format": LEDGER_FORMAT, "grants": grants}
+    from netvault.records.search import pack
+
+    # packed into one string: OpenBao (2.4+) refuses a request body with
+    # about 1000 JSON strings or more, keys included ("refused JSON input due
+    # to high complexity"), which a plain document passes at ~60 grants
+    return {"format": LEDGER_FORMAT, "z": pack({"grants": grants})}
 
 
 def _ledger_edit(vault: Vault, mounts: Mounts, change: Callable[[Pairs], None]) -> None:
