@@ -497,7 +497,7 @@ def _run_fast(command: str, kwargs: dict) -> int:
 
 def run(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("reveal", "find", "whoami", "credential", "device") \
+    if argv and argv[0] in ("reveal", "find", "whoami", "credential", "device", "access") \
             and os.environ.get("NETVAULT_NO_FAST", "") in ("", "0"):
         parsed = _parse(argv)
         if parsed is not None:
