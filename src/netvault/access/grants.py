@@ -36,7 +36,6 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 from netvault.access import jit
-from netvault.access import people as users
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.local.config import Mounts
 from netvault.values import names
@@ -113,6 +112,8 @@ def require_customer(vault: Vault, customer: str, mounts: Mounts) -> None:
 
 def entity_of(vault: Vault, user: str, mounts: Mounts) -> dict:
     """The identity entity of a login (NotFound for an unknown user)."""
+    from netvault.access import people as users
+
     names.username(user)
     entity = users.entity_for(vault, mounts.userpass, user)
     if not entity:
@@ -124,6 +125,8 @@ def entity_of(vault: Vault, user: str, mounts: Mounts) -> dict:
 
 def jit_entity_of(vault: Vault, user: str) -> dict | None:
     """The entity behind the ``jit:<user>`` alias on the token mount, if any."""
+    from netvault.access import people as users
+
     return users.jit_entity(vault, user)
 
 
@@ -293,6 +296,8 @@ def _check_grantee_roles(vault: Vault, user: str, entity_id: str, duration: time
 def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts()) -> Grant:
     """Remove a grant of either kind. Enforcement goes first (group, token),
     the record last, so a failure half-way never leaves access without a record."""
+    from netvault.access import people as users
+
     names.username(user)
     names.slug(customer, "customer")
     key = record_key(customer, user)
@@ -329,6 +334,8 @@ def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts())
 
 def _withdraw_copy(vault: Vault, mounts: Mounts, customer: str, user: str) -> None:
     """Take back the person's find copy of the customer (after the group is gone)."""
+    from netvault.access import people as users
+
     from netvault.records import reach
 
     entity = users.entity_for(vault, mounts.userpass, user)

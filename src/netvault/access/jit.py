@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from netvault.access import people as users
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.local.config import Mounts
 from netvault.values import names
@@ -55,6 +54,8 @@ def issue(
     Returns the JIT token's accessor. The plain token never reaches this
     process: Vault hands out only the single-use wrapping token.
     """
+    from netvault.access import people as users
+
     seconds = int(duration.total_seconds())
     resp = vault.write(
         JIT_CREATE_PATH,
