@@ -31,7 +31,7 @@ Domain code: no printing, no typer; time comes in as ``now``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
@@ -148,7 +148,7 @@ class Grant:
     request: str | None = None  # ... and its id
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = dict(vars(self))  # every field is a str or None: no deep copy (asdict) needed
         for k in ("incident", "request"):  # only on grants from an approved request
             if d[k] is None:
                 del d[k]
