@@ -335,7 +335,6 @@ def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts())
 def _withdraw_copy(vault: Vault, mounts: Mounts, customer: str, user: str) -> None:
     """Take back the person's find copy of the customer (after the group is gone)."""
     from netvault.access import people as users
-
     from netvault.records import reach
 
     entity = users.entity_for(vault, mounts.userpass, user)
