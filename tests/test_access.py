@@ -16,6 +16,9 @@ from hvac import exceptions as hx
 
 from access_helpers import KV, can_reveal, decrypt, new_person, provision_customer, raw
 from netvault.access import grants as access
+from netvault.access import jit as jit_access
+from netvault.access import offboard as offboarding
+from netvault.access import team
 from netvault.local import config
 from netvault.local import tokens
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
@@ -141,7 +144,7 @@ def test_time_limited_grant_expires_by_vault_itself(server, lv, customer, engine
     assert g.kind == "jit" and g.accessor
     assert not can_reveal(login, rec)  # the login token itself gains nothing
 
-    token = access.customer_token(settings, ev, customer.name, now())
+    token = jit_access.customer_token(settings, ev, customer.name, now())
     assert token and tokens.load(server.address, scope=f"jit:{customer.name}") == token
     jit = server.client(token)
     me = raw(jit, "GET", "auth/token/lookup-self")["data"]
@@ -152,13 +155,13 @@ def test_time_limited_grant_expires_by_vault_itself(server, lv, customer, engine
     assert decrypt(jit, rec) == rec.plaintext
     # the inbox entry is gone; asking again returns the stored token
     assert server.gateway().read(f"{KV}/metadata/_inbox/{engineer.entity_id}/{customer.name}") is None
-    assert access.customer_token(settings, ev, customer.name, now()) == token
+    assert jit_access.customer_token(settings, ev, customer.name, now()) == token
 
     # No netvault process runs in between: Vault alone ends it.
     time.sleep(9)
     with pytest.raises(hx.Forbidden):
         decrypt(jit, rec)
-    assert access.customer_token(settings, ev, customer.name, now()) is None
+    assert jit_access.customer_token(settings, ev, customer.name, now()) is None
     listed = access.list_grants(lv, now=now(), user=engineer.name)
     assert [(x.kind, x.state) for x in listed] == [("jit", "expired")]
     # an expired grant may be granted again
@@ -168,19 +171,19 @@ def test_time_limited_grant_expires_by_vault_itself(server, lv, customer, engine
 def test_jit_revoke_ends_the_token_at_once(server, lv, customer, engineer, settings):
     ev = server.gateway(engineer.login().token)
     access.grant(lv, engineer.name, customer.name, now=now(), duration=timedelta(hours=1))
-    token = access.customer_token(settings, ev, customer.name, now())
+    token = jit_access.customer_token(settings, ev, customer.name, now())
     assert can_reveal(server.client(token), customer.record())
     g = access.revoke(lv, engineer.name, customer.name)
     assert g.kind == "jit"
     assert not can_reveal(server.client(token), customer.record())
-    assert access.customer_token(settings, ev, customer.name, now()) is None
+    assert jit_access.customer_token(settings, ev, customer.name, now()) is None
 
 
 def test_jit_revoke_before_pickup_withdraws_the_delivery(server, lv, customer, engineer, settings):
     ev = server.gateway(engineer.login().token)
     access.grant(lv, engineer.name, customer.name, now=now(), duration=timedelta(hours=1))
     access.revoke(lv, engineer.name, customer.name)
-    assert access.customer_token(settings, ev, customer.name, now()) is None
+    assert jit_access.customer_token(settings, ev, customer.name, now()) is None
 
 
 def test_jit_unwrapped_by_someone_else_is_reported(server, lv, customer, engineer, settings):
@@ -189,7 +192,7 @@ def test_jit_unwrapped_by_someone_else_is_reported(server, lv, customer, enginee
     entry = server.gateway().read(f"{KV}/data/_inbox/{engineer.entity_id}/{customer.name}")["data"]["data"]
     Vault(server.address, entry["wrap_token"]).write("sys/wrapping/unwrap")  # an interceptor
     with pytest.raises(PermissionDenied) as err:
-        access.customer_token(settings, ev, customer.name, now())
+        jit_access.customer_token(settings, ev, customer.name, now())
     assert "already unwrapped by someone else" in str(err.value)
 
 
@@ -201,7 +204,7 @@ def test_forged_delivery_is_refused(server, lv, customer, engineer, settings):
     root.write(f"{KV}/data/_inbox/{engineer.entity_id}/{customer.name}", {
         "options": {"cas": 0}, "data": {"wrap_token": forged["wrap_info"]["token"], "expires_at": None}})
     with pytest.raises(PermissionDenied) as err:
-        access.customer_token(settings, ev, customer.name, now())
+        jit_access.customer_token(settings, ev, customer.name, now())
     assert "not a netvault just-in-time token" in str(err.value)
 
 
@@ -217,24 +220,24 @@ def test_engineer_cannot_read_anothers_inbox(server, lv, customer, engineer):
 # -- people ------------------------------------------------------------------
 def test_lead_adds_engineers_only(server, lv):
     name = f"eng-{secrets.token_hex(3)}"
-    out = access.add_user(lv, name, "engineer", "a-long-password-1")
+    out = team.add_user(lv, name, "engineer", "a-long-password-1")
     assert out.entity_id
-    shown = access.show_user(lv, name, now=now())
+    shown = team.show_user(lv, name, now=now())
     assert shown.roles == ["engineer"] and shown.disabled is False
     for role in ("admin", "team-lead", "auditor"):
         other = f"x-{secrets.token_hex(3)}"
         with pytest.raises(PermissionDenied):
-            access.add_user(lv, other, role, "a-long-password-1")
+            team.add_user(lv, other, role, "a-long-password-1")
         assert server.gateway().read(f"auth/userpass/users/{other}") is None  # nothing created
     with pytest.raises(Conflict):
-        access.add_user(lv, name, "engineer", "a-long-password-1")
+        team.add_user(lv, name, "engineer", "a-long-password-1")
     with pytest.raises(UsageError):
-        access.add_user(lv, f"y-{secrets.token_hex(3)}", "engineer", "short")
+        team.add_user(lv, f"y-{secrets.token_hex(3)}", "engineer", "short")
 
 
 def test_list_users_shows_roles_and_customers(server, lv, customer, engineer):
     access.grant(lv, engineer.name, customer.name, now=now())
-    rows = {r.user: r for r in access.list_users(lv, now=now())}
+    rows = {r.user: r for r in team.list_users(lv, now=now())}
     assert rows[engineer.name].roles == ["engineer"]
     assert rows[engineer.name].customers == [customer.name]
 
@@ -243,7 +246,7 @@ def test_disable_refuses_existing_tokens_and_login(server, lv, customer, enginee
     client = engineer.login()
     access.grant(lv, engineer.name, customer.name, now=now())
     assert can_reveal(client, customer.record())
-    access.disable_user(lv, engineer.name)
+    offboarding.disable_user(lv, engineer.name)
     with pytest.raises((hx.Forbidden, hx.InvalidRequest)):
         decrypt(client, customer.record())
     with pytest.raises((hx.Forbidden, hx.InvalidRequest)):
@@ -260,7 +263,7 @@ def test_offboard_cuts_everything_at_once_and_lists_what_to_rotate(server, lv, e
     ev = server.gateway(login.token)
     access.grant(lv, engineer.name, c1.name, now=now())
     access.grant(lv, engineer.name, c2.name, now=now(), duration=timedelta(hours=2))
-    jit = access.customer_token(settings, ev, c2.name, now())
+    jit = jit_access.customer_token(settings, ev, c2.name, now())
     assert can_reveal(login, c1.record("router"))
     assert can_reveal(server.client(jit), c2.record("nas"))
 
@@ -270,7 +273,7 @@ def test_offboard_cuts_everything_at_once_and_lists_what_to_rotate(server, lv, e
         seen.update(user=user, entity_ids=entity_ids, records=records)
         return {c1.record("router").id}
 
-    result = access.offboard(lv, engineer.name, now=now(), exposure=exposure)
+    result = offboarding.offboard(lv, engineer.name, now=now(), exposure=exposure)
 
     # right after: the old login token, the JIT token and a new login all fail
     with pytest.raises((hx.Forbidden, hx.InvalidRequest)):
@@ -294,7 +297,7 @@ def test_offboard_cuts_everything_at_once_and_lists_what_to_rotate(server, lv, e
 
 def test_offboard_without_audit_reader_marks_unknown(server, lv, customer, engineer):
     access.grant(lv, engineer.name, customer.name, now=now())
-    result = access.offboard(lv, engineer.name, now=now())
+    result = offboarding.offboard(lv, engineer.name, now=now())
     assert not result.audit_checked
     assert {r["revealed"] for r in result.worklist} == {None}
     assert {r["name"] for r in result.worklist} == {"router", "switch"}
@@ -302,7 +305,7 @@ def test_offboard_without_audit_reader_marks_unknown(server, lv, customer, engin
 
 def test_offboard_unknown_user(lv):
     with pytest.raises(NotFound):
-        access.offboard(lv, "nobody-here", now=now())
+        offboarding.offboard(lv, "nobody-here", now=now())
 
 
 # -- concurrency ---------------------------------------------------------------
@@ -358,14 +361,14 @@ def test_racing_grants_of_the_same_pair_give_one_grant(server, customer, enginee
 
 def test_offboard_removes_roles_only_where_the_caller_may(server, lv):
     other_lead = new_person(server, "team-lead")
-    result = access.offboard(lv, other_lead.name, now=now())  # by a team lead
+    result = offboarding.offboard(lv, other_lead.name, now=now())  # by a team lead
     assert result.kept_roles == ["team-lead"] and result.removed_from_roles == []
     with pytest.raises((hx.Forbidden, hx.InvalidRequest)):
         other_lead.login()  # disabled all the same
     admin = new_person(server, "admin")
     av = server.gateway(admin.login().token)
     third = new_person(server, "team-lead")
-    result = access.offboard(av, third.name, now=now())  # by an admin
+    result = offboarding.offboard(av, third.name, now=now())  # by an admin
     assert result.removed_from_roles == ["team-lead"] and result.kept_roles == []
 
 
@@ -388,7 +391,7 @@ def test_jit_reveals_name_the_engineer_in_the_audit_log(server, lv, customer, en
 
     ev = server.gateway(engineer.login().token)
     access.grant(lv, engineer.name, customer.name, now=now(), duration=timedelta(minutes=5))
-    token = access.customer_token(settings, ev, customer.name, now())
+    token = jit_access.customer_token(settings, ev, customer.name, now())
     rec = customer.record()
     decrypt(server.client(token), rec, "INC-77")
     jit_entity = raw(server.client(token), "GET", "auth/token/lookup-self")["data"]["entity_id"]
@@ -443,7 +446,7 @@ def test_parallel_engineer_adds_keep_every_role_membership(server):
         vault = leads[i % 3].clone()
         barrier.wait()
         try:
-            access.add_user(vault, name, "engineer", "parallel-password-1")
+            team.add_user(vault, name, "engineer", "parallel-password-1")
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 

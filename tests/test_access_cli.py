@@ -204,7 +204,7 @@ def test_short_for_expires_by_vault_itself(cli, server, lt, customer, engineer, 
     Vault refuses it, with no netvault process running in between."""
     from datetime import datetime, timezone
 
-    from netvault.access import grants as access
+    from netvault.access import jit as jit_access
     from netvault.local import config
     from access_helpers import decrypt
     from hvac import exceptions as hx
@@ -214,7 +214,7 @@ def test_short_for_expires_by_vault_itself(cli, server, lt, customer, engineer, 
     monkeypatch.setenv("NETVAULT_CONFIG_DIR", str(tmp_path / "eng"))
     monkeypatch.setenv("NETVAULT_KEYRING", "file")
     ev = server.gateway(engineer.login().token)
-    token = access.customer_token(config.Settings(address=server.address), ev, customer.name, datetime.now(timezone.utc))
+    token = jit_access.customer_token(config.Settings(address=server.address), ev, customer.name, datetime.now(timezone.utc))
     rec = customer.record()
     assert decrypt(server.client(token), rec) == rec.plaintext
     time.sleep(7)
@@ -278,12 +278,12 @@ def test_offboard_marks_what_they_revealed_from_the_audit_log(cli, server, lt, e
     assert cli("grant", engineer.name, jit_cust.name, "--for", "1h", token=lt).returncode == 0
     from datetime import datetime, timezone
 
-    from netvault.access import grants as access
+    from netvault.access import jit as jit_access
     from netvault.local import config
 
     monkeypatch.setenv("NETVAULT_KEYRING", "file")
     monkeypatch.setenv("NETVAULT_CONFIG_DIR", str(tmp_path / "eng"))
-    token = access.customer_token(config.Settings(address=server.address), server.gateway(login.token), jit_cust.name,
+    token = jit_access.customer_token(config.Settings(address=server.address), server.gateway(login.token), jit_cust.name,
                                   datetime.now(timezone.utc))
     decrypt(server.client(token), jit_cust.record("ap"), "INC-32")
     r = cli("engineer", "offboard", engineer.name, "--yes", "--json", "--audit-file", str(server.audit_file), token=lt)

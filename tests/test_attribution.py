@@ -286,6 +286,8 @@ def test_a_team_lead_sweeps_what_grant_records_name_and_says_what_it_cannot(worl
     from datetime import datetime, timedelta, timezone
 
     from netvault.access import grants as access
+    from netvault.access import jit as jit_access
+    from netvault.access import offboard as offboarding
     from netvault.audit.attribution import Trace
 
     cust, lead, bob, auditor, admin = world
@@ -296,16 +298,16 @@ def test_a_team_lead_sweeps_what_grant_records_name_and_says_what_it_cannot(worl
     recorded = access.list_grants(server.gateway(), now=now, customer=cust.name, user=bob.name)[0].accessor
 
     def minted(ids):
-        return [acc for acc, m in Trace([server.audit_file]).minted_by_entity(ids) if m.path == access.JIT_CREATE_PATH]
+        return [acc for acc, m in Trace([server.audit_file]).minted_by_entity(ids) if m.path == jit_access.JIT_CREATE_PATH]
 
     other_lead = server.gateway(new_person(server, "team-lead").login().token)
-    result = access.offboard(other_lead, lead.name, now=now, minted=minted)
+    result = offboarding.offboard(other_lead, lead.name, now=now, minted=minted)
     assert result.minted == 2 and [r["via"] for r in result.minted_revoked] == [f"grant record {cust.name}/{bob.name}"]
     assert result.minted_unmatched == 1 and "admin" in result.minted_note
     with pytest.raises(hx.InvalidRequest):  # the recorded one is gone
         raw(server.root(), "POST", "auth/token/lookup-accessor", {"accessor": recorded})
     assert decrypt(server.client(stray), cust.record(), "INC-12") == cust.record().plaintext  # needs an admin
-    result = access.offboard(server.gateway(admin.login().token), lead.name, now=now, minted=minted)
+    result = offboarding.offboard(server.gateway(admin.login().token), lead.name, now=now, minted=minted)
     assert len(result.minted_revoked) == 1 and result.minted_note is None
     with pytest.raises(hx.Forbidden):
         decrypt(server.client(stray), cust.record(), "INC-13")

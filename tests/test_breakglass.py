@@ -15,7 +15,7 @@ import pytest
 from hvac import exceptions as hx
 
 from access_helpers import KV, decrypt, provision_customer, raw
-from netvault.access import grants as access
+from netvault.access import offboard as offboarding
 from netvault.access import incidents
 from netvault.vault import setup as layout
 from netvault.vault import policies
@@ -83,8 +83,8 @@ def test_never_for_disabled_or_offboarded(server, make_user, acme):
         incidents.give_on_call(lv, p.name)
     ca, cb = a.login(), b.login()
     assert decrypt(ca, acme.record(), "BG-INC-1") == acme.record().plaintext
-    access.disable_user(lv, a.name)
-    access.offboard(lv, b.name, now=_now())
+    offboarding.disable_user(lv, a.name)
+    offboarding.offboard(lv, b.name, now=_now())
     for c in (ca, cb):
         with pytest.raises(hx.Forbidden):
             decrypt(c, acme.record(), "BG-INC-2")

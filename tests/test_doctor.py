@@ -19,9 +19,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from netvault.access import grants as access
+from netvault.access import team
 from netvault.server import doctor
 from netvault.access import people as users
-from netvault.errors import Conflict
+from netvault.errors import Conflict, NotFound
 from netvault.vault.client import Vault
 from netvault.records import index
 from netvault.records.store import Store
@@ -123,6 +124,12 @@ def _interrupt_grant(own_server, user: str, customer: str, **kwargs) -> None:
         except Crash as crash:
             if marker in str(crash) and "POST" in str(crash):
                 return
+            # died after its claim but before the group (in the ledger write):
+            # take the claim away so the next try is not "being granted"
+            try:
+                own_server.gateway().delete(f"netvault/metadata/_grants/{customer}/{user}")
+            except NotFound:
+                pass
     pytest.fail("the grant never reached its group write")
 
 
@@ -232,7 +239,7 @@ def test_interrupted_engineer_add_is_completed_by_its_retry(own_server):
     for at in range(1, 30):
         dying = DyingVault(own_server.address, own_server.root_token, at=at)
         try:
-            access.add_user(dying, name, "engineer", password)
+            team.add_user(dying, name, "engineer", password)
         except Crash as crash:
             if "login" in str(crash):
                 break
@@ -240,8 +247,8 @@ def test_interrupted_engineer_add_is_completed_by_its_retry(own_server):
         pytest.fail("the add never reached its first login")
     assert any(p[0] == "person" and p[2] == name for p in _problems(root))
     with pytest.raises(Conflict):
-        access.add_user(root, name, "engineer", secrets.token_urlsafe(16))  # not the same password
-    done = access.add_user(root, name, "engineer", password)
+        team.add_user(root, name, "engineer", secrets.token_urlsafe(16))  # not the same password
+    done = team.add_user(root, name, "engineer", password)
     assert done.entity_id and not any(p[2] == name for p in _problems(root))
     with pytest.raises(Conflict, match="with a role"):
-        access.add_user(root, name, "engineer", password)  # complete now: a plain conflict
+        team.add_user(root, name, "engineer", password)  # complete now: a plain conflict

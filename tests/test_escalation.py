@@ -298,11 +298,11 @@ def test_recreating_an_offboarded_admins_login_gives_nothing(s, server):
     lands on a disabled, role-less entity that a team lead cannot re-enable."""
     from datetime import datetime, timezone
 
-    from netvault.access import grants as access
+    from netvault.access import offboard as offboarding
 
     boss = new_person(server, "admin")
     leaving = new_person(server, "admin")
-    access.offboard(server.gateway(boss.login().token), leaving.name, now=datetime.now(timezone.utc))
+    offboarding.offboard(server.gateway(boss.login().token), leaving.name, now=datetime.now(timezone.utc))
     raw(s.root, "DELETE", f"auth/userpass/users/{leaving.name}")  # a hand clean-up
     raw(s.lead_client, "POST", f"auth/userpass/users/{leaving.name}", {"password": "lead-knows-this-1"})
     with pytest.raises((hx.Forbidden, hx.InvalidRequest)):
@@ -562,18 +562,18 @@ def test_grant_refuses_auditors_admins_for_jit_and_people_without_role(s, server
 
 
 def test_adding_an_auditor_or_admin_locks_their_jit_identity_first(s, server):
-    """access.add_user by an admin: the jit:<user> entity exists and is
+    """team.add_user by an admin: the jit:<user> entity exists and is
     disabled before the person is in the role group."""
-    from netvault.access import grants as access
+    from netvault.access import team
     from netvault.access import people as users
 
     admin = server.gateway(s.admin.login().token)
     for role in ("auditor", "admin"):
         name = f"{role}-{secrets.token_hex(3)}"
-        out = access.add_user(admin, name, role, "a-long-password-1")
+        out = team.add_user(admin, name, role, "a-long-password-1")
         jit = users.jit_entity(server.gateway(), name)
         assert jit and jit["disabled"] is True and jit["id"] != out.entity_id
         assert users.lock_jit_identity(admin, name) == jit["id"]  # idempotent
     name = f"eng-{secrets.token_hex(3)}"
-    access.add_user(admin, name, "engineer", "a-long-password-1")
+    team.add_user(admin, name, "engineer", "a-long-password-1")
     assert users.jit_entity(server.gateway(), name) is None  # engineers: created on their first JIT grant

@@ -9,7 +9,7 @@ import pytest
 from hvac import exceptions as hx
 
 from access_helpers import raw
-from netvault.access import grants as access
+from netvault.access import team
 
 
 def _can_login(server, user, password) -> bool:
@@ -66,7 +66,7 @@ def test_team_lead_resets_an_engineer_only(cli, make_user, server):
     lead, eng = make_user("team-lead"), make_user("engineer")
     r = cli("engineer", "passwd", eng.name, "--password-stdin", input="reset-By-lead-1\n", token=lead.token())
     assert r.returncode == 4 and "admin's next `netvault setup`" in r.stderr  # not listed yet: fails closed
-    assert access.refresh_team_lead_engineers(server.gateway())  # what `netvault setup` renders
+    assert team.refresh_team_lead_engineers(server.gateway())  # what `netvault setup` renders
     lead_policies = hvac.Client(url=server.address, token=lead.token()).lookup_token()["data"]["identity_policies"]
     r = cli("engineer", "passwd", eng.name, "--password-stdin", input="reset-By-lead-1\n", token=lead.token())
     assert r.returncode == 0, r.stderr
@@ -80,7 +80,7 @@ def test_team_lead_resets_an_engineer_only(cli, make_user, server):
 def test_team_lead_cannot_reset_leads_auditors_admins_or_self_raw(make_user, server):
     lead, other_lead = make_user("team-lead"), make_user("team-lead")
     auditor, admin, eng = make_user("auditor"), make_user("admin"), make_user("engineer")
-    access.refresh_team_lead_engineers(server.gateway())
+    team.refresh_team_lead_engineers(server.gateway())
     client = lead.login()
     for target in (other_lead, auditor, admin, lead):
         assert _denied(client, "POST", f"auth/userpass/users/{target.name}", {"password": "taken-Over-123"}), target.role
@@ -94,11 +94,11 @@ def test_team_lead_cannot_reset_leads_auditors_admins_or_self_raw(make_user, ser
 def test_promoted_engineer_drops_out_of_the_reset_list(make_user, server):
     lead, eng = make_user("team-lead"), make_user("engineer")
     root = server.root()
-    access.refresh_team_lead_engineers(server.gateway())
+    team.refresh_team_lead_engineers(server.gateway())
     g = raw(root, "GET", "identity/group/name/nv-role-auditor")["data"]
     raw(root, "POST", "identity/group/name/nv-role-auditor",
         {"member_entity_ids": list(g.get("member_entity_ids") or []) + [eng.entity_id]})
-    access.refresh_team_lead_engineers(server.gateway())  # admins' `setup` / `engineer add` render it
+    team.refresh_team_lead_engineers(server.gateway())  # admins' `setup` / `engineer add` render it
     assert _denied(lead.login(), "POST", f"auth/userpass/users/{eng.name}", {"password": "p-New-pass-123"})
 
 

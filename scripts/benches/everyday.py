@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 import uuid
 
+from netvault.access import grants
 from netvault.records import lookup
 from netvault.vault import policies
 from netvault.records import reach
@@ -58,14 +59,27 @@ def _customers(ctx, n: int) -> list[str]:
 
 
 def _grant(ctx, customers: list[str], user: dict, copy: bool = True) -> None:
-    hv = ctx.admin_client()
+    """Standing grants as `netvault grant` leaves them: the group, the grant
+    record and (with ``copy``) the per-person find copy. The grant ledger is
+    written once, from the records, when all grants are made (``_ledger``)."""
     root = ctx.gateway()
-    for c in customers:
-        hv.secrets.identity.create_or_update_group_by_name(
-            name=f"nv-grant:{c}:{user['name']}", policies=policies.customer_policy_name(c),
-            member_entity_ids=[user["entity_id"]])
-        if copy:
+
+    def one(client, c):
+        client.write("identity/group", {"name": f"nv-grant:{c}:{user['name']}",
+                                        "policies": policies.customer_policy_name(c),
+                                        "member_entity_ids": [user["entity_id"]]})
+        client.write(f"{ctx.mounts.kv}/data/{grants.record_key(c, user['name'])}", {"options": {"cas": 0}, "data": {
+            "user": user["name"], "customer": c, "kind": "standing", "granted_by": "bench", "granted_at": None,
+            "expires_at": None, "reason": f"bench grant of {c}", "accessor": None}})
+
+    ctx.parallel(customers, one, threads=8)
+    if copy:
+        for c in customers:
             reach.enrol(root, ctx.mounts.kv, c, user["name"], user["entity_id"])
+
+
+def _ledger(ctx) -> int:
+    return grants.rebuild_ledger(ctx.gateway(), mounts=ctx.mounts)
 
 
 def run(ctx) -> list[dict]:
@@ -96,6 +110,7 @@ def run(ctx) -> list[dict]:
         eng = ctx.user("engineer")
         _grant(ctx, ["ev-reveal"] + customers[:g - 1], eng, copy=False)
         no_copy[g] = eng
+    ctx.log(f"grant ledger written: {_ledger(ctx)} grants")
     lead = ctx.user("team-lead")
     target_mac = f"04{0:04x}{7:06x}"  # customers[0]/sw-0000-07: every engineer with g >= 2 holds customers[0]
     reveal_cmd = [nv, "reveal", "ev-reveal/cred-03", "--incident", "INC-1"]

@@ -9,7 +9,7 @@ denied attempt of the login token in the trail first. So the order is:
    pickup in ``jit-grants.json``, no secret) lies ahead: use it, no request;
 2. else ask Vault once who the login token is (``lookup-self``, allowed): a
    standing grant or an elevated role reads with the login token;
-3. else pick a delivery up from the inbox (``access.customer_token``);
+3. else pick a delivery up from the inbox (``jit.customer_token``);
 4. else, when a time-limited grant of that customer is known to have
    expired: ``your access to X expired at T`` (exit 4);
 5. else the login token, whose refusal is the ordinary answer.
@@ -95,9 +95,9 @@ def client_for(settings, vault, customer: str, now: datetime, *, policies: list[
         policies, entity_id = login_policies(vault)
     if f"nv-customer-{customer}" in policies or any(p in ELEVATED for p in policies):
         return vault
-    from netvault.access import grants as access
+    from netvault.access import jit as jit_access
 
-    token = access.customer_token(settings, vault, customer, now, entity_id=entity_id)
+    token = jit_access.customer_token(settings, vault, customer, now, entity_id=entity_id)
     if token:
         jit = vault.clone()
         jit.token = token
@@ -131,11 +131,11 @@ def pick_up(settings, vault, now: datetime, entity_id: str | None) -> list[str]:
     except NetvaultError:
         return []
     problems = []
-    from netvault.access import grants as access
+    from netvault.access import jit as jit_access
 
     for customer in pending:
         try:
-            access.customer_token(settings, vault, customer, now, entity_id=entity_id)
+            jit_access.customer_token(settings, vault, customer, now, entity_id=entity_id)
         except NetvaultError as exc:
             problems.append(exc.message)
     return problems

@@ -1,4 +1,4 @@
-"""Who may see which customer: people, roles, grants, just-in-time access, offboarding.
+"""Who may see which customer: standing grants, the grant records and ledger, listing.
 
 Every rule here is enforced by Vault, not by this module (see docs/DESIGN.md,
 "Grants", and policies/*.hcl):
@@ -9,68 +9,59 @@ Every rule here is enforced by Vault, not by this module (see docs/DESIGN.md,
   request, so a grant or revoke reaches tokens already issued at once. One
   group per grant: two team leads granting at the same moment never
   read-modify-write a shared member list.
-* A **time-limited grant** (``--for 4h``) is a token from the token role
-  ``nv-jit`` (only ``nv-customer-*`` policies, entity alias ``jit:<u>``, TTL =
-  the grant, not renewable). Vault expires it by itself; nothing has to run
-  at the expiry. It is delivered response-wrapped into the engineer's inbox
-  ``_inbox/<entity id>/<c>``; the engineer's netvault unwraps it
-  (``customer_token``). A wrap token can be unwrapped once: if anyone else
-  did, the engineer's unwrap fails and netvault says so.
+* A **time-limited grant** (``--for 4h``) is a just-in-time token
+  (netvault.access.jit): Vault expires it by itself.
 * Both kinds leave a grant record ``_grants/<c>/<u>`` (who, why, until when),
   written with check-and-set ``cas=0``: of two simultaneous grants of the
-  same pair exactly one wins, the other is a Conflict.
+  same pair exactly one wins, the other is a Conflict. The records are what
+  the audit trail shows (a write per grant, a delete per revoke).
+* The **grant ledger** ``_grants/_ledger`` is one document holding a copy of
+  every record, kept with check-and-set (re-read and retried on a conflict,
+  so two team leads granting at once lose no entry) at grant, revoke,
+  offboarding and repair time. ``access list`` reads it and the identity
+  group list: two requests, whatever the number of grants. Book-keeping
+  only: the groups stay the truth (a mismatch shows in ``state``) and
+  nothing in it attributes an act to a person (the trail does).
+
+Offboarding is netvault.access.offboard, people (add, list, show) are
+netvault.access.team.
 
 Domain code: no printing, no typer; time comes in as ``now``.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Iterable
 
-from netvault.values import names
-from netvault.access import people as users
+from netvault.access import jit
+from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.local.config import Mounts
-from netvault.errors import (
-    Conflict,
-    NetvaultError,
-    NotFound,
-    PermissionDenied,
-    UsageError,
-)
+from netvault.values import names
+from netvault.values.durations import iso_utc, parse_iso
+from netvault.vault import kv
 from netvault.vault.client import Vault
 from netvault.vault.policies import ROLES, customer_policy_name
-from netvault.values.results import json_result, to_json
+from netvault.values.results import json_result
 
-if TYPE_CHECKING:
-    from netvault.access import results
-
-JIT_ROLE = "nv-jit"
-JIT_CREATE_PATH = f"auth/token/create/{JIT_ROLE}"
-MAX_GRANT = timedelta(hours=168)  # = layout.JIT_MAX_TTL, the token role's cap
 GRANT_GROUP_PREFIX = "nv-grant:"
 #: a grant record older than this without its group or token is an unfinished
 #: grant (a crash between its writes) that a retry may take over; younger, it
 #: may be a grant still in progress
 UNFINISHED_AFTER = timedelta(seconds=30)
-MIN_PASSWORD = 12
+#: ``_grants/_ledger``: a customer slug starts with a letter or digit, so no
+#: customer's records folder can have this name
+LEDGER = "_ledger"
+LEDGER_KEY = f"{kv.GRANTS}/{LEDGER}"
+LEDGER_FORMAT = 1
+LEDGER_MAX_BYTES = 64 << 20
+LEDGER_TRIES = 25
 
 
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
-def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def grant_group(customer: str, user: str) -> str:
     return f"{GRANT_GROUP_PREFIX}{customer}:{user}"
 
@@ -85,15 +76,16 @@ def parse_grant_group(name: str) -> tuple[str, str] | None:
     return customer, user
 
 
-def jit_alias(user: str) -> str:
-    return users.jit_alias(user)
+def record_key(customer: str, user: str) -> str:
+    """``_grants/<customer>/<user>``, relative to the KV mount."""
+    return f"{kv.GRANTS}/{customer}/{user}"
 
 
 def grant_duration(text: str) -> timedelta:
     """Parse ``--for``: more than 0, at most 168h. Bad input is a UsageError (exit 2)."""
     from netvault.values import durations
 
-    return durations.parse(text, minimum=1, maximum=int(MAX_GRANT.total_seconds()), what="grant duration")
+    return durations.parse(text, minimum=1, maximum=int(jit.MAX_GRANT.total_seconds()), what="grant duration")
 
 
 def _check_duration(duration: timedelta | None) -> None:
@@ -101,73 +93,28 @@ def _check_duration(duration: timedelta | None) -> None:
         return
     if duration <= timedelta(0):
         raise UsageError("grant duration must be more than 0")
-    if duration > MAX_GRANT:
+    if duration > jit.MAX_GRANT:
         raise UsageError("grant duration is too long (at most 7d = 168h)")
 
 
 def caller_name(vault: Vault) -> str:
+    """A name to show for the caller (token meta / display name: shown, never
+    used to attribute; the trail does that)."""
     data = vault.request("GET", "auth/token/lookup-self")["data"]
     meta = data.get("meta") or {}
     return meta.get("username") or data.get("display_name") or "unknown"
 
 
-def _caller_entity(vault: Vault) -> str | None:
-    data = vault.request("GET", "auth/token/lookup-self")["data"]
-    return data.get("entity_id") or None
-
-
-class _Paths:
-    def __init__(self, mounts: Mounts) -> None:
-        self.kv = mounts.kv
-        self.userpass = mounts.userpass
-
-    def grant_data(self, c: str, u: str) -> str:
-        return f"{self.kv}/data/_grants/{c}/{u}"
-
-    def grant_meta(self, c: str, u: str) -> str:
-        return f"{self.kv}/metadata/_grants/{c}/{u}"
-
-    def inbox_data(self, entity: str, c: str) -> str:
-        return f"{self.kv}/data/_inbox/{entity}/{c}"
-
-    def inbox_meta(self, entity: str, c: str | None = None) -> str:
-        return f"{self.kv}/metadata/_inbox/{entity}" + (f"/{c}" if c else "")
-
-    def profile_meta(self, c: str) -> str:
-        return f"{self.kv}/metadata/customers/{c}/profile"
-
-
-def _kv_version(vault: Vault, meta_path: str) -> int:
-    """Current version of a KV v2 key (0 = absent): the cas a write needs."""
-    meta = vault.read(meta_path)
-    if not meta:
-        return 0
-    return int((meta.get("data") or {}).get("current_version") or 0)
-
-
-def _kv_data(vault: Vault, data_path: str) -> dict | None:
-    resp = vault.read(data_path)
-    if not resp:
-        return None
-    return (resp.get("data") or {}).get("data")
-
-
-def _delete_quietly(vault: Vault, path: str) -> bool:
-    try:
-        vault.delete(path)
-        return True
-    except NotFound:
-        return False
-
-
 def require_customer(vault: Vault, customer: str, mounts: Mounts) -> None:
     names.slug(customer, "customer")
-    if vault.read(_Paths(mounts).profile_meta(customer)) is None:
+    if kv.kv_metadata(vault, mounts.kv, f"{kv.CUSTOMERS}/{customer}/profile") is None:
         raise NotFound(f"unknown customer {names.shown(customer)}")
 
 
 def entity_of(vault: Vault, user: str, mounts: Mounts) -> dict:
     """The identity entity of a login (NotFound for an unknown user)."""
+    from netvault.access import people as users
+
     names.username(user)
     entity = users.entity_for(vault, mounts.userpass, user)
     if not entity:
@@ -179,6 +126,8 @@ def entity_of(vault: Vault, user: str, mounts: Mounts) -> dict:
 
 def jit_entity_of(vault: Vault, user: str) -> dict | None:
     """The entity behind the ``jit:<user>`` alias on the token mount, if any."""
+    from netvault.access import people as users
+
     return users.jit_entity(vault, user)
 
 
@@ -203,12 +152,16 @@ class Grant:
     JSON_OPTIONAL = ("incident", "request")  # only on grants from an approved request
 
     def to_dict(self) -> dict:
-        return to_json(self)
+        d = dict(vars(self))  # every field is a str or None: no deep copy (asdict) needed
+        for k in ("incident", "request"):  # only on grants from an approved request
+            if d[k] is None:
+                del d[k]
+        return d
 
 
 def _state(kind: str, expires_at: str | None, now: datetime) -> str:
     if kind == "jit":
-        end = _parse_iso(expires_at)
+        end = parse_iso(expires_at)
         if end is not None and end <= now:
             return "expired"
     return "active"
@@ -238,7 +191,6 @@ def grant(
         reason = reason.strip()
         if len(reason) > 500 or any(not ch.isprintable() for ch in reason):
             raise UsageError("--reason must be one printable line of at most 500 characters")
-    p = _Paths(mounts)
     require_customer(vault, customer, mounts)
     entity = entity_of(vault, user, mounts)
     if entity.get("disabled"):
@@ -246,8 +198,9 @@ def grant(
     _check_grantee_roles(vault, user, entity["id"], duration)
     granted_by = caller_name(vault)
 
-    cas = _kv_version(vault, p.grant_meta(customer, user))
-    existing = _kv_data(vault, p.grant_data(customer, user)) if cas else None
+    key = record_key(customer, user)
+    cas = kv.current_version(vault, mounts.kv, key)
+    existing = kv.kv_data(vault, mounts.kv, key) if cas else None
     group_name = grant_group(customer, user)
     group = vault.read(f"identity/group/name/{group_name}")
     if existing and _state(existing.get("kind", "standing"), existing.get("expires_at"), now) == "active":
@@ -255,7 +208,7 @@ def grant(
         # A record whose group or token was never made is a grant that did not
         # complete (a crash between the two writes): a retry takes it over.
         half_done = (kind == "standing" and group is None) or (kind == "jit" and not existing.get("accessor"))
-        started = _parse_iso(existing.get("granted_at"))
+        started = parse_iso(existing.get("granted_at"))
         if not half_done:
             until = f" until {existing['expires_at']}" if existing.get("expires_at") else ""
             raise Conflict(
@@ -274,8 +227,8 @@ def grant(
         "customer": customer,
         "kind": "jit" if duration else "standing",
         "granted_by": granted_by,
-        "granted_at": _iso(now),
-        "expires_at": _iso(now + duration) if duration else None,
+        "granted_at": iso_utc(now),
+        "expires_at": iso_utc(now + duration) if duration else None,
         "reason": reason or None,
         "accessor": None,
     }
@@ -283,14 +236,16 @@ def grant(
         record.update({"incident": incident, "request": request})
     # Claim the pair first: check-and-set makes one of two racing grants lose.
     try:
-        written = vault.write(p.grant_data(customer, user), {"options": {"cas": cas}, "data": record})
+        version = kv.kv_write(vault, mounts.kv, key, record, cas=cas) or cas + 1
     except Conflict:
         raise Conflict(
             f"{names.shown(user)} was granted {names.shown(customer)} by someone else a moment ago; "
             "see `netvault access list`"
         ) from None
-    version = int(((written or {}).get("data") or {}).get("version") or cas + 1)
     try:
+        # in the ledger before the access exists: a grant that dies half-way
+        # shows (record-without-group), it never hides
+        _ledger_set(vault, mounts, customer, user, record)
         if duration is None:
             vault.write(
                 "identity/group",
@@ -303,11 +258,15 @@ def grant(
                 },
             )
         else:
-            accessor = _issue_jit(vault, p, user, customer, entity["id"], duration, now, granted_by)
-            record["accessor"] = accessor
-            vault.write(p.grant_data(customer, user), {"options": {"cas": version}, "data": record})
+            record["accessor"] = jit.issue(vault, mounts, user, customer, entity["id"], duration, now, granted_by)
+            kv.kv_write(vault, mounts.kv, key, record, cas=version)
+            _ledger_set(vault, mounts, customer, user, record)
     except BaseException:
-        _delete_quietly(vault, p.grant_meta(customer, user))
+        kv.delete_quietly(vault, kv.metadata_path(mounts.kv, key))
+        try:
+            _ledger_set(vault, mounts, customer, user, None)
+        except NetvaultError:
+            pass  # shows as record-without-group until a revoke or doctor --repair
         raise
     if duration is None:
         # find's per-person copy (docs/DESIGN.md "Find"): speed only; without
@@ -327,7 +286,7 @@ def _check_grantee_roles(vault: Vault, user: str, entity_id: str, duration: time
     ``jit:<user>`` identity is disabled (no time-limited grant; a standing
     grant is how an admin reveals, visible as a group); a person with no
     netvault role (role withdrawn, or made outside netvault) gets nothing."""
-    roles = _roles_of(entity_id, _role_members(vault))
+    roles = roles_of(entity_id, role_members(vault))
     if "auditor" in roles:
         raise PermissionDenied(f"{names.shown(user)} is an auditor: auditors never reveal, so no grant")
     if "admin" in roles and duration is not None:
@@ -338,94 +297,37 @@ def _check_grantee_roles(vault: Vault, user: str, entity_id: str, duration: time
         raise UsageError(f"{names.shown(user)} has no netvault role; give them one before granting")
 
 
-def _issue_jit(
-    vault: Vault, p: _Paths, user: str, customer: str, entity_id: str,
-    duration: timedelta, now: datetime, granted_by: str,
-) -> str:
-    """Mint the JIT token (wrapped) and drop the wrap token into the inbox.
-
-    Returns the JIT token's accessor. The plain token never reaches this
-    process: Vault hands out only the single-use wrapping token.
-    """
-    seconds = int(duration.total_seconds())
-    resp = vault.write(
-        JIT_CREATE_PATH,
-        {
-            "policies": customer_policy_name(customer),
-            "ttl": f"{seconds}s",
-            "explicit_max_ttl": f"{seconds}s",
-            "entity_alias": jit_alias(user),
-            # No display_name / meta: they are caller-chosen, so the trail never
-            # trusts them (the nv-jit policy refuses them too). The audit reader
-            # names the person who unwrapped the token (accessor HMAC chain).
-        },
-        wrap_ttl=f"{seconds}s",
-    )
-    wrap = (resp or {}).get("wrap_info") or {}
-    if not wrap.get("token"):
-        raise NetvaultError("Vault did not wrap the just-in-time token; not delivered")
-    accessor = wrap.get("wrapped_accessor") or ""
-    try:
-        cas = _kv_version(vault, p.inbox_meta(entity_id, customer))
-        vault.write(
-            p.inbox_data(entity_id, customer),
-            {
-                "options": {"cas": cas},
-                "data": {
-                    "wrap_token": wrap["token"],
-                    "wrap_accessor": wrap.get("accessor"),
-                    "customer": customer,
-                    "expires_at": _iso(now + duration),
-                    "granted_by": granted_by,
-                },
-            },
-        )
-    except BaseException:
-        if accessor:
-            try:
-                vault.write("auth/token/revoke-accessor", {"accessor": accessor})
-            except NetvaultError:
-                pass
-        raise
-    return accessor
-
-
-def _revoke_accessor(vault: Vault, accessor: str | None) -> bool:
-    if not accessor:
-        return False
-    try:
-        vault.write("auth/token/revoke-accessor", {"accessor": accessor})
-        return True
-    except (NotFound, UsageError):  # already expired or revoked: "invalid accessor"
-        return False
-
-
 def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts()) -> Grant:
     """Remove a grant of either kind. Enforcement goes first (group, token),
     the record last, so a failure half-way never leaves access without a record."""
+    from netvault.access import people as users
+
     names.username(user)
     names.slug(customer, "customer")
-    p = _Paths(mounts)
-    record = _kv_data(vault, p.grant_data(customer, user))
+    key = record_key(customer, user)
+    record = kv.kv_data(vault, mounts.kv, key)
     group_name = grant_group(customer, user)
     group = vault.read(f"identity/group/name/{group_name}")
     if record is None and group is None:
         _withdraw_copy(vault, mounts, customer, user)  # an earlier revoke stopped half-way
+        if (customer, user) in (_ledger_read(vault, mounts)[0] or {}):
+            _ledger_set(vault, mounts, customer, user, None)
         # Say precisely what is unknown.
         require_customer(vault, customer, mounts)
         entity_of(vault, user, mounts)
         raise NotFound(f"{names.shown(user)} has no grant of {names.shown(customer)}")
     if group is not None:
-        _delete_quietly(vault, f"identity/group/name/{group_name}")
+        kv.delete_quietly(vault, f"identity/group/name/{group_name}")
     _withdraw_copy(vault, mounts, customer, user)
     kind = (record or {}).get("kind", "standing")
     if record and kind == "jit":
-        _revoke_accessor(vault, record.get("accessor"))
+        jit.revoke_accessor(vault, record.get("accessor"))
         entity = users.entity_for(vault, mounts.userpass, user)
         if entity:
-            _delete_quietly(vault, p.inbox_meta(entity["id"], customer))
+            jit.withdraw_delivery(vault, mounts, entity["id"], customer)
     if record is not None:
-        _delete_quietly(vault, p.grant_meta(customer, user))
+        kv.delete_quietly(vault, kv.metadata_path(mounts.kv, key))
+    _ledger_set(vault, mounts, customer, user, None)  # last: a revoke that stops half-way still shows
     rec = record or {"user": user, "customer": customer, "kind": "standing"}
     return Grant(
         user=user, customer=customer, kind=kind, state="revoked",
@@ -436,6 +338,7 @@ def revoke(vault: Vault, user: str, customer: str, *, mounts: Mounts = Mounts())
 
 def _withdraw_copy(vault: Vault, mounts: Mounts, customer: str, user: str) -> None:
     """Take back the person's find copy of the customer (after the group is gone)."""
+    from netvault.access import people as users
     from netvault.records import reach
 
     entity = users.entity_for(vault, mounts.userpass, user)
@@ -452,6 +355,186 @@ def _grant_groups(vault: Vault) -> set[tuple[str, str]]:
     return out
 
 
+# --------------------------------------------------------------------------
+# the grant ledger: one document, so listing costs two requests
+# --------------------------------------------------------------------------
+Pairs = dict  # {(customer, user): record}
+
+_TEXT_FIELDS = ("kind", "granted_by", "granted_at", "expires_at", "reason", "accessor", "incident", "request")
+
+
+def _clean(customer: str, user: str, rec: object) -> dict | None:
+    """A record as read from the records or the ledger (a team lead may write
+    both): names checked, only known fields, each a string or None."""
+    try:
+        names.slug(customer, "customer")
+        names.username(user)
+    except UsageError:
+        return None
+    if not isinstance(rec, dict):
+        return None
+    out: dict = {"user": user, "customer": customer}
+    for k in _TEXT_FIELDS:
+        v = rec.get(k)
+        out[k] = v if isinstance(v, str) else None
+    for k in ("granted_at", "expires_at"):
+        try:
+            parse_iso(out[k])
+        except ValueError:
+            out[k] = None
+    if out["kind"] not in ("standing", "jit"):
+        out["kind"] = "standing"
+    for k in ("incident", "request"):
+        if out[k] is None:
+            del out[k]
+    return out
+
+
+def _ledger_read(vault: Vault, mounts: Mounts) -> tuple[Pairs | None, int]:
+    """(pairs, cas) of the ledger; pairs None when there is none (never
+    written, or deleted): then the records are what there is."""
+    body, cas = kv.read_for_update(vault, mounts.kv, LEDGER_KEY)
+    return (None if body is None else _pairs(body)), cas
+
+
+def _unpack(blob: object) -> dict | None:
+    """The ledger's packed document (``records.search.pack``: zlib + base64),
+    None for anything malformed or inflating past ``LEDGER_MAX_BYTES`` (a
+    team lead may write it: never trusted to parse)."""
+    import base64
+    import json
+    import zlib
+
+    if not isinstance(blob, str):
+        return None
+    try:
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(base64.b64decode(blob, validate=True), LEDGER_MAX_BYTES)
+        if inflate.unconsumed_tail:
+            return None
+        doc = json.loads(raw)
+    except (ValueError, zlib.error):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _pairs(body: dict) -> Pairs | None:
+    """The entries of a ledger document, each checked (a team lead may write it)."""
+    grants = (_unpack(body.get("z")) or {}).get("grants") if body.get("format") == LEDGER_FORMAT else None
+    if not isinstance(grants, dict):
+        return None
+    out: Pairs = {}
+    for c, per_user in grants.items():
+        for u, rec in (per_user.items() if isinstance(per_user, dict) else ()):
+            clean = _clean(c, u, rec)
+            if clean is not None:
+                out[(c, u)] = clean
+    return out
+
+
+def _records(vault: Vault, mounts: Mounts, customer: str | None = None, user: str | None = None) -> Pairs:
+    """Every grant record, one read each (in parallel): the slow way, for
+    building the ledger and for doctor's comparison."""
+    from netvault.records.lookup import parallel
+
+    customers = [customer] if customer else kv.kv_folders(vault, mounts.kv, kv.GRANTS)
+    listed = parallel(vault, customers, lambda client, c: kv.kv_names(client, mounts.kv, f"{kv.GRANTS}/{c}"))
+    keys = [(c, u) for c, users_ in zip(customers, listed) for u in users_ if user is None or u == user]
+    out: Pairs = {}
+    for key, data in zip(keys, parallel(vault, keys, lambda client, k: kv.kv_data(client, mounts.kv, record_key(*k)))):
+        clean = _clean(key[0], key[1], data) if data else None
+        if clean is not None:
+            out[key] = clean
+    return out
+
+
+def _ledger_body(pairs: Pairs) -> dict:
+    grants: dict[str, dict] = {}
+    for (c, u), rec in sorted(pairs.items()):
+        grants.setdefault(c, {})[u] = {k: v for k, v in rec.items() if k not in ("user", "customer")}
+    from netvault.records.search import pack
+
+    # packed into one string: OpenBao (2.4+) refuses a request body with
+    # about 1000 JSON strings or more, keys included ("refused JSON input due
+    # to high complexity"), which a plain document passes at ~60 grants
+    return {"format": LEDGER_FORMAT, "z": pack({"grants": grants})}
+
+
+def _ledger_edit(vault: Vault, mounts: Mounts, change: Callable[[Pairs], None]) -> None:
+    """Read, change, write back with check-and-set; on a conflict (someone
+    else wrote it meanwhile) read again and redo the change (kv.kv_edit).
+    Where there is no ledger yet, it is built from the records first: the
+    migration of an installation from before the ledger."""
+
+    def edit(body: dict) -> dict:
+        pairs = _pairs(body)
+        if pairs is None:
+            pairs = _records(vault, mounts)
+        change(pairs)
+        return _ledger_body(pairs)
+
+    kv.kv_edit(vault, mounts.kv, LEDGER_KEY, edit, retries=LEDGER_TRIES,
+               gave_up="the grant ledger kept changing under this write; run `netvault doctor --repair`")
+
+
+def _ledger_set(vault: Vault, mounts: Mounts, customer: str, user: str, record: dict | None) -> None:
+    """Put (``record``) or take out (None) one pair's ledger entry."""
+    clean = _clean(customer, user, record) if record is not None else None
+
+    def change(pairs: Pairs) -> None:
+        if clean is None:
+            pairs.pop((customer, user), None)
+        else:
+            pairs[(customer, user)] = clean
+
+    _ledger_edit(vault, mounts, change)
+
+
+def ledger_drop(vault: Vault, keys: Iterable[tuple[str, str]], *, mounts: Mounts = Mounts()) -> None:
+    """Take these (customer, user) entries out in one write (offboarding)."""
+    gone = set(keys)
+
+    def change(pairs: Pairs) -> None:
+        for k in gone:
+            pairs.pop(k, None)
+
+    if gone:
+        _ledger_edit(vault, mounts, change)
+
+
+def sync_ledger(vault: Vault, customer: str, user: str, *, mounts: Mounts = Mounts()) -> None:
+    """Make one pair's ledger entry what its record says (doctor's repairs)."""
+    _ledger_set(vault, mounts, customer, user, kv.kv_data(vault, mounts.kv, record_key(customer, user)))
+
+
+def ledger_users(vault: Vault, customer: str, *, mounts: Mounts = Mounts()) -> set[str]:
+    """Users the ledger lists for a customer (erase: none may be left)."""
+    pairs, _cas = _ledger_read(vault, mounts)
+    return {u for c, u in (pairs or {}) if c == customer}
+
+
+def ledger_differences(vault: Vault, *, mounts: Mounts = Mounts()) -> list[str]:
+    """Pairs where the ledger and the records disagree (["missing"]: no ledger)."""
+    pairs, _cas = _ledger_read(vault, mounts)
+    records = _records(vault, mounts)
+    if pairs is None:
+        return ["missing"] if records else []
+    return [f"{c}/{u}" for c, u in sorted(set(pairs) | set(records)) if pairs.get((c, u)) != records.get((c, u))]
+
+
+def rebuild_ledger(vault: Vault, *, mounts: Mounts = Mounts()) -> int:
+    """Write the ledger afresh from the records (doctor --repair); returns the entries."""
+    count = [0]
+
+    def change(pairs: Pairs) -> None:
+        pairs.clear()
+        pairs.update(_records(vault, mounts))
+        count[0] = len(pairs)
+
+    _ledger_edit(vault, mounts, change)
+    return count[0]
+
+
 def list_grants(
     vault: Vault,
     *,
@@ -459,26 +542,25 @@ def list_grants(
     customer: str | None = None,
     user: str | None = None,
     mounts: Mounts = Mounts(),
+    from_records: bool = False,
 ) -> list[Grant]:
-    """All grants: identity groups (what Vault enforces) merged with the records
-    (why, until when). A mismatch between the two shows in ``state``."""
+    """All grants: identity groups (what Vault enforces) merged with the
+    ledger (why, until when). A mismatch between the two shows in ``state``.
+
+    Two requests (the group list, the ledger) whatever the number of grants.
+    Without a ledger (an installation from before it), or with
+    ``from_records`` (doctor), the records are read one by one instead."""
     if customer is not None:
         names.slug(customer, "customer")
     if user is not None:
         names.username(user)
-    p = _Paths(mounts)
     groups = {g for g in _grant_groups(vault) if (customer is None or g[0] == customer) and (user is None or g[1] == user)}
-    from netvault.records.lookup import parallel
-
-    customers = [customer] if customer else [c.rstrip("/") for c in vault.list(f"{p.kv}/metadata/_grants")]
-    # one request per customer and per record, but in parallel: the cost of
-    # `access list` then follows the slowest read, not the number of grants
-    listed = parallel(vault, customers, lambda client, c: [e.rstrip("/") for e in client.list(f"{p.kv}/metadata/_grants/{c}")])
-    keys = [(c, u) for c, users_ in zip(customers, listed) for u in users_ if user is None or u == user]
-    records: dict[tuple[str, str], dict] = {
-        key: data for key, data in zip(keys, parallel(vault, keys, lambda client, k: _kv_data(client, p.grant_data(*k))))
-        if data
-    }
+    ledger = None if from_records else _ledger_read(vault, mounts)[0]
+    if ledger is None:
+        records = _records(vault, mounts, customer, user)
+    else:
+        records = {k: v for k, v in ledger.items()
+                   if (customer is None or k[0] == customer) and (user is None or k[1] == user)}
     if not groups and not records:
         # an empty answer for a name that does not exist would mislead
         if customer is not None:
@@ -492,7 +574,7 @@ def list_grants(
         if rec is None:
             out.append(Grant(user=u, customer=c, kind="standing", state="group-without-record"))
             continue
-        kind = rec.get("kind", "standing")
+        kind = rec["kind"]
         if kind == "standing":
             state = "active" if key in groups else "record-without-group"
         else:
@@ -501,143 +583,16 @@ def list_grants(
             user=u, customer=c, kind=kind, state=state, granted_by=rec.get("granted_by"),
             granted_at=rec.get("granted_at"), expires_at=rec.get("expires_at"),
             reason=rec.get("reason"), accessor=rec.get("accessor"),
-            incident=rec.get("incident") if isinstance(rec.get("incident"), str) else None,
-            request=rec.get("request") if isinstance(rec.get("request"), str) else None,
+            incident=rec.get("incident"), request=rec.get("request"),
         ))
     return out
 
 
-# --------------------------------------------------------------------------
-# just-in-time pickup (engineer side)
-# --------------------------------------------------------------------------
-def customer_token(settings, vault: Vault, customer: str, now: datetime, *,
-                   entity_id: str | None = None) -> str | None:
-    """A token for ``customer`` from a time-limited grant, or None.
-
-    Returns a stored JIT token while Vault still accepts it; otherwise looks in
-    the caller's inbox ``_inbox/<own entity id>/<customer>``, checks that the
-    wrap token really comes from the ``nv-jit`` role, unwraps it, keeps the
-    token in the keyring (scope ``jit:<customer>``), deletes the inbox entry
-    and returns the token. Raises PermissionDenied when the delivery was
-    already unwrapped by someone else (the wrap token is single-use).
-    The expiry (Vault's TTL at pickup) is noted on this machine
-    (``tokenstore.remember_jit_expiry``): a stored token known to have expired
-    is not sent to Vault again, and callers can say when the access ended.
-    """
-    from netvault.local import tokens as tokenstore
-
-    names.slug(customer, "customer")
-    scope = f"jit:{customer}"
-    stored = tokenstore.load(settings.address, scope=scope) if scope in tokenstore.scopes(settings.address) else None
-    if stored:
-        end = _parse_iso(tokenstore.jit_expiries(settings.address).get(customer))
-        if end is None or end > now:
-            probe = settings.client.once(stored)
-            if probe.token_is_valid():
-                return stored
-        tokenstore.delete(settings.address, scope=scope)
-    entity_id = entity_id or _caller_entity(vault)
-    if not entity_id:
-        return None
-    p = _Paths(settings.mounts)
-    entry = _kv_data(vault, p.inbox_data(entity_id, customer))
-    if not entry:
-        return None
-    end = _parse_iso(entry.get("expires_at"))
-    if end is not None and end <= now:
-        # never picked up and over: keep when it ended, for "your access to X expired at T"
-        tokenstore.remember_jit_expiry(settings.address, customer, _iso(end))
-        _delete_quietly(vault, p.inbox_meta(entity_id, customer))
-        return None
-    wrap = entry.get("wrap_token") or ""
-    anon = settings.client.once(None)
-    granted_by = names.shown(str(entry.get("granted_by") or "?"))
-    try:
-        info = anon.write("sys/wrapping/lookup", {"token": wrap})["data"]
-    except NetvaultError:
-        raise PermissionDenied(
-            f"the time-limited access to {names.shown(customer)} delivered by {granted_by} was already "
-            "unwrapped by someone else (or withdrawn); it is not usable. Tell your team lead: "
-            "the delivery may have been intercepted",
-        ) from None
-    if info.get("creation_path") != JIT_CREATE_PATH:
-        raise PermissionDenied(
-            f"the inbox entry for {names.shown(customer)} is not a netvault just-in-time token "
-            f"(created at {names.shown(str(info.get('creation_path')))}); refusing to use it"
-        )
-    # Unwrap with the engineer's OWN token (the wrap token goes in the body):
-    # the audit entry of the unwrap then names the engineer as the holder.
-    # Unwrapping with the wrap token as X-Vault-Token would leave no person.
-    unwrapper = settings.client.once(vault.token)
-    try:
-        resp = unwrapper.write("sys/wrapping/unwrap", {"token": wrap})
-    except NetvaultError:
-        raise PermissionDenied(
-            f"the time-limited access to {names.shown(customer)} was unwrapped by someone else "
-            "a moment ago; it is not usable. Tell your team lead",
-        ) from None
-    auth = (resp or {}).get("auth") or {}
-    token = auth.get("client_token")
-    if not token or customer_policy_name(customer) not in (auth.get("policies") or []):
-        raise PermissionDenied(f"the delivered token does not carry access to {names.shown(customer)}")
-    tokenstore.save(settings.address, token, scope=scope)
-    # the end as Vault set it (the token's TTL), not the inbox entry's own field
-    ttl = int(auth.get("lease_duration") or 0)
-    tokenstore.remember_jit_expiry(settings.address, customer, _iso(now + timedelta(seconds=ttl)) if ttl else None)
-    _delete_quietly(vault, p.inbox_meta(entity_id, customer))
-    return token
-
 
 # --------------------------------------------------------------------------
-# people
+# roles
 # --------------------------------------------------------------------------
-def generate_password() -> str:
-    return secrets.token_urlsafe(18)
-
-
-def check_password(password: str, what: str = "the initial password") -> str:
-    if not password or len(password) < MIN_PASSWORD:
-        raise UsageError(f"{what} must have at least {MIN_PASSWORD} characters")
-    if any(ch in password for ch in "\r\n\x00"):
-        raise UsageError(f"{what} must be one line")
-    return password
-
-
-def refresh_team_lead_engineers(vault: Vault, mounts: Mounts = Mounts()) -> bool:
-    """Re-render nv-team-lead-engineers (the logins team leads may reset)
-    when the caller may write it (an admin); True when written."""
-    from netvault.vault import policies as pol
-
-    path = f"sys/policies/acl/{pol.TEAM_LEAD_ENGINEERS}"
-    caps = vault.write("sys/capabilities-self", {"paths": [path]}) or {}
-    have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
-    if not have & {"update", "root"}:
-        return False
-    logins, _bad = users.engineer_logins(vault, mounts.userpass)
-    vault.write(path, {"policy": pol.render_team_lead_engineers(mounts.userpass, logins)})
-    return True
-
-
-def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mounts = Mounts()) -> "results.PersonAdded":
-    """Create a login with a role. Checks the caller may put people into that
-    role's group before creating anything (Vault enforces it either way)."""
-    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
-
-    names.username(user)
-    group = users.role_group(role)
-    check_password(password)
-    caps = vault.write("sys/capabilities-self", {"paths": [f"identity/group/name/{group}"]}) or {}
-    have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
-    if not have & {"update", "root", "sudo"}:
-        raise PermissionDenied(f"you may not add people with role {role!r} (Vault policy)")
-    # an existing login is a Conflict, unless it is an interrupted add of the
-    # same person with the same password: then create_user completes it
-    entity_id = users.create_user(vault, mounts.userpass, user, password, role, kv=mounts.kv)
-    refresh_team_lead_engineers(vault, mounts)  # an admin: the reset list follows at once
-    return results.PersonAdded(user, role, entity_id)
-
-
-def _role_members(vault: Vault) -> dict[str, set[str]]:
+def role_members(vault: Vault) -> dict[str, set[str]]:
     out = {}
     for role, (group, _policies) in ROLES.items():
         g = vault.read(f"identity/group/name/{group}")
@@ -645,344 +600,5 @@ def _role_members(vault: Vault) -> dict[str, set[str]]:
     return out
 
 
-def _roles_of(entity_id: str | None, members: dict[str, set[str]]) -> list[str]:
+def roles_of(entity_id: str | None, members: dict[str, set[str]]) -> list[str]:
     return [role for role, ids in members.items() if entity_id and entity_id in ids]
-
-
-def list_users(vault: Vault, *, now: datetime, mounts: Mounts = Mounts()) -> "list[results.PersonRow]":
-    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
-
-    members = _role_members(vault)
-    grants = list_grants(vault, now=now, mounts=mounts)
-    rows = []
-    accessor = users.mount_accessor(vault, mounts.userpass)
-    for entry in sorted(vault.list(f"auth/{mounts.userpass}/users")):
-        u = entry.rstrip("/")
-        resp = vault.write("identity/lookup/entity", {"alias_name": u, "alias_mount_accessor": accessor})
-        entity = (resp or {}).get("data") or {}
-        mine = [g for g in grants if g.user == u and g.state == "active"]
-        rows.append(results.PersonRow(
-            user=u,
-            roles=_roles_of(entity.get("id"), members),
-            disabled=bool(entity.get("disabled")),
-            entity_id=entity.get("id"),
-            customers=sorted({g.customer for g in mine}),
-        ))
-    return rows
-
-
-def show_user(vault: Vault, user: str, *, now: datetime, mounts: Mounts = Mounts()) -> "results.PersonShown":
-    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
-
-    entity = entity_of(vault, user, mounts)
-    members = _role_members(vault)
-    grants = list_grants(vault, now=now, user=user, mounts=mounts)
-    jit = None
-    try:
-        jit = jit_entity_of(vault, user)
-    except PermissionDenied:
-        pass
-    return results.PersonShown(
-        user=user,
-        entity_id=entity["id"],
-        disabled=bool(entity.get("disabled")),
-        roles=_roles_of(entity["id"], members),
-        jit_entity_id=(jit or {}).get("id"),
-        grants=list(grants),
-    )
-
-
-def _set_disabled(vault: Vault, entity_id: str, disabled: bool = True) -> None:
-    vault.write(f"identity/entity/id/{entity_id}", {"disabled": disabled})
-
-
-def disable_user(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> "results.PersonDisabled":
-    """Disable the login: Vault refuses the entity's tokens and its logins at once."""
-    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
-
-    entity = entity_of(vault, user, mounts)
-    _set_disabled(vault, entity["id"])
-    jit = jit_entity_of(vault, user)
-    if jit:
-        _set_disabled(vault, jit["id"])
-    return results.PersonDisabled(user, entity["id"], (jit or {}).get("id"), True)
-
-
-@json_result
-@dataclass
-class OffboardResult:
-    user: str
-    entity_id: str
-    jit_entity_id: str | None
-    revoked: list[dict] = field(default_factory=list)
-    tokens_revoked: int = 0
-    removed_from_roles: list[str] = field(default_factory=list)
-    kept_roles: list[str] = field(default_factory=list)
-    worklist: list[dict] = field(default_factory=list)
-    audit_checked: bool = False
-    #: customers with a reveal whose record could not be named: rotate all of them
-    unresolved_customers: list[str] = field(default_factory=list)
-    #: just-in-time tokens this person MINTED (from the audit trail); None: not traced
-    minted: int | None = None
-    minted_revoked: list[dict] = field(default_factory=list)
-    minted_unmatched: int = 0  # minted, still unmatched to a live accessor (see minted_note)
-    minted_note: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-#: exposure(user, entity_ids, records) -> set of revealed record ids, or None if unknown;
-#: an item "*:<customer>" means a reveal in that customer whose record is unknown (all of it),
-#: "+:<customer>" a reveal in that customer (listed even when no grant covered it)
-Exposure = Callable[[str, list[str], list[dict]], "Iterable[str] | None"]
-#: minted(entity_ids) -> audit HMACs of the accessors of tokens these entities created
-#: (auth/token/create*, from the audit trail), or None when there is no trail to read
-Minted = Callable[[list[str]], "Iterable[str] | None"]
-AUDIT_DEVICE = "netvault"  # = attribution.AUDIT_DEVICE (kept here: access must not import the audit package)
-
-
-def _hasher(vault: Vault, device: str):
-    cache: dict[str, str | None] = {}
-
-    def audit_hash(value: str) -> str | None:
-        if value not in cache:
-            resp = vault.write(f"sys/audit-hash/{device}", {"input": value}) or {}
-            cache[value] = (resp.get("data") or {}).get("hash") or resp.get("hash")
-        return cache[value]
-
-    return audit_hash
-
-
-def sweep_minted(vault: Vault, hmacs: Iterable[str], *, now: datetime, mounts: Mounts = Mounts(),
-                 audit_device: str = AUDIT_DEVICE) -> dict:
-    """Revoke every live token whose accessor's audit HMAC is in ``hmacs``.
-
-    The trail holds only HMACs of accessors; live accessors come from the
-    grant records (any team lead) and from ``auth/token/accessors`` (sudo:
-    admins), each compared through ``sys/audit-hash/<device>``. Returns
-    ``{"revoked": [...], "unmatched": n, "complete": bool, "note": str|None}``;
-    ``complete`` is False when the caller could not see every live accessor.
-    """
-    remaining = {h for h in hmacs if h}
-    out: dict = {"revoked": [], "unmatched": 0, "complete": True, "note": None}
-    if not remaining:
-        return out
-    audit_hash = _hasher(vault, audit_device)
-
-    def alive(accessor: str) -> bool:
-        try:
-            vault.write("auth/token/lookup-accessor", {"accessor": accessor})
-            return True
-        except (NotFound, UsageError):  # "invalid accessor": expired or revoked already
-            return False
-
-    def try_one(accessor: str, where: str) -> None:
-        h = audit_hash(accessor)
-        if h in remaining and alive(accessor) and _revoke_accessor(vault, accessor):
-            out["revoked"].append({"via": where, "accessor_hmac": h})
-        remaining.discard(h)
-
-    try:
-        for g in list_grants(vault, now=now, mounts=mounts):
-            if g.accessor and remaining:
-                try_one(g.accessor, f"grant record {g.customer}/{g.user}")
-        if remaining:
-            try:
-                accessors = vault.list("auth/token/accessors")
-            except PermissionDenied:
-                out["complete"] = False
-                out["note"] = ("cannot list token accessors (needs an admin): tokens minted without a grant "
-                               "record may still be alive; have an admin run the offboarding again")
-            else:
-                for accessor in accessors:
-                    if not remaining:
-                        break
-                    try_one(accessor, "token accessor list")
-    except PermissionDenied:
-        out["complete"] = False
-        out["note"] = "may not compare accessors with the audit trail (sys/audit-hash); an admin must run the offboarding"
-    # with the full accessor list, what is left is no longer alive (expired or revoked)
-    out["unmatched"] = len(remaining) if not out["complete"] else 0
-    return out
-
-
-def credentials_of(vault: Vault, customer: str, mounts: Mounts = Mounts()) -> list[dict]:
-    """Every record with sealed secrets in a customer (credentials, licences)."""
-    out = []
-    for kind in ("credentials", "licences"):
-        for entry in vault.list(f"{mounts.kv}/metadata/customers/{customer}/{kind}"):
-            if entry.endswith("/"):
-                continue
-            data = _kv_data(vault, f"{mounts.kv}/data/customers/{customer}/{kind}/{entry}") or {}
-            out.append({
-                "customer": customer,
-                "kind": kind,
-                "name": entry,
-                "id": data.get("id"),
-                "fields": sorted((data.get("secrets") or {}).keys()),
-            })
-    return out
-
-
-def offboard(
-    vault: Vault,
-    user: str,
-    *,
-    now: datetime,
-    mounts: Mounts = Mounts(),
-    exposure: Exposure | None = None,
-    minted: Minted | None = None,
-) -> OffboardResult:
-    """Cut a person off at once, then clean up and list what to rotate.
-
-    1. disable the entity (Vault refuses every token of it and its login at
-       once) and the ``jit:<user>`` entity (every JIT token of theirs);
-    2. delete grant groups, revoke JIT accessors, withdraw undelivered JIT
-       tokens, delete grant records; drop the role memberships the caller may;
-    3. revoke the just-in-time tokens they MINTED (for anyone: a hostile
-       team lead may have minted tokens in others' names without a grant
-       record), found in the audit trail by ``minted``; without it the
-       result says they could not be traced (``minted`` None, ``minted_note``);
-    4. return the rotation worklist: every sealed record in every customer
-       they were granted or revealed in, ``revealed`` filled from the audit
-       trail when an exposure reader is given (else None = unknown).
-    """
-    entity = entity_of(vault, user, mounts)
-    entity_id = entity["id"]
-    _set_disabled(vault, entity_id)
-    jit = jit_entity_of(vault, user)
-    if jit:
-        _set_disabled(vault, jit["id"])
-    result = OffboardResult(user=user, entity_id=entity_id, jit_entity_id=(jit or {}).get("id"))
-
-    p = _Paths(mounts)
-    grants = list_grants(vault, now=now, user=user, mounts=mounts)
-    customers = set()
-    for g in grants:
-        customers.add(g.customer)
-        _delete_quietly(vault, f"identity/group/name/{grant_group(g.customer, user)}")
-        if g.kind == "jit" and _revoke_accessor(vault, g.accessor):
-            result.tokens_revoked += 1
-        _delete_quietly(vault, p.grant_meta(g.customer, user))
-        result.revoked.append({"customer": g.customer, "kind": g.kind, "state": g.state, "expires_at": g.expires_at})
-    for entry in vault.list(p.inbox_meta(entity_id)):
-        _delete_quietly(vault, p.inbox_meta(entity_id, entry.rstrip("/")))
-    from netvault.records import reach
-
-    for c in customers:
-        reach.withdraw(vault, mounts.kv, c, entity_id)
-    reach.forget_person(vault, mounts.kv, entity_id)
-
-    ids = [e for e in (entity_id, result.jit_entity_id) if e]
-    hmacs = None
-    if minted is not None:
-        try:
-            got = minted(ids)
-            hmacs = None if got is None else set(got)
-        except NetvaultError:
-            hmacs = None
-    if hmacs is None:
-        result.minted_note = "no audit trail read: tokens this person minted could not be traced (nor revoked)"
-    else:
-        result.minted = len(hmacs)
-        swept = sweep_minted(vault, hmacs, now=now, mounts=mounts)
-        result.minted_revoked = swept["revoked"]
-        result.tokens_revoked += len(swept["revoked"])
-        result.minted_unmatched = swept["unmatched"]
-        result.minted_note = swept["note"]
-
-    members = _role_members(vault)
-    for role in _roles_of(entity_id, members):
-        try:
-            if users.remove_member(vault, ROLES[role][0], entity_id, kv=mounts.kv):
-                result.removed_from_roles.append(role)
-            else:
-                result.kept_roles.append(role)
-        except PermissionDenied:
-            result.kept_roles.append(role)
-
-    records: list[dict] = []
-    for c in sorted(customers):
-        try:
-            records.extend(credentials_of(vault, c, mounts))
-        except NotFound:
-            continue
-    revealed: set[str] | None = None
-    if exposure is not None:
-        try:
-            got = exposure(user, ids, records)
-        except NetvaultError:
-            got = None
-        if got is not None:
-            revealed = set(got)
-            result.audit_checked = True
-    if revealed:
-        result.unresolved_customers = sorted(x[2:] for x in revealed if x.startswith("*:"))
-        for c in sorted({x[2:] for x in revealed if x[:2] in ("*:", "+:")}):
-            if c not in customers:  # revealed there without a grant (e.g. a token they minted)
-                customers.add(c)
-                try:
-                    records.extend(credentials_of(vault, c, mounts))
-                except (NotFound, PermissionDenied):
-                    continue
-    for r in records:
-        r["revealed"] = None if revealed is None else (
-            r.get("id") in revealed or f"*:{r['customer']}" in revealed)
-    result.worklist = records
-    return result
-
-
-# --------------------------------------------------------------------------
-# offboarding worklists, kept in KV so they can be printed again
-# --------------------------------------------------------------------------
-#: ``<kv>/data/_offboarded/<user>/<UTC time of the run>``: one entry per
-#: offboarding run, written create-only (cas=0; team leads hold "create" and
-#: "read" there, no "update", no delete/destroy/metadata writes), so a stored
-#: worklist cannot be silently rewritten by a team lead. Auditors read it
-#: (nv-auditor), engineers cannot.
-OFFBOARDED = "_offboarded"
-
-
-def _offboarded_paths(mounts: Mounts, user: str) -> tuple[str, str]:
-    return f"{mounts.kv}/data/{OFFBOARDED}/{user}", f"{mounts.kv}/metadata/{OFFBOARDED}/{user}"
-
-
-def save_worklist(vault: Vault, result: OffboardResult, *, now: datetime, mounts: Mounts = Mounts(),
-                  audit_source: str | None = None) -> str:
-    """Store this run's worklist create-only; returns the run key (UTC time)."""
-    names.username(result.user)
-    data_base, _ = _offboarded_paths(mounts, result.user)
-    run = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    body = {
-        "user": result.user, "offboarded_at": _iso(now), "entity_id": result.entity_id,
-        "audit_checked": result.audit_checked, "audit_source": audit_source,
-        "revoked": result.revoked, "unresolved_customers": result.unresolved_customers,
-        "worklist": result.worklist,
-    }
-    try:
-        vault.write(f"{data_base}/{run}", {"options": {"cas": 0}, "data": body})
-    except (UsageError, Conflict):  # cas mismatch: a run in the same second is stored already
-        raise Conflict(f"an offboarding worklist of {result.user} for {run} is stored already") from None
-    return run
-
-
-def offboarded_worklists(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> list[dict]:
-    """Every stored offboarding run of ``user``, oldest first (empty when none)."""
-    names.username(user)
-    data_base, meta_base = _offboarded_paths(mounts, user)
-    try:
-        runs = sorted(k for k in vault.list(meta_base) if not k.endswith("/"))
-    except NotFound:
-        return []
-    out = []
-    for run in runs:
-        resp = vault.read(f"{data_base}/{run}")
-        if not resp:
-            continue
-        body = dict((resp.get("data") or {}).get("data") or {})
-        meta = (resp.get("data") or {}).get("metadata") or {}
-        body["run"] = run
-        body["version"] = meta.get("version")  # > 1 would mean it was rewritten (admins only)
-        out.append(body)
-    return out

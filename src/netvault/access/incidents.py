@@ -396,7 +396,7 @@ def give_on_call(vault: Vault, user: str, *, mounts: Mounts = Mounts()) -> OnCal
     entity = access.entity_of(vault, user, mounts)
     if entity.get("disabled"):
         raise UsageError(f"{names.shown(user)} is disabled")
-    roles = access._roles_of(entity["id"], access._role_members(vault))
+    roles = access.roles_of(entity["id"], access.role_members(vault))
     bad = [r for r in roles if r in NO_BREAK_GLASS_ROLES]
     if bad:
         raise PermissionDenied(f"{names.shown(user)} is an {bad[0]}: {bad[0]}s never break glass")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netvault.access.grants import Grant, OffboardResult
+from netvault.access.grants import Grant
+from netvault.access.offboard import OffboardResult
 from netvault.values.results import json_result
 
 

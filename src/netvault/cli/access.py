@@ -47,21 +47,21 @@ def _read_initial_password(password_stdin: bool, generate: bool, what: str = "in
     import getpass
     import sys
 
-    from netvault.access import grants as access
+    from netvault.access import team
     from netvault.errors import UsageError
 
     if password_stdin and generate:
         raise UsageError("use either --password-stdin or --generate, not both")
     if generate:
-        return access.generate_password(), True
+        return team.generate_password(), True
     if password_stdin:
         from netvault.cli.auth import read_secret_stdin
 
-        return access.check_password(read_secret_stdin("password"), f"the {what}"), False
+        return team.check_password(read_secret_stdin("password"), f"the {what}"), False
     if not sys.stdin.isatty():
         raise UsageError(f"no terminal to prompt for the {what}; use --password-stdin or --generate")
     first = getpass.getpass(f"{what.capitalize()}: ")
-    access.check_password(first, f"the {what}")
+    team.check_password(first, f"the {what}")
     if getpass.getpass("Repeat it: ") != first:
         raise UsageError("the two passwords differ; nothing created")
     return first, False
@@ -83,7 +83,7 @@ def engineer_add(
 
     Example:  netvault engineer add bob --role engineer --generate
     """
-    from netvault.access import grants as access
+    from netvault.access import team
     from netvault.values import names
 
     names.username(user)
@@ -92,7 +92,7 @@ def engineer_add(
     role_group(role)  # unknown role: exit 2 before anything else
     password, generated = _read_initial_password(password_stdin, generate)
     settings, vault, _now = _ctx()
-    created = access.add_user(vault, user, role, password, mounts=settings.mounts)
+    created = team.add_user(vault, user, role, password, mounts=settings.mounts)
     info(f"created {user} with role {role}")
     if as_json:
         emit_json(replace(created, password=password if generated else None))
@@ -139,10 +139,10 @@ def engineer_list(as_json: JsonOption = False) -> None:
 
     Example:  netvault engineer list --json
     """
-    from netvault.access import grants as access
+    from netvault.access import team
 
     settings, vault, now = _ctx()
-    rows = access.list_users(vault, now=now, mounts=settings.mounts)
+    rows = team.list_users(vault, now=now, mounts=settings.mounts)
     if as_json:
         emit_json(rows)
         return
@@ -162,14 +162,14 @@ def engineer_show(
 
     Example:  netvault engineer show bob --offboarded
     """
-    from netvault.access import grants as access
+    from netvault.access import offboard, team
     from netvault.values import names
 
     settings, vault, now = _ctx()
     if offboarded:
         from netvault.errors import NotFound
 
-        runs = access.offboarded_worklists(vault, names.username(user), mounts=settings.mounts)
+        runs = offboard.offboarded_worklists(vault, names.username(user), mounts=settings.mounts)
         if not runs:
             raise NotFound(f"no offboarding worklist stored for {user}")
         if as_json:
@@ -178,7 +178,7 @@ def engineer_show(
         for run in runs:
             _print_worklist(run)
         return
-    shown = access.show_user(vault, user, now=now, mounts=settings.mounts)
+    shown = team.show_user(vault, user, now=now, mounts=settings.mounts)
     if as_json:
         emit_json(shown)
         return
@@ -201,10 +201,10 @@ def engineer_disable(
 
     Example:  netvault engineer disable bob
     """
-    from netvault.access import grants as access
+    from netvault.access import offboard
 
     settings, vault, _now = _ctx()
-    result = access.disable_user(vault, user, mounts=settings.mounts)
+    result = offboard.disable_user(vault, user, mounts=settings.mounts)
     info(f"disabled {user}: every token of theirs is refused from now on")
     if as_json:
         emit_json(result)
@@ -248,7 +248,7 @@ def _minted(settings, audit_files=None):
         return None
 
     def call(entity_ids):
-        from netvault.access.grants import JIT_CREATE_PATH
+        from netvault.access.jit import JIT_CREATE_PATH
         from netvault.audit.attribution import Trace
 
         trace = Trace(files, kv_mount=settings.mounts.kv, userpass_mount=settings.mounts.userpass)
@@ -285,7 +285,7 @@ def engineer_offboard(
     """
     import sys
 
-    from netvault.access import grants as access
+    from netvault.access import grants as access, offboard as offboarding
     from netvault.values import names
     from netvault.errors import UsageError
 
@@ -298,13 +298,13 @@ def engineer_offboard(
             raise UsageError("offboarding cannot be undone; confirm with --yes")
         if not typer.confirm(f"Offboard {user}: disable the login and remove every grant?"):
             raise typer.Abort()
-    result = access.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings, files),
+    result = offboarding.offboard(vault, user, now=now, mounts=settings.mounts, exposure=_exposure(settings, files),
                              minted=_minted(settings, files))
-    earlier = access.offboarded_worklists(vault, user, mounts=settings.mounts)
+    earlier = offboarding.offboarded_worklists(vault, user, mounts=settings.mounts)
     run = None
     # a run that changes nothing (no grant left, same worklist) adds no entry
     if not earlier or result.revoked or (result.worklist and result.worklist != earlier[-1].get("worklist")):
-        run = access.save_worklist(vault, result, now=now, mounts=settings.mounts, audit_source=source)
+        run = offboarding.save_worklist(vault, result, now=now, mounts=settings.mounts, audit_source=source)
     info(f"offboarded {user}: login and identity disabled; {len(result.revoked)} grant(s) removed, "
          f"{result.tokens_revoked} just-in-time token(s) revoked")
     if result.minted is None:

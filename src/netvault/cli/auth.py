@@ -90,7 +90,7 @@ def passwd(
     """
     import getpass
 
-    from netvault.access import grants as access
+    from netvault.access import team
     from netvault.local import config
     from netvault.values import names
     from netvault.access import people as users
@@ -109,10 +109,10 @@ def passwd(
     else:
         current = getpass.getpass(f"Current password for {user}: ")
         new = getpass.getpass("New password: ")
-        access.check_password(new, "the new password")
+        team.check_password(new, "the new password")
         if getpass.getpass("Repeat the new password: ") != new:
             raise UsageError("the two new passwords differ; nothing changed")
-    access.check_password(new, "the new password")
+    team.check_password(new, "the new password")
     users.change_own_password(settings.vault(None), settings.mounts.userpass, user, current, new)
     info(f"password changed for {user}")
     if as_json:

@@ -83,11 +83,11 @@ def customer_export(
     except PermissionDenied as refused:
         # reveal rights from a time-limited grant: its own token (stored, or
         # picked up from the inbox), exactly as `reveal` does
-        from netvault.access import grants as access
+        from netvault.access import jit as jit_access
         from netvault.errors import NetvaultError
 
         try:
-            jit = access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
+            jit = jit_access.customer_token(settings, vault, customer, datetime.now(timezone.utc))
         except NetvaultError:
             jit = None
         if not jit:

@@ -274,6 +274,7 @@ class Lifecycle:
 
         users = {u for c, u in access._grant_groups(self.vault) if c == customer}
         users |= {u.rstrip("/") for u in kv_list(self.vault, self.kv, f"{GRANTS}/{customer}")}
+        users |= access.ledger_users(self.vault, customer, mounts=self.mounts)
         n = 0
         for user in sorted(users):
             try:
@@ -299,6 +300,7 @@ class Lifecycle:
         its search document (``_reach``, listed in ``_readers/<c>``; a grant
         made outside netvault may have left one unlisted, so every person's
         copy is checked), access requests and their decisions."""
+        from netvault.access.grants import LEDGER_KEY
         from netvault.records import reach
         from netvault.records import search
 
@@ -309,6 +311,7 @@ class Lifecycle:
                 removed += 1
             self._destroy_old_versions(f"{REACH}/{entity}")  # older versions may hold the copy
         self._destroy(readers_path(customer))
+        self._destroy_old_versions(LEDGER_KEY)  # older versions list the customer's grants
         for user in [u.rstrip("/") for u in kv_list(self.vault, self.kv, REQUESTS)]:
             if kv_metadata(self.vault, self.kv, f"{REQUESTS}/{user}/{customer}"):
                 self._destroy(f"{REQUESTS}/{user}/{customer}")

@@ -168,12 +168,12 @@ class NetVault:
         customers -= set(granted)
         if not customers:
             return []
-        from netvault.access import grants as access
+        from netvault.access import jit as jit_tokens
 
         hits: list[dict] = []
         for customer in sorted(customers):
             try:
-                token = access.customer_token(self.settings, self.vault, customer, now)
+                token = jit_tokens.customer_token(self.settings, self.vault, customer, now)
             except NetvaultError:
                 continue
             if not token:

@@ -199,7 +199,7 @@ def _grant_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
     from netvault.access import grants as access
 
     out = []
-    for g in access.list_grants(vault, now=now, mounts=mounts):
+    for g in access.list_grants(vault, now=now, mounts=mounts, from_records=True):
         subject = f"{g.customer}/{g.user}"
         if g.state == "record-without-group":
             out.append(Finding("grant", "record-without-group", subject,
@@ -217,6 +217,13 @@ def _grant_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
             out.append(Finding("grant", "jit-token-gone", subject,
                                "a time-limited grant record whose token was revoked (interrupted revoke)",
                                "remove the record", True))
+    differ = access.ledger_differences(vault, mounts=mounts)
+    if differ:
+        out.append(Finding("grant", "ledger-out-of-date", "ledger",
+                           "the grant ledger (what `access list` reads) differs from the grant records: "
+                           + ("there is none yet" if differ == ["missing"] else ", ".join(differ[:5])
+                              + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")),
+                           "write the ledger afresh from the grant records", True))
     return out
 
 
@@ -231,6 +238,9 @@ def _accessor_alive(vault, accessor: str) -> bool:
 def _repair_grant(vault, mounts: Mounts, f: Finding, now: datetime) -> None:
     from netvault.access import grants as access
 
+    if f.problem == "ledger-out-of-date":
+        access.rebuild_ledger(vault, mounts=mounts)
+        return
     customer, _, user = f.subject.partition("/")
     kv = mounts.kv
     grant = f"{GRANTS}/{customer}/{user}"
@@ -245,13 +255,14 @@ def _repair_grant(vault, mounts: Mounts, f: Finding, now: datetime) -> None:
             "granted_at": None, "expires_at": None, "accessor": None,
             "reason": f"reconstructed by netvault doctor on {now.date().isoformat()}: the group existed without a record",
         }, cas=current_version(vault, kv, grant))
+    access.sync_ledger(vault, customer, user, mounts=mounts)  # the ledger follows the record
 
 
 def _people_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
-    from netvault.access import grants as access
+    from netvault.access import team
 
     out = []
-    for row in access.list_users(vault, now=now, mounts=mounts):
+    for row in team.list_users(vault, now=now, mounts=mounts):
         if row.disabled:
             continue
         if not row.entity_id:

@@ -59,3 +59,15 @@ def parse_since(text: str, now: datetime) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value
+
+
+def iso_utc(when: datetime) -> str:
+    """``2026-11-28T12:00:00Z``: a point in time as netvault stores it (UTC, whole seconds)."""
+    return when.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    """The reverse of ``iso_utc`` (any ISO form); None for none. ValueError when malformed."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
