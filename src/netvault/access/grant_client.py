@@ -146,3 +146,14 @@ def active_time_limited(settings, vault, now: datetime, *, policies: list[str], 
     customer, expires_at, state (active | expired | gone)."""
     problems = [] if any(p in ELEVATED for p in policies) else pick_up(settings, vault, now, entity_id)
     return time_limited(settings, now), problems
+
+
+def whoami_with_grants(settings, vault, now: datetime):
+    """``session.whoami`` plus the time-limited grants (deliveries in the inbox
+    picked up first); returns (identity, problems met while picking up)."""
+    from netvault.local import session
+
+    who = session.whoami(vault)
+    who.time_limited, problems = active_time_limited(settings, vault, now, policies=who.policies,
+                                                     entity_id=who.entity_id)
+    return who, problems

@@ -193,12 +193,13 @@ def credential_show(ref: str, version: int | None = None, as_json: bool = False)
 
 
 def whoami(as_json: bool = False) -> int:
+    from netvault.access import grant_client
     from netvault.access.grant_client import shown_time
     from netvault.cli.render import emit_json, fields, warn
     from netvault.local import session
 
     nv = _netvault()
-    who, problems = session.whoami_with_grants(nv.settings, nv.vault, _now())
+    who, problems = grant_client.whoami_with_grants(nv.settings, nv.vault, _now())
     for p in problems:
         warn(p)
     if as_json:

@@ -101,17 +101,6 @@ def whoami(vault: Vault) -> Identity:
     )
 
 
-def whoami_with_grants(settings: config.Settings, vault: Vault, now: datetime) -> tuple[Identity, list[str]]:
-    """``whoami`` plus the time-limited grants (deliveries in the inbox picked up first);
-    returns (identity, problems met while picking up)."""
-    from netvault.access import grant_client
-
-    who = whoami(vault)
-    who.time_limited, problems = grant_client.active_time_limited(settings, vault, now, policies=who.policies,
-                                                                 entity_id=who.entity_id)
-    return who, problems
-
-
 def login(settings: config.Settings, *, method: str, username: str | None, secret: str) -> tuple[Identity, str | None]:
     """Log in, keep the token in the keyring; returns (who, storage warning)."""
     vault = settings.vault(None)
