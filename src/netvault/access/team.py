@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from netvault.access import grants
+from netvault.access import grants, results
 from netvault.access import people as users
 from netvault.errors import PermissionDenied, UsageError
 from netvault.local.config import Mounts
 from netvault.values import names
 from netvault.vault.client import Vault
-
-if TYPE_CHECKING:
-    from netvault.access import results
 
 MIN_PASSWORD = 12
 
@@ -53,7 +49,7 @@ def refresh_team_lead_engineers(vault: Vault, mounts: Mounts = Mounts()) -> bool
     return True
 
 
-def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mounts = Mounts()) -> "results.PersonAdded":
+def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mounts = Mounts()) -> results.PersonAdded:
     """Create a login with a role. Checks the caller may put people into that
     role's group before creating anything (Vault enforces it either way)."""
     names.username(user)
@@ -70,9 +66,7 @@ def add_user(vault: Vault, user: str, role: str, password: str, *, mounts: Mount
     return results.PersonAdded(user, role, entity_id)
 
 
-def list_users(vault: Vault, *, now: datetime, mounts: Mounts = Mounts()) -> "list[results.PersonRow]":
-    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
-
+def list_users(vault: Vault, *, now: datetime, mounts: Mounts = Mounts()) -> list[results.PersonRow]:
     members = grants.role_members(vault)
     held = grants.list_grants(vault, now=now, mounts=mounts)
     rows = []
@@ -92,9 +86,7 @@ def list_users(vault: Vault, *, now: datetime, mounts: Mounts = Mounts()) -> "li
     return rows
 
 
-def show_user(vault: Vault, user: str, *, now: datetime, mounts: Mounts = Mounts()) -> "results.PersonShown":
-    from netvault.access import results  # noqa: F811 (typed results; results imports this module)
-
+def show_user(vault: Vault, user: str, *, now: datetime, mounts: Mounts = Mounts()) -> results.PersonShown:
     entity = grants.entity_of(vault, user, mounts)
     members = grants.role_members(vault)
     held = grants.list_grants(vault, now=now, user=user, mounts=mounts)
