@@ -350,7 +350,7 @@ class Resolver:
     #: ... and this long before it (a client that writes the record first)
     WRITTEN_BEFORE_S = 60
 
-    def __init__(self, vault, kv_mount: str = "netvault", userpass_mount: str = "userpass",
+    def __init__(self, vault, kv_mount: str = Mounts.kv, userpass_mount: str = Mounts.userpass,
                  audit_device: str = AUDIT_DEVICE) -> None:
         self.vault = vault
         self.kv = kv_mount.strip("/")
@@ -641,7 +641,7 @@ def events(
             yield ev
 
 
-def user_entities(vault, user: str, userpass_mount: str = "userpass") -> tuple[str, ...]:
+def user_entities(vault, user: str, userpass_mount: str) -> tuple[str, ...]:
     """Entity ids of USER: the userpass login's and the ``jit:<user>`` one (if any)."""
     from netvault.errors import NetvaultError
 

@@ -85,7 +85,7 @@ class KVHistory:
 
     DENIED = object()
 
-    def __init__(self, vault, kv_mount: str = "netvault") -> None:
+    def __init__(self, vault, kv_mount: str) -> None:
         self.vault = vault
         self.kv = kv_mount.strip("/")
 
@@ -114,7 +114,7 @@ class KVHistory:
         return body.get("data") if isinstance(body.get("data"), dict) else None
 
 
-def kv_metadata_lookup(vault, kv_mount: str = "netvault") -> KVHistory:
+def kv_metadata_lookup(vault, kv_mount: str) -> KVHistory:
     return KVHistory(vault, kv_mount)
 
 
@@ -141,7 +141,7 @@ def _allowed(entry) -> bool:
 
 
 def read_trail(paths, request_ids: set[str], contexts: set[str], record_paths: set[str], *,
-               transit_mount: str = "netvault-transit", kv_mount: str = "netvault",
+               transit_mount: str, kv_mount: str,
                progress: Progress | None = None) -> Trail:
     """Three cheap passes (each a byte pre-filter): the reveals' HMACs, encrypts, KV writes."""
     trail = Trail()

@@ -56,7 +56,7 @@ def check_note(note: str) -> str:
     return note
 
 
-def stored_reviews(vault, kv: str = "netvault") -> dict[str, dict]:
+def stored_reviews(vault, kv: str) -> dict[str, dict]:
     """event id -> the review body kept in KV (note), for those the caller may read."""
     out: dict[str, dict] = {}
     if vault is None:
@@ -110,7 +110,7 @@ def combine(evs: Iterable, stored: dict[str, dict] | None = None) -> list[Review
     return sorted(reveals.values(), key=lambda r: r.time)
 
 
-def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") -> dict:
+def ack(vault, event: str, note: str, *, now: datetime, kv: str) -> dict:
     """Record the review of one break-glass reveal, once (Vault: create-only)."""
     event = event_id(event)
     note = check_note(note)
