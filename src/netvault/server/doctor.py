@@ -76,11 +76,11 @@ def _valid(name: str, what: str) -> bool:
 # --------------------------------------------------------------------------
 # find index
 # --------------------------------------------------------------------------
-def _search_findings(vault, kv: str, customers: list[str]) -> list[Finding]:
+def _search_findings(vault, mounts: Mounts, customers: list[str]) -> list[Finding]:
     """find's search document of each customer against its records."""
     from netvault.records.store import Store
 
-    store = Store(vault, Mounts(kv=kv))
+    store = Store(vault, mounts)
 
     def one(client, c):
         want, have = store.expected_search(c, client), store.stored_search(c, client)
@@ -98,10 +98,10 @@ def _search_findings(vault, kv: str, customers: list[str]) -> list[Finding]:
     return [f for f in parallel(vault, customers, one) if f is not None]
 
 
-def _repair_search(vault, kv: str, findings: list[Finding]) -> None:
+def _repair_search(vault, mounts: Mounts, findings: list[Finding]) -> None:
     from netvault.records.store import Store
 
-    store = Store(vault, Mounts(kv=kv))
+    store = Store(vault, mounts)
     for f in findings:
         try:
             store.rebuild_search(f.subject)
@@ -114,10 +114,10 @@ def _listing(vault, path: str) -> list[str]:
     return [k for k in vault.list(path) if not k.endswith("/")]
 
 
-def _index_findings(vault, kv: str, customers: list[str], progress: Progress | None) -> tuple[list[Finding], dict]:
+def _index_findings(vault, mounts: Mounts, customers: list[str], progress: Progress | None) -> tuple[list[Finding], dict]:
     from netvault.records.store import Store
 
-    store = Store(vault, Mounts(kv=kv))
+    store, kv = Store(vault, mounts), mounts.kv
     # what the records say: (scope, what, key, customer, device)
     import threading
 
@@ -178,10 +178,10 @@ def _index_findings(vault, kv: str, customers: list[str], progress: Progress | N
                       "index_entries": len(have)}
 
 
-def _repair_index(vault, kv: str, findings: list[Finding]) -> None:
+def _repair_index(vault, mounts: Mounts, findings: list[Finding]) -> None:
     from netvault.records.store import Store
 
-    store = Store(vault, Mounts(kv=kv))
+    store = Store(vault, mounts)
     by_device: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
         c, _, d = f.subject.partition("/")
@@ -348,10 +348,10 @@ def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool 
                                     "a KV tree under a name that is not a valid customer slug (planted?)",
                                     "review and remove by hand; netvault never uses it", False))
 
-    index, counts = _index_findings(vault, m.kv, customers, progress)
+    index, counts = _index_findings(vault, m, customers, progress)
     findings += index
     checked.update(counts)
-    findings += _search_findings(vault, m.kv, customers)
+    findings += _search_findings(vault, m, customers)
     for label, fn in (("grants", lambda: _grant_findings(vault, m, now)),
                       ("people", lambda: _people_findings(vault, m, now)),
                       ("customers", lambda: _customer_findings(vault, m, customers)),
@@ -364,8 +364,8 @@ def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool 
             skipped.append(f"{label}: your token may not read what this check needs")
 
     if repair:
-        _repair_index(vault, m.kv, [f for f in findings if f.area == "index"])
-        _repair_search(vault, m.kv, [f for f in findings if f.area == "search"])
+        _repair_index(vault, m, [f for f in findings if f.area == "index"])
+        _repair_search(vault, m, [f for f in findings if f.area == "search"])
         for f in findings:
             if f.area == "grant" and f.repairable:
                 try:

@@ -658,6 +658,7 @@ def run_setup(
 ) -> SetupResult:
     from netvault.vault.client import hvac_errors
 
+    mounts = mounts.validated()  # names reach request paths and policies: refused (exit 2) before any request
     if patterns is not None:
         patterns = validate_patterns(patterns)
     if history is not None:
@@ -692,7 +693,7 @@ def sync_customer_policies(client, mounts: Mounts) -> list[str]:
     they drifted (call after adding a customer). Returns the names written."""
     from netvault.vault.client import hvac_errors
 
-    layout = _Layout(client, mounts, None, None)
+    layout = _Layout(client, mounts.validated(), None, None)
     written = []
     with hvac_errors("Vault"):
         existing = set(client.sys.list_acl_policies()["data"]["keys"])
