@@ -154,6 +154,13 @@ def test_three_jobs_under_custom_mounts(msp, tmp_path):
     assert all(e["path"] == "msp-transit/decrypt/customer-acme" for e in events)
     grants = msp.cli("audit", "log", "--file", msp.audit_file, "--customer", "acme", "--action", "grant", "--json", token=aud)
     assert any(json.loads(line)["subject"] == "eng" for line in grants.stdout.splitlines()), grants.stderr
+    # an auditor whose config lacks the server's [mounts] is told, not shown an empty trail as if nothing happened
+    stale = _env(tmp_path / "stale-auditor", msp.address)
+    (tmp_path / "stale-auditor" / "config" / "config.toml").write_text("")
+    blind = _run(stale, "audit", "log", "--file", msp.audit_file, "--action", "reveal", "--json", "--offline", token=aud)
+    assert blind.returncode == 0 and blind.stdout == "", blind.stderr
+    assert "reveals on transit mount 'msp-transit/'" in blind.stderr and "[mounts]" in blind.stderr
+    assert "transit mount" not in log.stderr
 
     # raw hvac with the engineer's own token: only inside the grant, on the configured mounts
     eng = msp.login("eng")
