@@ -193,8 +193,9 @@ def render_ended(customer: str, *, mounts: Mounts) -> str:
     Attached to team leads through the group nv-lifecycle. Refuses new grants
     of the customer (group and JIT token) and every transit use of its key
     but reads; the key itself refuses every decrypt (min_decryption_version,
-    netvault.lifecycle.service_end). Its text depends on the slug alone: team leads may
-    write exactly this text and nothing else (render_team_lead_customers)."""
+    netvault.lifecycle.service_end). Its text depends on the slug and the
+    transit mount alone: team leads may write exactly this text and nothing
+    else (render_team_lead_customers)."""
     c = names.slug(customer, "customer")
     transit = mounts.validated().transit
     deny = "".join(
