@@ -7,13 +7,13 @@ path "*" {
 }
 
 # The same on the records mount, stated again so that it outranks the
-# "netvault/+/customers/<slug>/*" read-only rule of a customer policy when
+# "${kv}/+/customers/<slug>/*" read-only rule of a customer policy when
 # an admin is granted a customer (same first-wildcard position, fewer "+").
-path "netvault/*" {
+path "${kv}/*" {
   capabilities = ["create", "read", "update", "patch", "delete", "list", "sudo"]
 }
 
-path "netvault-transit/decrypt/*" {
+path "${transit}/decrypt/*" {
   capabilities = ["deny"]
 }
 
@@ -23,33 +23,33 @@ path "netvault-transit/decrypt/*" {
 # these would let someone read every secret offline, with no decrypt in the
 # trail. (An admin can still rewrite this policy: that is a policy write,
 # visible in the trail and reported by `netvault setup --check`.)
-path "netvault-transit/export/*" {
+path "${transit}/export/*" {
   capabilities = ["deny"]
 }
-path "netvault-transit/byok-export/*" {
+path "${transit}/byok-export/*" {
   capabilities = ["deny"]
 }
-path "netvault-transit/backup/*" {
+path "${transit}/backup/*" {
   capabilities = ["deny"]
 }
-path "netvault-transit/restore*" {
+path "${transit}/restore*" {
   capabilities = ["deny"]
 }
-path "netvault-transit/keys/+/import*" {
+path "${transit}/keys/+/import*" {
   capabilities = ["deny"]
 }
-path "netvault-transit/wrapping_key" {
+path "${transit}/wrapping_key" {
   capabilities = ["deny"]
 }
 # Key creation and key config: everything but the two flags that let a key
 # leave Vault. deletion_allowed stays possible (erasing a customer = deleting
 # its key). Vault refuses a denied parameter whatever its value, so netvault
 # never sends them (not even "false").
-path "netvault-transit/keys/+" {
+path "${transit}/keys/+" {
   capabilities      = ["create", "read", "update", "delete", "list"]
   denied_parameters = { "exportable" = [], "allow_plaintext_backup" = [] }
 }
-path "netvault-transit/keys/+/config" {
+path "${transit}/keys/+/config" {
   capabilities      = ["create", "read", "update"]
   denied_parameters = { "exportable" = [], "allow_plaintext_backup" = [] }
 }

@@ -1,18 +1,18 @@
 # nv-audit-sealer: seal the audit trail. Signs digests with the Ed25519
 # transit key "audit-seal" (never exportable) and appends them to KV:
 # create only, so no digest can be updated or deleted by this role.
-path "netvault-transit/sign/audit-seal" {
+path "${transit}/sign/audit-seal" {
   capabilities = ["update"]
 }
-path "netvault-transit/keys/audit-seal" {
+path "${transit}/keys/audit-seal" {
   capabilities = ["read"]
 }
-path "netvault/data/_audit/digests/*" {
+path "${kv}/data/_audit/digests/*" {
   capabilities = ["create", "read"]
 }
-path "netvault/metadata/_audit/digests/*" {
+path "${kv}/metadata/_audit/digests/*" {
   capabilities = ["read", "list"]
 }
-path "netvault/metadata/_audit/digests" {
+path "${kv}/metadata/_audit/digests" {
   capabilities = ["list"]
 }

@@ -2,17 +2,17 @@
 # what). Never reveals, never changes anything. Record bodies (contact
 # data, usernames) stay out of reach: only names, ids and versions.
 
-path "netvault/metadata/*" {
+path "${kv}/metadata/*" {
   capabilities = ["read", "list"]
 }
 # Stable record id -> current name, to name records found in the trail.
-path "netvault/data/customers/+/_ids/*" {
+path "${kv}/data/customers/+/_ids/*" {
   capabilities = ["read"]
 }
-path "netvault/data/_grants/*" {
+path "${kv}/data/_grants/*" {
   capabilities = ["read"]
 }
-path "netvault/data/_config/settings" {
+path "${kv}/data/_config/settings" {
   capabilities = ["read"]
 }
 
@@ -34,7 +34,7 @@ path "identity/entity/id/*" {
 path "identity/lookup/entity" {
   capabilities = ["update"]
 }
-path "auth/userpass/users" {
+path "auth/${userpass}/users" {
   capabilities = ["list"]
 }
 path "sys/auth" {
@@ -48,23 +48,23 @@ path "sys/audit-hash/*" {
 
 # --- incidents (issue 14) ---
 # Review break-glass reveals: one key per audit event, created once.
-path "netvault/data/_reviews/*" {
+path "${kv}/data/_reviews/*" {
   capabilities = ["create", "read"]
 }
-path "netvault/metadata/_reviews" {
+path "${kv}/metadata/_reviews" {
   capabilities = ["list"]
 }
 # An auditor put into nv-role-on-call by someone still reads no record
 # bodies: same path string as nv-on-call's read rule, so deny wins the merge.
-path "netvault/+/customers/*" {
+path "${kv}/+/customers/*" {
   capabilities = ["deny"]
 }
 # Offboarding worklists (read only): what was to be rotated after someone left.
-path "netvault/data/_offboarded/*" {
+path "${kv}/data/_offboarded/*" {
   capabilities = ["read"]
 }
 # Sub-processors of each customer (issue 11: the overview on request).
 # Read only; team leads and admins write them.
-path "netvault/data/customers/+/subprocessors" {
+path "${kv}/data/customers/+/subprocessors" {
   capabilities = ["read"]
 }

@@ -4,24 +4,24 @@
 # nv-grant:<customer>:<user>) or carried by a time-limited JIT token.
 
 # Own inbox: response-wrapped JIT tokens, keyed by the engineer's entity id.
-path "netvault/data/_inbox/{{identity.entity.id}}/*" {
+path "${kv}/data/_inbox/{{identity.entity.id}}/*" {
   capabilities = ["read", "delete"]
 }
-path "netvault/metadata/_inbox/{{identity.entity.id}}/*" {
+path "${kv}/metadata/_inbox/{{identity.entity.id}}/*" {
   capabilities = ["read", "list", "delete"]
 }
-path "netvault/metadata/_inbox/{{identity.entity.id}}" {
+path "${kv}/metadata/_inbox/{{identity.entity.id}}" {
   capabilities = ["list"]
 }
 
 # Settings a client needs (incident reference patterns, for prompts).
-path "netvault/data/_config/settings" {
+path "${kv}/data/_config/settings" {
   capabilities = ["read"]
 }
 
 # find's per-person copy of the search documents of the customers this
 # person holds a standing grant for (written by team leads at grant, revoke
 # and record-write time; docs/DESIGN.md "Find"). Only their own.
-path "netvault/data/_reach/{{identity.entity.id}}" {
+path "${kv}/data/_reach/{{identity.entity.id}}" {
   capabilities = ["read"]
 }

@@ -7,50 +7,50 @@
 # Writes inside each EXISTING customer come from the rendered policy
 # nv-team-lead-customers (one block per customer, `_ids` create-only), so a
 # lead cannot create a new customer tree. Metadata: read and list only.
-path "netvault/metadata/customers/*" {
+path "${kv}/metadata/customers/*" {
   capabilities = ["read", "list"]
 }
 # Soft-delete / undelete of versions creates nothing, so it needs no
 # per-customer rule; "_ids" versions are never deleted (same first wildcard,
 # same number of "+", the longer path wins).
-path "netvault/delete/customers/+/*" {
+path "${kv}/delete/customers/+/*" {
   capabilities = ["update"]
 }
-path "netvault/delete/customers/+/_ids/*" {
+path "${kv}/delete/customers/+/_ids/*" {
   capabilities = ["deny"]
 }
-path "netvault/undelete/customers/+/*" {
+path "${kv}/undelete/customers/+/*" {
   capabilities = ["update"]
 }
-path "netvault/data/_index/*" {
+path "${kv}/data/_index/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
-path "netvault/metadata/_index/*" {
+path "${kv}/metadata/_index/*" {
   capabilities = ["read", "list"]
 }
-path "netvault/data/_config/settings" {
+path "${kv}/data/_config/settings" {
   capabilities = ["read"]
 }
 # find's per-person copies and who is enrolled for them (docs/DESIGN.md
 # "Find"): kept by every record writer, grant, revoke and offboarding.
-path "netvault/data/_reach/*" {
+path "${kv}/data/_reach/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
-path "netvault/metadata/_reach/*" {
+path "${kv}/metadata/_reach/*" {
   capabilities = ["read", "delete"]
 }
-path "netvault/data/_readers/*" {
+path "${kv}/data/_readers/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
-path "netvault/metadata/_readers/*" {
+path "${kv}/metadata/_readers/*" {
   capabilities = ["read"]
 }
 
 # --- sealing secret fields: encrypt and rewrap, never decrypt or export ---
-path "netvault-transit/encrypt/customer-*" {
+path "${transit}/encrypt/customer-*" {
   capabilities = ["update"]
 }
-path "netvault-transit/rewrap/customer-*" {
+path "${transit}/rewrap/customer-*" {
   capabilities = ["update"]
 }
 # Read key versions only. Creating a key is an "update" of keys/<k> in
@@ -58,7 +58,7 @@ path "netvault-transit/rewrap/customer-*" {
 # customer-<new> before the admin's `customer add`. Rotation is granted per
 # existing customer (keys/customer-<slug>/rotate, nv-team-lead-customers);
 # config (exportable, deletion), trim, export and backup stay out of reach.
-path "netvault-transit/keys/customer-*" {
+path "${transit}/keys/customer-*" {
   capabilities = ["read"]
 }
 
@@ -105,10 +105,10 @@ path "identity/group/name/nv-role-engineer" {
 }
 # Vault has no check-and-set on groups: netvault serialises changes of a
 # role group's member list with a lock key written with check-and-set.
-path "netvault/data/_locks/groups/*" {
+path "${kv}/data/_locks/groups/*" {
   capabilities = ["create", "read", "update"]
 }
-path "netvault/metadata/_locks/groups/*" {
+path "${kv}/metadata/_locks/groups/*" {
   capabilities = ["read"]
 }
 # The other role groups: read (to show who has which role), never change.
@@ -123,22 +123,22 @@ path "identity/group/name/nv-role-admin" {
 }
 # Grant records (who, why, until when): informational; the group or the
 # JIT token is what Vault enforces.
-path "netvault/data/_grants/*" {
+path "${kv}/data/_grants/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
-path "netvault/metadata/_grants/*" {
+path "${kv}/metadata/_grants/*" {
   capabilities = ["read", "list", "delete"]
 }
 # End of service (netvault customer end): the end record, create-only (a
 # lead cannot move the date or remove it; only an admin can). Shred and
 # erase records are written by admins.
-path "netvault/data/_lifecycle/+/end" {
+path "${kv}/data/_lifecycle/+/end" {
   capabilities = ["create", "read"]
 }
-path "netvault/data/_lifecycle/*" {
+path "${kv}/data/_lifecycle/*" {
   capabilities = ["read"]
 }
-path "netvault/metadata/_lifecycle/*" {
+path "${kv}/metadata/_lifecycle/*" {
   capabilities = ["read", "list"]
 }
 # Deliver JIT tokens (response-wrapped) to an engineer's inbox. Write-only
@@ -146,10 +146,10 @@ path "netvault/metadata/_lifecycle/*" {
 # (versions only, no wrap token) is readable so a write can carry the
 # check-and-set version the mount requires, and deletable so a revoke or an
 # offboarding can withdraw a delivery nobody picked up.
-path "netvault/data/_inbox/*" {
+path "${kv}/data/_inbox/*" {
   capabilities = ["create", "update"]
 }
-path "netvault/metadata/_inbox/*" {
+path "${kv}/metadata/_inbox/*" {
   capabilities = ["read", "list", "delete"]
 }
 
@@ -191,11 +191,11 @@ path "auth/token/lookup-accessor" {
 # --- engineers: create logins, find entities, disable them ---
 # create only: a team lead cannot reset an existing user's password (that
 # would let them become an admin) nor attach policies to a login.
-path "auth/userpass/users/*" {
+path "auth/${userpass}/users/*" {
   capabilities       = ["create", "read"]
   allowed_parameters = { "password" = [], "token_ttl" = [], "token_max_ttl" = [] }
 }
-path "auth/userpass/users" {
+path "auth/${userpass}/users" {
   capabilities = ["list"]
 }
 path "identity/lookup/entity" {
@@ -217,13 +217,13 @@ path "identity/entity-alias/id/*" {
 }
 
 # --- own inbox, like an engineer (JIT access granted to oneself) ---
-path "netvault/data/_inbox/{{identity.entity.id}}/*" {
+path "${kv}/data/_inbox/{{identity.entity.id}}/*" {
   capabilities = ["read", "delete", "create", "update"]
 }
-path "netvault/metadata/_inbox/{{identity.entity.id}}/*" {
+path "${kv}/metadata/_inbox/{{identity.entity.id}}/*" {
   capabilities = ["read", "list", "delete"]
 }
-path "netvault/metadata/_inbox/{{identity.entity.id}}" {
+path "${kv}/metadata/_inbox/{{identity.entity.id}}" {
   capabilities = ["list"]
 }
 
@@ -245,7 +245,7 @@ path "sys/audit-hash/netvault" {
 # --- imports: keyed fingerprints of imported secrets (netvault import) ---
 # transit hmac with the customer's key, so a re-import can tell a sealed
 # value is unchanged without decrypting it. Never decrypt.
-path "netvault-transit/hmac/customer-*" {
+path "${transit}/hmac/customer-*" {
   capabilities = ["update"]
 }
 
@@ -257,22 +257,22 @@ path "identity/group/name/nv-role-on-call" {
 }
 # Reviews of break-glass reveals: one key per audit event, created once
 # (create and read only: append-only; never updated or deleted).
-path "netvault/data/_reviews/*" {
+path "${kv}/data/_reviews/*" {
   capabilities = ["create", "read"]
 }
-path "netvault/metadata/_reviews/*" {
+path "${kv}/metadata/_reviews/*" {
   capabilities = ["read", "list"]
 }
-path "netvault/metadata/_reviews" {
+path "${kv}/metadata/_reviews" {
   capabilities = ["list"]
 }
 # Offboarding worklists (`engineer offboard`, `engineer show --offboarded`):
 # one entry per run, written once ("create" without "update": Vault refuses
 # a second write to the same key; no delete, destroy or metadata writes), so
 # a stored worklist cannot be silently rewritten.
-path "netvault/data/_offboarded/*" {
+path "${kv}/data/_offboarded/*" {
   capabilities = ["create", "read"]
 }
-path "netvault/metadata/_offboarded/*" {
+path "${kv}/metadata/_offboarded/*" {
   capabilities = ["list", "read"]
 }

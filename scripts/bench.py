@@ -126,7 +126,7 @@ class Ctx:
         self._users += 1
         name = f"bench-{role.replace('-', '')}-{self._users}"
         password = secrets.token_urlsafe(18)
-        entity = create_user(self.gateway(), self.mounts.userpass, name, password, role)
+        entity = create_user(self.gateway(), self.mounts.userpass, name, password, role, kv=self.mounts.kv)
         cfg = self.tmp / f"config-{name}"
         token = Vault(self.address).write(f"auth/{self.mounts.userpass}/login/{name}", {"password": password})["auth"]["client_token"]
         if login:

@@ -32,7 +32,8 @@ def _setup(info: cluster.ClusterInfo) -> None:
     init = json.loads(init_path.read_text())
     if "first_admin" not in init:
         password = secrets.token_urlsafe(24)
-        create_user(Vault(info.address, root), config.load().mounts.userpass, "admin", password, "admin")
+        mounts = config.load().mounts
+        create_user(Vault(info.address, root), mounts.userpass, "admin", password, "admin", kv=mounts.kv)
         init["first_admin"] = {"username": "admin", "password": password}
         config.write_private(init_path, json.dumps(init, indent=2).encode())
 

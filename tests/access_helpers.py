@@ -77,7 +77,7 @@ def seal(root: hvac.Client, customer: str, kind: str, name: str, plaintext: str,
 def provision_customer(root: hvac.Client, name: str, credentials: tuple[str, ...] = ("router",)) -> Customer:
     raw(root, "POST", f"{TRANSIT}/keys/customer-{name}", {"derived": True})
     root.sys.create_or_update_acl_policy(
-        policies.customer_policy_name(name), policies.render_customer(name, list(DEFAULT_INCIDENT_PATTERNS))
+        policies.customer_policy_name(name), policies.render_customer(name, list(DEFAULT_INCIDENT_PATTERNS), mounts=Mounts(KV, TRANSIT))
     )
     raw(root, "POST", f"{KV}/data/customers/{name}/profile", {
         "options": {"cas": 0}, "data": {"id": uuid.uuid4().hex, "name": name},

@@ -10,6 +10,7 @@ from pathlib import Path
 import hvac
 
 from netvault.vault import policies
+from netvault.local.config import Mounts
 
 
 def log_size(path: Path) -> int:
@@ -49,7 +50,7 @@ class Customer:
         self.root, self.slug, self.kv, self.transit = root, slug, kv, transit
         root.secrets.transit.create_key(f"customer-{slug}", derived=True, mount_point=transit)
         root.sys.create_or_update_acl_policy(
-            policies.customer_policy_name(slug), policies.render_customer(slug, ["INC-*", "CHG-*"])
+            policies.customer_policy_name(slug), policies.render_customer(slug, ["INC-*", "CHG-*"], mounts=Mounts(kv, transit))
         )
         root.secrets.kv.v2.create_or_update_secret(f"customers/{slug}/profile", {"id": uuid.uuid4().hex, "name": slug}, cas=0, mount_point=kv)
         self.records: dict[str, dict] = {}

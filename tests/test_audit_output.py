@@ -161,13 +161,13 @@ def test_customer_policy_refuses_useless_references(server, make_user, unique):
     eng = user.login()
     cust.grant(user.name, user.entity_id)
     # What a policy with allowed_parameters alone (as before) let through:
-    old = policies.render_customer(cust.slug, ["INC-*", "CHG-*"]).split("  # References that name no incident")[0] + "}\n"
+    old = policies.render_customer(cust.slug, ["INC-*", "CHG-*"], mounts=server.mounts).split("  # References that name no incident")[0] + "}\n"
     root.sys.create_or_update_acl_policy(policies.customer_policy_name(cust.slug), old)
     assert cust.reveal(eng, "fw", "INC-")
     assert cust.reveal(eng, "fw", "INC-*")
     assert cust.reveal(eng, "fw", ESC_REF)
     # The policy as netvault renders it now:
-    root.sys.create_or_update_acl_policy(policies.customer_policy_name(cust.slug), policies.render_customer(cust.slug, ["INC-*", "CHG-*"]))
+    root.sys.create_or_update_acl_policy(policies.customer_policy_name(cust.slug), policies.render_customer(cust.slug, ["INC-*", "CHG-*"], mounts=server.mounts))
     for ref in ("INC-", "CHG-", "INC- 7", "INC-*", "INC-7*", ESC_REF, BIDI_REF, C1_REF, "INC-7\n", "INC-7\u00ad",
                 "INC-7\U000e0041", "INC-7\x00"):
         assert not cust.reveal(eng, "fw", ref), repr(ref)

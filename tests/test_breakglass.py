@@ -19,6 +19,7 @@ from netvault.access import offboard as offboarding
 from netvault.access import incidents
 from netvault.vault import setup as layout
 from netvault.vault import policies
+from netvault.local.config import Mounts
 from netvault.access import people as users
 from netvault.errors import PermissionDenied, UsageError
 
@@ -107,7 +108,7 @@ def test_only_team_leads_give_the_role(server, make_user):
 
 
 def test_patterns_configurable_and_rendered():
-    text = policies.render_on_call(["EMERG-*"])
+    text = policies.render_on_call(["EMERG-*"], mounts=Mounts())
     assert '"reference"  = ["EMERG-*"]' in text and '"EMERG-"' in text
     assert incidents.break_glass_reference("INC-42", ["EMERG-*"]) == "EMERG-INC-42"
     assert incidents.break_glass_reference("BG-INC-42", ["BG-*"]) == "BG-INC-42"

@@ -107,7 +107,7 @@ def test_setup_changes_incident_patterns_everywhere(cli, server, unique):
 
     cust = unique("pat")
     root = server.root()
-    root.sys.create_or_update_acl_policy(policies.customer_policy_name(cust), policies.render_customer(cust, ["INC-*", "CHG-*"]))
+    root.sys.create_or_update_acl_policy(policies.customer_policy_name(cust), policies.render_customer(cust, ["INC-*", "CHG-*"], mounts=server.mounts))
     root.secrets.kv.v2.create_or_update_secret(path=f"customers/{cust}/profile", secret={"id": "x"}, cas=0, mount_point="netvault")
     try:
         res = cli("setup", "--incident-pattern", "INC-*", "--incident-pattern", "P1-*", "--json", token=server.root_token)

@@ -386,9 +386,11 @@ def test_planted_customer_names_give_nothing_and_do_not_crash_setup(s, server, c
 def test_customer_policies_refuse_a_name_that_is_not_a_slug():
     from netvault.vault import policies
     from netvault.errors import UsageError
+    from netvault.local.config import Mounts
 
-    for render in (lambda n: policies.render_customer(n, ["INC-*"]), lambda n: policies.render_auditor_no_reveal(["ok", n]),
-                   lambda n: policies.render_team_lead_customers([n])):
+    for render in (lambda n: policies.render_customer(n, ["INC-*"], mounts=Mounts()),
+                   lambda n: policies.render_auditor_no_reveal(["ok", n], mounts=Mounts()),
+                   lambda n: policies.render_team_lead_customers([n], mounts=Mounts())):
         for bad in (HCL_PAYLOAD, "A", "a b", "a/b", "..", "", "a" * 65):
             with pytest.raises(UsageError):
                 render(bad)
@@ -452,7 +454,7 @@ def test_setup_check_reports_customer_key_flags(s, server):
     key = f"customer-{c}"
     admin = admin_client(server.address, server.root_token)
     raw(root, "POST", f"{TRANSIT}/keys/{key}", {"derived": True, "exportable": True})
-    root.sys.create_or_update_acl_policy(policies.customer_policy_name(c), policies.render_customer(c, ["INC-*"]))
+    root.sys.create_or_update_acl_policy(policies.customer_policy_name(c), policies.render_customer(c, ["INC-*"], mounts=config.Mounts()))
     try:
         def item():
             result = layout.run_setup(admin, config.Mounts(), check=True)
@@ -465,7 +467,7 @@ def test_setup_check_reports_customer_key_flags(s, server):
         raw(root, "DELETE", f"sys/policies/acl/{policies.customer_policy_name(c)}")
         d = f"del-{secrets.token_hex(3)}"
         raw(root, "POST", f"{TRANSIT}/keys/customer-{d}", {"derived": True})
-        root.sys.create_or_update_acl_policy(policies.customer_policy_name(d), policies.render_customer(d, ["INC-*"]))
+        root.sys.create_or_update_acl_policy(policies.customer_policy_name(d), policies.render_customer(d, ["INC-*"], mounts=config.Mounts()))
         raw(root, "POST", f"{TRANSIT}/keys/customer-{d}/config", {"deletion_allowed": True})
         key = f"customer-{d}"
         got = item()

@@ -54,7 +54,7 @@ def _customers(ctx, n: int) -> list[str]:
 
     ctx.parallel(list(enumerate(slugs)), one, threads=16)
     for c in slugs:
-        hv.sys.create_or_update_acl_policy(policies.customer_policy_name(c), policies.render_customer(c, patterns))
+        hv.sys.create_or_update_acl_policy(policies.customer_policy_name(c), policies.render_customer(c, patterns, mounts=ctx.mounts))
     return slugs
 
 

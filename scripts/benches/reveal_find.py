@@ -150,7 +150,7 @@ def run(ctx) -> list[dict]:
     granted = ["bench-reveal", big["customer"]] + [c for c in big["customers"] if c != big["customer"]][:GRANTS - 1]
     hv = ctx.admin_client()
     for c in granted:
-        hv.sys.create_or_update_acl_policy(policies.customer_policy_name(c), policies.render_customer(c, patterns))
+        hv.sys.create_or_update_acl_policy(policies.customer_policy_name(c), policies.render_customer(c, patterns, mounts=ctx.mounts))
         hv.secrets.identity.create_or_update_group_by_name(
             name=f"nv-grant:{c}:{eng['name']}", policies=policies.customer_policy_name(c),
             member_entity_ids=[eng["entity_id"]])

@@ -333,7 +333,7 @@ def poll(vault: Vault, r: Request, *, now: datetime, mounts: Mounts = Mounts()) 
 # --------------------------------------------------------------------------
 # break-glass
 # --------------------------------------------------------------------------
-def break_glass_patterns(vault: Vault | None, kv: str = "netvault") -> list[str]:
+def break_glass_patterns(vault: Vault | None, kv: str) -> list[str]:
     """The configured break-glass patterns (settings), else the default."""
     if vault is not None:
         try:

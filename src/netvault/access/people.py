@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from netvault.values import names
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
+from netvault.local.config import Mounts
 from netvault.vault.client import Vault
 from netvault.vault.kv import GROUP_LOCKS, kv_write, read_for_update
 from netvault.vault.policies import NO_JIT_ROLES, ROLES
@@ -120,7 +121,7 @@ LOCK_TTL = 15.0  # seconds a crashed holder can block a role group's membership
 
 
 @contextmanager
-def group_lock(vault: Vault, group: str, kv: str = "netvault", timeout: float = 30.0):
+def group_lock(vault: Vault, group: str, kv: str = Mounts.kv, timeout: float = 30.0):
     """Serialise read-modify-write of one group's member list among netvault clients.
 
     Vault has no check-and-set on identity groups, so two team leads adding
@@ -162,7 +163,7 @@ def _members(vault: Vault, group: str) -> list[str]:
     return list(g["data"].get("member_entity_ids") or [])
 
 
-def add_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvault") -> None:
+def add_member(vault: Vault, group: str, entity_id: str, *, kv: str = Mounts.kv) -> None:
     """Add an entity to a group: under ``group_lock``, then re-read to verify."""
     for _ in range(10):
         with group_lock(vault, group, kv):
@@ -175,7 +176,7 @@ def add_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvault"
     raise Conflict(f"could not add the member to {group}: it kept changing; try again")
 
 
-def remove_member(vault: Vault, group: str, entity_id: str, *, kv: str = "netvault") -> bool:
+def remove_member(vault: Vault, group: str, entity_id: str, *, kv: str = Mounts.kv) -> bool:
     """Remove an entity from a group (under ``group_lock``); True when it is out."""
     for _ in range(10):
         with group_lock(vault, group, kv):
@@ -281,7 +282,7 @@ def _finish_interrupted_add(vault: Vault, mount: str, username: str, password: s
     return _give_role(vault, username, entity_id, role, group, kv)
 
 
-def create_user(vault: Vault, mount: str, username: str, password: str, role: str, *, kv: str = "netvault") -> str:
+def create_user(vault: Vault, mount: str, username: str, password: str, role: str, *, kv: str = Mounts.kv) -> str:
     """Create a login with a role; returns the entity id. An existing login is a
     conflict, unless it is an interrupted add finished by the same password."""
     names.username(username)

@@ -45,7 +45,7 @@ def refresh_team_lead_engineers(vault: Vault, mounts: Mounts = Mounts()) -> bool
     if not have & {"update", "root"}:
         return False
     logins, _bad = users.engineer_logins(vault, mounts.userpass)
-    vault.write(path, {"policy": pol.render_team_lead_engineers(mounts.userpass, logins)})
+    vault.write(path, {"policy": pol.render_team_lead_engineers(logins, mounts=mounts)})
     return True
 
 

@@ -37,6 +37,7 @@ from netvault.audit.reader import iter_lines_multi, open_binary
 from netvault.errors import UsageError
 from netvault.values.results import json_result
 from netvault.vault.kv import GRANTS, data_path
+from netvault.local.config import Mounts
 
 HMAC_PREFIX = "hmac-sha256:"
 #: path of netvault's audit device (``sys/audit-hash/<path>`` HMACs as it does)
@@ -133,7 +134,7 @@ def _hm(value) -> str | None:
 class Trace:
     """Index of token creates, unwraps and grant-record writes of the given files."""
 
-    def __init__(self, paths, *, kv_mount: str = "netvault", userpass_mount: str = "userpass") -> None:
+    def __init__(self, paths, *, kv_mount: str = Mounts.kv, userpass_mount: str = Mounts.userpass) -> None:
         self.paths = [str(p) for p in paths]
         self.kv = kv_mount.strip("/")
         self.grant_writes = data_path(self.kv, GRANTS) + "/"  # audit paths of grant records

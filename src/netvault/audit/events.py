@@ -148,6 +148,10 @@ class Classifier:
             trace = Trace((), kv_mount=m.kv, userpass_mount=m.userpass)
             trace.loaded = True  # nothing to trace through
         self.trace = trace
+        #: transit mounts (Vault's ``request.mount_point``) holding customer
+        #: decrypts that ``mounts`` does not name: reveals this classifier cannot
+        #: see, because the reader's ``[mounts]`` differ from the server's
+        self.unconfigured: set[str] = set()
 
     def __call__(self, entry: Entry) -> Event | None:
         doc = entry.doc
@@ -159,6 +163,10 @@ class Classifier:
             data = {}
         hit = self._classify(path, op, data)
         if hit is None:
+            if "/decrypt/customer-" in path and req.get("mount_type") == "transit":
+                point = str(req.get("mount_point") or "")
+                if point and point != self.transit:
+                    self.unconfigured.add(point)
             return None
         action, customer, kind, record, record_id, incident, subject = hit
         auth = doc.get("auth") or {}
@@ -353,7 +361,7 @@ class Resolver:
     #: ... and this long before it (a client that writes the record first)
     WRITTEN_BEFORE_S = 60
 
-    def __init__(self, vault, kv_mount: str = "netvault", userpass_mount: str = "userpass",
+    def __init__(self, vault, kv_mount: str = Mounts.kv, userpass_mount: str = Mounts.userpass,
                  audit_device: str = AUDIT_DEVICE) -> None:
         self.vault = vault
         self.kv = kv_mount.strip("/")
@@ -606,8 +614,14 @@ def events(
     progress: Progress | None = None,
     trace: Trace | None = None,
     break_glass: tuple[str, ...] | list[str] | None = None,
+    unconfigured: set[str] | None = None,
 ) -> Iterator[Event]:
     """Access events of the audit files ``paths``, filtered, in time order.
+
+    Paths are classified under ``mounts`` (the ``[mounts]`` of the reader's
+    config). ``unconfigured``, when given, receives the transit mounts whose
+    customer decrypts the trail holds but ``mounts`` does not name (filled
+    once the iteration is done): the caller says so rather than show nothing.
 
     ``break_glass``: the break-glass reference patterns (default ``BG-*``);
     a reveal whose reference matches one is flagged ``break-glass`` (issue 14).
@@ -641,9 +655,11 @@ def events(
                 ev.flags.append("id-mismatch")
         if f.match(ev):
             yield ev
+    if unconfigured is not None:
+        unconfigured |= classify.unconfigured
 
 
-def user_entities(vault, user: str, userpass_mount: str = "userpass") -> tuple[str, ...]:
+def user_entities(vault, user: str, userpass_mount: str) -> tuple[str, ...]:
     """Entity ids of USER: the userpass login's and the ``jit:<user>`` one (if any)."""
     from netvault.errors import NetvaultError
 

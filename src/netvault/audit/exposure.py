@@ -86,7 +86,7 @@ class KVHistory:
 
     DENIED = object()
 
-    def __init__(self, vault, kv_mount: str = "netvault") -> None:
+    def __init__(self, vault, kv_mount: str) -> None:
         self.vault = vault
         self.kv = kv_mount.strip("/")
 
@@ -138,7 +138,7 @@ def _allowed(entry) -> bool:
 
 
 def read_trail(paths, request_ids: set[str], contexts: set[str], record_paths: set[str], *,
-               transit_mount: str = "netvault-transit", kv_mount: str = "netvault",
+               transit_mount: str, kv_mount: str,
                progress: Progress | None = None) -> Trail:
     """Three cheap passes (each a byte pre-filter): the reveals' HMACs, encrypts, KV writes."""
     trail = Trail()

@@ -401,7 +401,7 @@ def write(out, evs: Iterable[Event], opts: ReportOptions | None = None, *, gener
                         unknown_names=len(a.unknown), sources=list(sources or []))
 
 
-def known_names(vault, kv: str = "netvault", userpass: str = "userpass") -> tuple[frozenset | None, frozenset | None]:
+def known_names(vault, kv: str, userpass: str) -> tuple[frozenset | None, frozenset | None]:
     """(people, customers) that exist, as far as this token may list them; None where it may not.
 
     People: the userpass logins. Customers: the ``nv-customer-<slug>`` ACL

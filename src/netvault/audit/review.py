@@ -59,7 +59,7 @@ def check_note(note: str) -> str:
     return note
 
 
-def stored_reviews(vault, kv: str = "netvault") -> dict[str, dict]:
+def stored_reviews(vault, kv: str) -> dict[str, dict]:
     """event id -> the review body kept in KV (note), for those the caller may read."""
     out: dict[str, dict] = {}
     if vault is None:
@@ -121,7 +121,7 @@ class Reviewed:
     reviewed_at: str
 
 
-def ack(vault, event: str, note: str, *, now: datetime, kv: str = "netvault") -> Reviewed:
+def ack(vault, event: str, note: str, *, now: datetime, kv: str) -> Reviewed:
     """Record the review of one break-glass reveal, once (Vault: create-only)."""
     event = event_id(event)
     note = check_note(note)

@@ -30,6 +30,7 @@ from netvault.audit.reader import CHUNK, Progress, open_binary
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
 from netvault.values.results import json_result
 from netvault.vault.kv import AUDIT_DIGESTS, kv_create, kv_data, kv_names
+from netvault.local.config import Mounts
 
 KEY_NAME = "audit-seal"
 DIGEST_DIR = AUDIT_DIGESTS
@@ -145,7 +146,7 @@ def skip_to(fh, n: int, path: str) -> None:
 
 # -- storage ------------------------------------------------------------------
 
-def load_digests(vault, kv_mount: str = "netvault", *, older_than_needed=None) -> list[dict]:
+def load_digests(vault, kv_mount: str = Mounts.kv, *, older_than_needed=None) -> list[dict]:
     """Digests stored in Vault, by sequence number.
 
     ``older_than_needed(digest) -> bool``: read newest first and stop at the
@@ -163,7 +164,7 @@ def load_digests(vault, kv_mount: str = "netvault", *, older_than_needed=None) -
     return out
 
 
-def public_keys(vault, transit_mount: str = "netvault-transit") -> dict[str, str]:
+def public_keys(vault, transit_mount: str = Mounts.transit) -> dict[str, str]:
     """Version -> base64 Ed25519 public key of the sealing key."""
     resp = vault.read(f"{transit_mount.strip('/')}/keys/{KEY_NAME}")
     if resp is None:
@@ -192,7 +193,7 @@ class ExportResult:
         return asdict(self)
 
 
-def export_digests(vault, out, *, kv_mount: str = "netvault", transit_mount: str = "netvault-transit",
+def export_digests(vault, out, *, kv_mount: str = Mounts.kv, transit_mount: str = Mounts.transit,
                    now: str) -> ExportResult:
     """Write every digest and the sealing key's public keys to ``out`` (0600, atomically)."""
     from netvault.local.config import write_private
@@ -216,8 +217,8 @@ def seal(
     paths: Iterable[str],
     *,
     now: str,
-    kv_mount: str = "netvault",
-    transit_mount: str = "netvault-transit",
+    kv_mount: str = Mounts.kv,
+    transit_mount: str = Mounts.transit,
     progress: Progress | None = None,
 ) -> list[dict]:
     """Seal the unsealed part of each file; returns the digests written."""

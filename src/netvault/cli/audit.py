@@ -217,8 +217,9 @@ def log(
     step, done = _progress(paths)
     if record and resolver is None:
         warn("not resolving record names (not logged in, or --offline): reveals match --record by stable id only")
+    foreign: set[str] = set()
     stream = events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step,
-                    break_glass=_break_glass(resolver.vault if resolver is not None else None))
+                    break_glass=_break_glass(resolver.vault if resolver is not None else None), unconfigured=foreign)
     out = sys.stdout
     if as_json:
         from netvault.values.text import json_text
@@ -236,6 +237,17 @@ def log(
     done()
     if resolver is not None and resolver.failed:
         warn("could not ask Vault for record names (unreachable or not logged in): stable ids shown")
+    _warn_unconfigured(foreign)
+
+
+def _warn_unconfigured(foreign: set[str]) -> None:
+    """Reveals on a transit mount the config's [mounts] does not name are not shown: say so."""
+    if foreign:
+        from netvault.values.names import shown
+
+        warn(f"the trail holds reveals on transit mount {', '.join(shown(p) for p in sorted(foreign)[:3])}, "
+             f"not the configured [mounts] transit {shown(_settings().mounts.transit + '/')}: they are not shown; "
+             "set [mounts] in config.toml to the server's mounts")
 
 
 def _now_text() -> str:
@@ -563,10 +575,11 @@ def report_cmd(
     vault = resolver.vault if resolver is not None else None
     from netvault.audit.review import stored_reviews
 
+    foreign: set[str] = set()
     try:
         result = report.write(
             out, events(paths, filters=filters, mounts=_settings().mounts, resolver=resolver, progress=step,
-                        break_glass=_break_glass(vault)),
+                        break_glass=_break_glass(vault), unconfigured=foreign),
             opts, generated=_now_text(), stored_reviews=stored_reviews(vault, _settings().mounts.kv),
             # a review names no customer: with --customer, its writes come from a pass of their own
             review_events=events(paths, filters=Filters(actions=("review",), since=filters.since, until=filters.until),
@@ -580,6 +593,7 @@ def report_cmd(
         raise UsageError(f"cannot write {out}: {exc.strerror}") from None
     finally:
         done()
+    _warn_unconfigured(foreign)
     if as_json:
         emit_json(result)
         return
@@ -621,12 +635,14 @@ def review_cmd(
     paths = _files(file)
     vault = _vault(required=ack is not None)
     step, done = _progress(paths)
+    foreign: set[str] = set()
     try:
         evs = list(events(paths, filters=Filters(actions=("reveal", "review"), since=_bound(since)),
                           mounts=settings.mounts, resolver=_resolver(False) if vault is not None else None,
-                          progress=step, break_glass=_break_glass(vault)))
+                          progress=step, break_glass=_break_glass(vault), unconfigured=foreign))
     finally:
         done()
+    _warn_unconfigured(foreign)
     rows = review.combine(evs, review.stored_reviews(vault, settings.mounts.kv))
     if ack is not None:
         review.event_id(ack)

@@ -346,9 +346,10 @@ def assemble(vault, *, kv: str, transit: str, customer: str, reference: str, now
     if audit_files:
         from netvault.records import authors
         from netvault.audit.events import Filters, Resolver, events
+        from netvault.local.config import Mounts
 
         paths = [str(p) for p in audit_files]
-        resolver = Resolver(vault, kv_mount=kv, userpass_mount=(mounts.userpass if mounts else "userpass"))
+        resolver = Resolver(vault, kv_mount=kv, userpass_mount=(mounts or Mounts()).userpass)
         doc["access_events"] = [e.to_dict() for e in events(paths, filters=Filters(customer=customer),
                                                              resolver=resolver, progress=progress,
                                                              **({"mounts": mounts} if mounts else {}))]

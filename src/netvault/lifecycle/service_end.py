@@ -152,7 +152,7 @@ class Lifecycle:
             return None
 
     def in_force(self, customer: str, vault=None) -> bool | None:
-        return in_force(vault or self.vault, customer)
+        return in_force(vault or self.vault, customer, self.mounts)
 
     def _require(self, paths: list[str], capability: str, message: str) -> None:
         """Refuse before changing anything when Vault would refuse a later step."""
@@ -249,7 +249,7 @@ class Lifecycle:
             if self._lock_key(customer):
                 steps.append("key")
             self.vault.write(f"sys/policies/acl/{policies.ended_policy_name(customer)}",
-                             {"policy": policies.render_ended(customer)})
+                             {"policy": policies.render_ended(customer, mounts=self.mounts)})
             steps.append("policy")
         revoked = self.revoke_all(customer, now=now)
         if revoked:
@@ -522,7 +522,7 @@ class Lifecycle:
         return len(keys)
 
 
-def in_force(vault, customer: str) -> bool | None:
+def in_force(vault, customer: str, mounts: Mounts) -> bool | None:
     """Is the end of ``customer`` in force (nv-ended-<c> holds the ended text)?
     None when the caller may not read the policy."""
     try:
@@ -530,7 +530,7 @@ def in_force(vault, customer: str) -> bool | None:
     except PermissionDenied:
         return None
     text = ((got or {}).get("data") or {}).get("policy")
-    return text == policies.render_ended(customer)
+    return text == policies.render_ended(customer, mounts=mounts)
 
 
 def _lifecycle_group_body(vault, customers: list[str] | None) -> tuple[dict, bool]:

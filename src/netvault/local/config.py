@@ -46,9 +46,25 @@ def config_file() -> Path:
 
 @dataclass(frozen=True)
 class Mounts:
+    """Where netvault's engines live (``[mounts]`` in the config file). The
+    only place their default names are written; every path, policy and audit
+    classification is built from an instance of this."""
+
     kv: str = "netvault"
     transit: str = "netvault-transit"
     userpass: str = "userpass"
+
+    def validated(self) -> "Mounts":
+        """Itself, once each name has the strict shape of ``names.mount`` and
+        the two secrets engines differ (UsageError, exit 2, otherwise)."""
+        from netvault.values import names
+
+        names.mount(self.kv, "[mounts] kv")
+        names.mount(self.transit, "[mounts] transit")
+        names.mount(self.userpass, "[mounts] userpass")
+        if self.kv == self.transit:
+            raise UsageError(f"[mounts] kv and transit must differ (both {names.shown(self.kv)})")
+        return self
 
 
 @dataclass(frozen=True)
@@ -119,7 +135,10 @@ def load(path: Path | None = None) -> Settings:
     for key, value in list(mounts_raw.items()) + [("address", data.get("address", ""))]:
         if not isinstance(value, str):
             raise UsageError(f"config file: {key!r} must be a string")
-    mounts = Mounts(**{k: v for k, v in mounts_raw.items() if k in ("kv", "transit", "userpass")})
+    unknown = sorted(set(mounts_raw) - {"kv", "transit", "userpass"})
+    if unknown:  # a misspelt key would silently fall back to the default mount
+        raise UsageError(f"config file: unknown key [mounts] {ascii(unknown[0][:40])} (known: kv, transit, userpass)")
+    mounts = Mounts(**mounts_raw).validated()
     listed = data.get("addresses")
     if listed is not None and (not isinstance(listed, list) or not all(isinstance(a, str) for a in listed)):
         raise UsageError("config file: 'addresses' must be a list of strings")

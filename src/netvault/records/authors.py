@@ -24,6 +24,7 @@ from __future__ import annotations
 from netvault.audit.reader import time_key
 from netvault.errors import NetvaultError
 from netvault.vault.kv import data_path
+from netvault.local.config import Mounts
 
 AUTHOR_FLAGS = {
     "no-trail": "no audit file given or found: authors cannot be traced",
@@ -64,7 +65,7 @@ def annotate(paths, kv: str, histories: dict, *, resolver=None, mounts=None) -> 
         for h in histories.values():
             unknown(h.get("versions") or [], "no-trail")
         return
-    trace = Trace(paths, kv_mount=kv, userpass_mount=(mounts.userpass if mounts else "userpass"))
+    trace = Trace(paths, kv_mount=kv, userpass_mount=(mounts or Mounts()).userpass)
     writes: dict[str, list[tuple]] = {p: [] for p in histories}
     prefix = data_path(kv, "")
     for entry in entries(paths, needle=_needle(kv, histories)):

@@ -69,7 +69,7 @@ class Customers(StoreBase):
                     "plaintext backup); it was not made by `customer add`: fix it by hand")
             self.vault.write(
                 f"sys/policies/acl/{policies.customer_policy_name(customer)}",
-                {"policy": policies.render_customer(customer, patterns)},
+                {"policy": policies.render_customer(customer, patterns, mounts=self.mounts)},
             )
             ended = f"sys/policies/acl/{policies.ended_policy_name(customer)}"
             if self.vault.read(ended) is None:
@@ -96,7 +96,7 @@ class Customers(StoreBase):
         customers, bad = policies.customers_of_policies(listed)
         if customer is not None and customer not in customers:
             customers.append(customer)
-        for name, text in policies.customer_list_policies(customers).items():
+        for name, text in policies.customer_list_policies(customers, mounts=self.mounts).items():
             self.vault.write(f"sys/policies/acl/{name}", {"policy": text})
         from netvault.lifecycle.service_end import sync_lifecycle_group
 
@@ -159,7 +159,7 @@ class Customers(StoreBase):
             raise NotFound(f"no customer {customer}")
         from netvault.lifecycle.service_end import in_force
 
-        if in_force(self.vault, customer):
+        if in_force(self.vault, customer, self.mounts):
             raise Conflict(f"customer {customer} has ended: its key refuses every earlier ciphertext, nothing to rewrap")
         key = transit_key(customer)
         self.vault.write(f"{self.transit}/keys/{key}/rotate")

@@ -141,7 +141,7 @@ def pick_field(kind: str, record: dict, field: str | None) -> str:
     return field
 
 
-def decrypt(vault, transit: str, customer: str, ciphertext: str, record_id: str, reference: str, kv: str = "netvault") -> str:
+def decrypt(vault, transit: str, customer: str, ciphertext: str, record_id: str, reference: str, kv: str) -> str:
     try:
         resp = vault.write(
             f"{transit}/decrypt/{transit_key(customer)}",

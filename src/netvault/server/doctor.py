@@ -84,11 +84,11 @@ def _valid(name: str, what: str) -> bool:
 # --------------------------------------------------------------------------
 # find index
 # --------------------------------------------------------------------------
-def _search_findings(vault, kv: str, customers: list[str]) -> list[Finding]:
+def _search_findings(vault, mounts: Mounts, customers: list[str]) -> list[Finding]:
     """find's search document of each customer against its records."""
     from netvault.records.store import Store
 
-    store = Store(vault, Mounts(kv=kv))
+    store = Store(vault, mounts)
 
     def one(client, c):
         want, have = store.expected_search(c, client), store.stored_search(c, client)
@@ -106,10 +106,10 @@ def _search_findings(vault, kv: str, customers: list[str]) -> list[Finding]:
     return [f for f in parallel(vault, customers, one) if f is not None]
 
 
-def _repair_search(vault, kv: str, findings: list[Finding]) -> None:
+def _repair_search(vault, mounts: Mounts, findings: list[Finding]) -> None:
     from netvault.records.store import Store
 
-    store = Store(vault, Mounts(kv=kv))
+    store = Store(vault, mounts)
     for f in findings:
         try:
             store.rebuild_search(f.subject)
@@ -118,12 +118,12 @@ def _repair_search(vault, kv: str, findings: list[Finding]) -> None:
             f.error = exc.message
 
 
-def _index_findings(vault, kv: str, customers: list[str], progress: Progress | None) -> tuple[list[Finding], dict]:
+def _index_findings(vault, mounts: Mounts, customers: list[str], progress: Progress | None) -> tuple[list[Finding], dict]:
     """The global MAC/IP index (``records.index`` buckets) against the device records."""
     from netvault.records import index
     from netvault.records.store import Store
 
-    store = Store(vault, Mounts(kv=kv))
+    store, kv = Store(vault, mounts), mounts.kv
     # what the records say: (what, key, customer, device)
     import threading
 
@@ -165,11 +165,11 @@ def _index_findings(vault, kv: str, customers: list[str], progress: Progress | N
                       "index_entries": len(have)}
 
 
-def _repair_index(vault, kv: str, findings: list[Finding]) -> None:
+def _repair_index(vault, mounts: Mounts, findings: list[Finding]) -> None:
     from netvault.records import index
     from netvault.records.store import Store
 
-    store = Store(vault, Mounts(kv=kv))
+    store = Store(vault, mounts)
     by_device: dict[tuple[str, str], list[Finding]] = {}
     for f in findings:
         c, _, d = f.subject.partition("/")
@@ -184,7 +184,7 @@ def _repair_index(vault, kv: str, findings: list[Finding]) -> None:
             if _valid(c, "customer") and _valid(d, "device name"):
                 store._settle_index(c, d, touched)
             else:  # a name no record can have: drop the entries naming it
-                index.edit(vault, kv, removes=[(what, key, c, d) for what, key in sorted(touched)])
+                index.edit(vault, mounts.kv, removes=[(what, key, c, d) for what, key in sorted(touched)])
             for f in items:
                 f.repaired = True
         except NetvaultError as exc:
@@ -339,10 +339,10 @@ def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool 
                                     "a KV tree under a name that is not a valid customer slug (planted?)",
                                     "review and remove by hand; netvault never uses it", False))
 
-    index, counts = _index_findings(vault, m.kv, customers, progress)
+    index, counts = _index_findings(vault, m, customers, progress)
     findings += index
     checked.update(counts)
-    findings += _search_findings(vault, m.kv, customers)
+    findings += _search_findings(vault, m, customers)
     for label, fn in (("grants", lambda: _grant_findings(vault, m, now)),
                       ("people", lambda: _people_findings(vault, m, now)),
                       ("customers", lambda: _customer_findings(vault, m, customers)),
@@ -355,8 +355,8 @@ def examine(vault, *, now: datetime, mounts: Mounts | None = None, repair: bool 
             skipped.append(f"{label}: your token may not read what this check needs")
 
     if repair:
-        _repair_index(vault, m.kv, [f for f in findings if f.area == "index"])
-        _repair_search(vault, m.kv, [f for f in findings if f.area == "search"])
+        _repair_index(vault, m, [f for f in findings if f.area == "index"])
+        _repair_search(vault, m, [f for f in findings if f.area == "search"])
         for f in findings:
             if f.area == "grant" and f.repairable:
                 try:

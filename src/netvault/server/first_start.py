@@ -31,7 +31,7 @@ def first_start(info: embedded.ServerInfo, admin_user: str = FIRST_ADMIN) -> dic
 
     password = secrets.token_urlsafe(24)
     vault = ClientConfig.local(info.address, cacert=ca).vault(root)
-    create_user(vault, mounts.userpass, admin_user, password, "admin")
+    create_user(vault, mounts.userpass, admin_user, password, "admin", kv=mounts.kv)
     init = json.loads(paths.init.read_text())
     init["first_admin"] = {"username": admin_user, "password": password}
     config.write_private(paths.init, json.dumps(init, indent=2).encode())

@@ -45,6 +45,25 @@ def username(value: str) -> str:
     return value
 
 
+_MOUNT = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?")
+#: paths Vault keeps for itself (or that would shadow netvault's own use)
+RESERVED_MOUNTS = frozenset({"sys", "auth", "identity", "cubbyhole", "token"})
+
+
+def mount(value: str, what: str = "mount") -> str:
+    """A ``[mounts]`` name (KV, transit, userpass). It is pasted into policy
+    paths and request URLs, so it is held to a strict shape: lower-case
+    letters, digits, '-' and '_', no '/', no glob character, at most 64."""
+    if not isinstance(value, str) or not _MOUNT.fullmatch(value):
+        raise UsageError(
+            f"{what} {shown(str(value))} may only hold lower-case letters, digits, '-' and '_' "
+            "(starting and ending with a letter or digit, at most 64)"
+        )
+    if value in RESERVED_MOUNTS:
+        raise UsageError(f"{what} {shown(value)} is a path Vault keeps for itself")
+    return value
+
+
 def record_ref(value: str) -> tuple[str, str]:
     """Split CUSTOMER/NAME, validating both parts."""
     if not isinstance(value, str) or value.count("/") != 1:

@@ -1,4 +1,11 @@
-"""Load the reviewable HCL in ``policies/`` and render per-customer policies.
+"""Load the reviewable HCL in ``policies/`` and render it for one server.
+
+Every file there, static ``.hcl`` and ``.hcl.tmpl`` alike, is a template:
+``${kv}``, ``${transit}`` and ``${userpass}`` stand for the ``[mounts]`` of
+the config (``local.config.Mounts``) and are filled in by ``render``, the one
+place a policy text is made. ``render`` checks each mount name against
+``names.mount`` (UsageError, exit 2, for anything else) before it reaches HCL.
+With the default mounts the text is what the files said before templating.
 
 The files ship inside the wheel as ``netvault/policies``; in a source
 checkout (editable install) they are read from the top-level ``policies/``.
@@ -12,6 +19,7 @@ from string import Template
 
 from netvault.values import names
 from netvault.errors import UsageError
+from netvault.local.config import Mounts
 
 #: Vault policy name -> file in policies/
 ROLE_POLICIES = {
@@ -85,19 +93,29 @@ def read(filename: str) -> str:
     return (policy_dir() / filename).read_text()
 
 
-def role_policies() -> dict[str, str]:
-    return {name: read(fname) for name, fname in ROLE_POLICIES.items()}
+def render(filename: str, mounts: Mounts, **values: str) -> str:
+    """The text of ``policies/<filename>`` with the mount names of ``mounts``
+    (each validated here, whatever its source) and ``values`` filled in.
+    A placeholder without a value, or a stray ``$``, is an error, never left
+    in the text sent to Vault."""
+    m = mounts.validated()
+    return Template(read(filename)).substitute(values, kv=m.kv, transit=m.transit, userpass=m.userpass)
+
+
+def role_policies(mounts: Mounts) -> dict[str, str]:
+    return {name: render(fname, mounts) for name, fname in ROLE_POLICIES.items()}
 
 
 def customer_policy_name(customer: str) -> str:
     return CUSTOMER_POLICY_PREFIX + customer
 
 
-def render_customer(customer: str, reference_patterns: list[str]) -> str:
+def render_customer(customer: str, reference_patterns: list[str], *, mounts: Mounts) -> str:
     """The nv-customer-<slug> policy. A name that is not a slug is refused
     (UsageError) here, whatever its source: it would be pasted into HCL."""
     names.slug(customer, "customer")
-    return Template(read("customer.hcl.tmpl")).substitute(
+    return render(
+        "customer.hcl.tmpl", mounts,
         customer=customer, reference_patterns=json.dumps(list(reference_patterns)),
         reference_denied=_hcl_list(denied_references(reference_patterns)),
     )
@@ -143,17 +161,18 @@ def _slugs(customers) -> list[str]:
     return sorted({names.slug(c, "customer") for c in customers})
 
 
-def render_auditor_no_reveal(customers: list[str]) -> str:
+def render_auditor_no_reveal(customers: list[str], *, mounts: Mounts) -> str:
     """nv-auditor-no-reveal: a deny on each customer's exact decrypt path.
 
     Re-rendered whenever a customer is added (``customer add`` and
     ``netvault setup``, from the nv-customer-* policies Vault holds). Every
     name must be a slug (UsageError otherwise)."""
+    transit = mounts.validated().transit
     blocks = "".join(
-        f'path "netvault-transit/decrypt/customer-{c}" {{\n  capabilities = ["deny"]\n}}\n'
+        f'path "{transit}/decrypt/customer-{c}" {{\n  capabilities = ["deny"]\n}}\n'
         for c in _slugs(customers)
     )
-    return Template(read("auditor-no-reveal.hcl.tmpl")).substitute(customer_denies=blocks)
+    return render("auditor-no-reveal.hcl.tmpl", mounts, customer_denies=blocks)
 
 
 def ended_policy_name(customer: str) -> str:
@@ -168,17 +187,19 @@ def render_not_ended(customer: str) -> str:
     return f"# nv-ended-{c}: customer {c} is active (no rules until `netvault customer end`).\n"
 
 
-def render_ended(customer: str) -> str:
+def render_ended(customer: str, *, mounts: Mounts) -> str:
     """nv-ended-<slug>: what ``customer end`` switches on for a customer.
 
     Attached to team leads through the group nv-lifecycle. Refuses new grants
     of the customer (group and JIT token) and every transit use of its key
     but reads; the key itself refuses every decrypt (min_decryption_version,
-    netvault.lifecycle.service_end). Its text depends on the slug alone: team leads may
-    write exactly this text and nothing else (render_team_lead_customers)."""
+    netvault.lifecycle.service_end). Its text depends on the slug and the
+    transit mount alone: team leads may write exactly this text and nothing
+    else (render_team_lead_customers)."""
     c = names.slug(customer, "customer")
+    transit = mounts.validated().transit
     deny = "".join(
-        f'path "netvault-transit/{p}" {{\n  capabilities = ["deny"]\n}}\n'
+        f'path "{transit}/{p}" {{\n  capabilities = ["deny"]\n}}\n'
         for p in (f"decrypt/customer-{c}", f"encrypt/customer-{c}", f"rewrap/customer-{c}",
                   f"hmac/customer-{c}", f"keys/customer-{c}/rotate", f"keys/customer-{c}/config")
     )
@@ -193,7 +214,7 @@ def render_ended(customer: str) -> str:
     )
 
 
-def render_team_lead_customers(customers: list[str]) -> str:
+def render_team_lead_customers(customers: list[str], *, mounts: Mounts) -> str:
     """nv-team-lead-customers: a team lead's record and key rights, one block
     per existing customer (names must be slugs, UsageError otherwise).
 
@@ -201,40 +222,39 @@ def render_team_lead_customers(customers: list[str]) -> str:
     raising the key's min_decryption_version (nothing else of its config),
     and writing nv-ended-<slug> with exactly render_ended's text (Vault
     compares the whole value, so no other policy text is accepted)."""
+    m = mounts.validated()
+    kv, transit = m.kv, m.transit
     blocks = []
     for c in _slugs(customers):
         blocks.append(
             f'\n# --- customer {c}\n'
-            f'path "netvault/data/customers/{c}/*" {{\n  capabilities = ["create", "read", "update", "delete"]\n}}\n'
-            f'path "netvault/data/customers/{c}/_ids/*" {{\n  capabilities = ["create", "read"]\n}}\n'
-            f'path "netvault-transit/keys/customer-{c}/rotate" {{\n  capabilities = ["update"]\n}}\n'
-            f'path "netvault-transit/keys/customer-{c}/config" {{\n  capabilities = ["update"]\n'
+            f'path "{kv}/data/customers/{c}/*" {{\n  capabilities = ["create", "read", "update", "delete"]\n}}\n'
+            f'path "{kv}/data/customers/{c}/_ids/*" {{\n  capabilities = ["create", "read"]\n}}\n'
+            f'path "{transit}/keys/customer-{c}/rotate" {{\n  capabilities = ["update"]\n}}\n'
+            f'path "{transit}/keys/customer-{c}/config" {{\n  capabilities = ["update"]\n'
             f'  allowed_parameters = {{ "min_decryption_version" = [] }}\n}}\n'
             f'path "sys/policies/acl/{ended_policy_name(c)}" {{\n  capabilities = ["create", "read", "update"]\n'
-            f'  allowed_parameters = {{ "policy" = [{json.dumps(render_ended(c))}] }}\n}}\n'
+            f'  allowed_parameters = {{ "policy" = [{json.dumps(render_ended(c, mounts=m))}] }}\n}}\n'
         )
-    return Template(read("team-lead-customers.hcl.tmpl")).substitute(customer_blocks="".join(blocks))
+    return render("team-lead-customers.hcl.tmpl", m, customer_blocks="".join(blocks))
 
 
-def render_self_password(userpass_mount: str, accessor: str) -> str:
-    """nv-self-password for the userpass mount with that accessor."""
-    names.slug(userpass_mount.replace("/", "-"), "userpass mount")
-    if not accessor.replace("_", "").replace("-", "").isalnum():
-        raise UsageError(f"unexpected userpass mount accessor {names.shown(accessor)}")
-    return Template(read("self-password.hcl.tmpl")).substitute(userpass=userpass_mount, accessor=accessor)
+def render_self_password(accessor: str, *, mounts: Mounts) -> str:
+    """nv-self-password for the userpass mount (``mounts.userpass``) with that accessor."""
+    return render("self-password.hcl.tmpl", mounts, accessor=_accessor(accessor))
 
 
-def render_team_lead_engineers(userpass_mount: str, logins) -> str:
+def render_team_lead_engineers(logins, *, mounts: Mounts) -> str:
     """nv-team-lead-engineers: one exact path per login (each must be a valid
     user name, UsageError otherwise: it is pasted into HCL)."""
+    userpass = mounts.validated().userpass
     blocks = []
     for user in sorted({names.username(u) for u in logins}):
         blocks.append(
-            f'\npath "auth/{userpass_mount}/users/{user}" {{\n  capabilities       = ["read", "update"]\n'
+            f'\npath "auth/{userpass}/users/{user}" {{\n  capabilities       = ["read", "update"]\n'
             f'  allowed_parameters = {{ "password" = [] }}\n}}\n'
         )
-    return Template(read("team-lead-engineers.hcl.tmpl")).substitute(
-        userpass=userpass_mount, engineer_blocks="".join(blocks) or "# (no engineers yet)\n")
+    return render("team-lead-engineers.hcl.tmpl", mounts, engineer_blocks="".join(blocks) or "# (no engineers yet)\n")
 
 
 def customers_of_policies(policy_names) -> tuple[list[str], list[str]]:
@@ -253,18 +273,19 @@ def customers_of_policies(policy_names) -> tuple[list[str], list[str]]:
     return sorted(good), sorted(bad)
 
 
-def customer_list_policies(customers: list[str]) -> dict[str, str]:
+def customer_list_policies(customers: list[str], *, mounts: Mounts) -> dict[str, str]:
     """The policies rendered from the list of customers: name -> HCL."""
     return {
-        AUDITOR_NO_REVEAL: render_auditor_no_reveal(customers),
-        TEAM_LEAD_CUSTOMERS: render_team_lead_customers(customers),
+        AUDITOR_NO_REVEAL: render_auditor_no_reveal(customers, mounts=mounts),
+        TEAM_LEAD_CUSTOMERS: render_team_lead_customers(customers, mounts=mounts),
     }
 
 
-def render_on_call(break_glass_patterns: list[str]) -> str:
+def render_on_call(break_glass_patterns: list[str], *, mounts: Mounts) -> str:
     """nv-on-call: decrypt in any customer with a break-glass reference only."""
     pats = list(break_glass_patterns)
-    return Template(read("on-call.hcl.tmpl")).substitute(
+    return render(
+        "on-call.hcl.tmpl", mounts,
         patterns_text=", ".join(pats), reference_patterns=json.dumps(pats),
         reference_denied=_hcl_list(denied_references(pats)),
     )
@@ -278,11 +299,11 @@ def _accessor(userpass_accessor: str) -> str:
     return userpass_accessor
 
 
-def render_requests(userpass_accessor: str) -> str:
+def render_requests(userpass_accessor: str, *, mounts: Mounts) -> str:
     """nv-requests: each person files requests under their own login name only."""
-    return Template(read("requests.hcl.tmpl")).substitute(userpass_accessor=_accessor(userpass_accessor))
+    return render("requests.hcl.tmpl", mounts, userpass_accessor=_accessor(userpass_accessor))
 
 
-def render_request_decisions(userpass_accessor: str) -> str:
+def render_request_decisions(userpass_accessor: str, *, mounts: Mounts) -> str:
     """nv-request-decisions: team leads decide requests, never their own."""
-    return Template(read("request-decisions.hcl.tmpl")).substitute(userpass_accessor=_accessor(userpass_accessor))
+    return render("request-decisions.hcl.tmpl", mounts, userpass_accessor=_accessor(userpass_accessor))

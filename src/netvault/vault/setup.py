@@ -284,7 +284,7 @@ class _Layout:
         out.append(self.userpass_ttl_item(up))
 
         existing = set(self.c.sys.list_acl_policies()["data"]["keys"])
-        for name, text in pol.role_policies().items():
+        for name, text in pol.role_policies(self.m).items():
             current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
             out.append(Item(f"policy {name}", current == text, "missing" if current is None else ("" if current == text else "differs from policies/"), lambda n=name, t=text: self.c.sys.create_or_update_acl_policy(n, t)))
         out.extend(self.password_policy_items(up, existing))
@@ -441,11 +441,11 @@ class _Layout:
                  "not a valid customer name: skipped; delete this policy by hand", manual=True)
             for b in bad
         ]
-        for name, text in pol.customer_list_policies(customers).items():
+        for name, text in pol.customer_list_policies(customers, mounts=self.m).items():
             out.append(self._policy_item(name, text, existing))
         patterns = self.patterns()
         for customer in customers:
-            out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns), existing))
+            out.append(self._policy_item(pol.customer_policy_name(customer), pol.render_customer(customer, patterns, mounts=self.m), existing))
         for customer in customers:
             name = pol.ended_policy_name(customer)
             if name not in existing:  # never overwritten here: it may hold an end in force
@@ -469,7 +469,7 @@ class _Layout:
         logins a team lead may reset), both rendered for the userpass mount."""
         if userpass is None or not userpass.get("accessor"):
             return [Item(f"policy {n}", False, "no userpass mount yet") for n in (pol.SELF_PASSWORD, pol.TEAM_LEAD_ENGINEERS)]
-        out = [self._policy_item(pol.SELF_PASSWORD, pol.render_self_password(self.m.userpass, userpass["accessor"]), existing)]
+        out = [self._policy_item(pol.SELF_PASSWORD, pol.render_self_password(userpass["accessor"], mounts=self.m), existing)]
         from netvault.access import people as users
 
         logins, bad = users.engineer_logins(self._gateway(), self.m.userpass)
@@ -485,7 +485,7 @@ class _Layout:
         import re
 
         name = pol.TEAM_LEAD_ENGINEERS
-        text = pol.render_team_lead_engineers(self.m.userpass, logins)
+        text = pol.render_team_lead_engineers(logins, mounts=self.m)
         current = self.c.sys.read_acl_policy(name)["data"]["policy"] if name in existing else None
 
         def fix() -> None:
@@ -495,7 +495,7 @@ class _Layout:
             return Item(f"policy {name}", False, "missing", fix)
         listed = re.findall(r'path "auth/[^"]*/users/([^"/]+)"', current)
         try:
-            same_form = current == pol.render_team_lead_engineers(self.m.userpass, listed)
+            same_form = current == pol.render_team_lead_engineers(listed, mounts=self.m)
         except UsageError:
             same_form = False
         extra = sorted(set(listed) - set(logins))
@@ -509,12 +509,12 @@ class _Layout:
     def incident_policy_items(self, existing: set[str], auth: dict) -> list[Item]:
         """nv-on-call (break-glass patterns) and the request policies, which
         need the userpass mount's accessor (templated paths; issue 14)."""
-        out = [self._policy_item(pol.ON_CALL, pol.render_on_call(self.break_glass()), existing)]
+        out = [self._policy_item(pol.ON_CALL, pol.render_on_call(self.break_glass(), mounts=self.m), existing)]
         up = auth.get(f"{self.m.userpass}/")
         if up is None or not up.get("accessor"):
             return out  # the mount comes first (setup runs its items twice)
-        out.append(self._policy_item(pol.REQUESTS, pol.render_requests(up["accessor"]), existing))
-        out.append(self._policy_item(pol.REQUEST_DECISIONS, pol.render_request_decisions(up["accessor"]), existing))
+        out.append(self._policy_item(pol.REQUESTS, pol.render_requests(up["accessor"], mounts=self.m), existing))
+        out.append(self._policy_item(pol.REQUEST_DECISIONS, pol.render_request_decisions(up["accessor"], mounts=self.m), existing))
         return out
 
     def _policy_item(self, name: str, text: str, existing: set[str]) -> Item:
@@ -680,6 +680,7 @@ def run_setup(
 ) -> SetupResult:
     from netvault.vault.client import hvac_errors
 
+    mounts = mounts.validated()  # names reach request paths and policies: refused (exit 2) before any request
     if patterns is not None:
         patterns = validate_patterns(patterns)
     if history is not None:
@@ -714,7 +715,7 @@ def sync_customer_policies(client, mounts: Mounts) -> list[str]:
     they drifted (call after adding a customer). Returns the names written."""
     from netvault.vault.client import hvac_errors
 
-    layout = _Layout(client, mounts, None, None)
+    layout = _Layout(client, mounts.validated(), None, None)
     written = []
     with hvac_errors("Vault"):
         existing = set(client.sys.list_acl_policies()["data"]["keys"])
