@@ -27,7 +27,7 @@ from pathlib import Path
 from netvault.local import config
 from netvault.server import doctor
 from netvault.server import embedded
-from netvault.vault import setup as layout
+from netvault.server import setup as layout
 from netvault.vault.client import Vault, admin_client
 from netvault.records.store import Store
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import hvac
 from hvac import exceptions as hx
 
-from netvault.vault import setup as layout
+from netvault.server import setup as layout
 from netvault.vault import policies
 from netvault.local.config import DEFAULT_INCIDENT_PATTERNS, Mounts
 from people import User, new_user

@@ -24,7 +24,7 @@ import pytest
 
 from netvault.local import config
 from netvault.server import embedded
-from netvault.vault import setup as layout
+from netvault.server import setup as layout
 from netvault.vault.client import Vault, admin_client
 from people import User, new_user
 

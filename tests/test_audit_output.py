@@ -17,7 +17,7 @@ from audit_helpers import Customer, log_size, slice_log
 from netvault.vault import policies
 from netvault.audit.events import Filters, events
 from netvault.errors import UsageError
-from netvault.vault.setup import validate_patterns
+from netvault.server.setup import validate_patterns
 from netvault.values.text import FORMULA_START, csv_cell, json_text, printable, reference_flags
 
 ESC_REF = "INC-1\x1b[2J\x1b]0;owned\x07"

@@ -17,7 +17,7 @@ from hvac import exceptions as hx
 from access_helpers import KV, decrypt, provision_customer, raw
 from netvault.access import offboard as offboarding
 from netvault.access import incidents
-from netvault.vault import setup as layout
+from netvault.server import setup as layout
 from netvault.vault import policies
 from netvault.local.config import Mounts
 from netvault.access import people as users

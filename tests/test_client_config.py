@@ -13,7 +13,7 @@ import requests
 import tls_helpers
 from net_helpers import ConnectProxy, Redirector, Silent
 from netvault.local import config
-from netvault.vault import setup as layout
+from netvault.server import setup as layout
 from netvault.errors import UsageError, Unreachable
 from netvault.vault.client import ClientConfig
 

@@ -24,7 +24,7 @@ import pytest
 
 from netvault.server import cluster
 from netvault.local import config
-from netvault.vault import setup as layout
+from netvault.server import setup as layout
 from netvault.records import lookup
 from netvault.audit.reader import entries
 from netvault.vault.client import Vault, admin_client

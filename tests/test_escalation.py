@@ -445,7 +445,7 @@ def test_setup_check_reports_customer_key_flags(s, server):
     """A key made outside `customer add` (here by root) with flags that let it
     leave Vault is drift setup cannot undo; deletion_allowed it resets."""
     from netvault.local import config
-    from netvault.vault import setup as layout
+    from netvault.server import setup as layout
     from netvault.vault import policies
     from netvault.vault.client import admin_client
 
@@ -506,7 +506,7 @@ def test_a_jit_token_dies_when_its_person_becomes_an_auditor(s, server):
     they are an auditor and `setup` has locked their jit identity (setup
     --check names them until then)."""
     from netvault.local import config
-    from netvault.vault import setup as layout
+    from netvault.server import setup as layout
     from netvault.vault.client import admin_client
 
     person = new_person(server, "engineer")

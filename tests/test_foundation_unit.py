@@ -10,7 +10,7 @@ from netvault.errors import (
     Conflict, ExitCode, NotFound, NotLoggedIn, PermissionDenied, Sealed, UsageError,
 )
 from netvault.vault.client import map_http_error
-from netvault.vault.setup import validate_patterns
+from netvault.server.setup import validate_patterns
 
 
 @pytest.mark.parametrize("text,seconds", [("90s", 90), ("15m", 900), ("4h", 14400), ("7d", 604800), ("1h30m", 5400), ("2w", 1209600), ("3600", 3600)])

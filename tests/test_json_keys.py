@@ -54,7 +54,7 @@ def test_declared_json_names_exist_and_render():
 def test_to_json_keys_order_and_optional():
     from netvault.access.grants import Grant
     from netvault.records.results import DeviceWritten
-    from netvault.vault.setup import Item, SetupResult
+    from netvault.server.setup import Item, SetupResult
 
     g = Grant(user="bob", customer="acme", kind="jit", state="active")
     assert sorted(to_json(g)) == sorted(set(json_keys(Grant)) - {"incident", "request"})

@@ -13,7 +13,7 @@ from netvault.audit.attribution import AuditHash
 from netvault.local.session import Identity, LoggedOut, WhoAmI
 from netvault.records import results as rr
 from netvault.values.results import json_keys
-from netvault.vault.setup import Item, SetupReport
+from netvault.server.setup import Item, SetupReport
 
 
 def has_keys(obj, cls) -> None:

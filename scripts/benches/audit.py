@@ -109,7 +109,7 @@ def _server(tmp: Path):
 
     data = tmp / "bao"
     from netvault.local import config
-    from netvault.vault import setup as layout
+    from netvault.server import setup as layout
     from netvault.vault.client import admin_client
 
     info = embedded.up(data, embedded.free_port(), die_with_parent=True)

@@ -44,7 +44,7 @@ def setup(
     Example:  netvault setup --login-ttl 12h
     """
     from netvault.local import config
-    from netvault.vault import setup as layout
+    from netvault.server import setup as layout
     from netvault.local import session
 
     settings = config.load()

@@ -186,7 +186,7 @@ def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None 
     """Replace the server's whole state with the snapshot (same unseal key
     needed), wait until it serves again, then check the layout and that every
     customer's transit key and policy are there."""
-    from netvault.vault import setup as layout
+    from netvault.server import setup as layout
     from netvault.errors import NotLoggedIn, PermissionDenied, Unreachable
     data, manifest = verify_file(snapshot)
     started = time.monotonic()

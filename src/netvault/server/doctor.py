@@ -305,7 +305,7 @@ def _customer_findings(vault, mounts: Mounts, listed: list[str]) -> list[Finding
 
 def _setup_findings(vault, mounts: Mounts) -> list[Finding]:
     """Drift from the netvault layout, as `setup --check` sees it (admins only)."""
-    from netvault.vault import setup as layout
+    from netvault.server import setup as layout
     caps = vault.write("sys/capabilities-self", {"paths": ["sys/policies/acl/nv-admin"]}) or {}
     have = set(caps.get("capabilities") or (caps.get("data") or {}).get("capabilities") or [])
     if not have & {"read", "root"}:

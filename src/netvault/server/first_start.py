@@ -8,7 +8,7 @@ from pathlib import Path
 
 from netvault.local import config
 from netvault.server import embedded
-from netvault.vault import setup as layout
+from netvault.server import setup as layout
 from netvault.local import session
 from netvault.local import tokens
 from netvault.vault.client import ClientConfig
