@@ -20,7 +20,8 @@ from hvac import exceptions as hx
 
 from netvault.server import setup as layout
 from netvault.vault import policies
-from netvault.local.config import DEFAULT_INCIDENT_PATTERNS, Mounts
+from netvault.local.config import DEFAULT_INCIDENT_PATTERNS
+from netvault.vault.mounts import Mounts
 from people import User, new_user
 
 KV = "netvault"

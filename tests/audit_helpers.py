@@ -10,7 +10,7 @@ from pathlib import Path
 import hvac
 
 from netvault.vault import policies
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 
 
 def log_size(path: Path) -> int:

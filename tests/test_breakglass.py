@@ -19,7 +19,7 @@ from netvault.access import offboard as offboarding
 from netvault.access import incidents
 from netvault.server import setup as layout
 from netvault.vault import policies
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.access import people as users
 from netvault.errors import PermissionDenied, UsageError
 

@@ -386,7 +386,7 @@ def test_planted_customer_names_give_nothing_and_do_not_crash_setup(s, server, c
 def test_customer_policies_refuse_a_name_that_is_not_a_slug():
     from netvault.vault import policies
     from netvault.errors import UsageError
-    from netvault.local.config import Mounts
+    from netvault.vault.mounts import Mounts
 
     for render in (lambda n: policies.render_customer(n, ["INC-*"], mounts=Mounts()),
                    lambda n: policies.render_auditor_no_reveal(["ok", n], mounts=Mounts()),

@@ -19,7 +19,7 @@ import pytest
 from hvac import exceptions as hx
 
 from netvault.errors import ExitCode
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.server import embedded
 from netvault.vault import policies
 

@@ -37,7 +37,7 @@ from typing import Callable, Iterable
 
 from netvault.access import jit
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.values import names
 from netvault.values.durations import iso_utc, parse_iso
 from netvault.vault import kv

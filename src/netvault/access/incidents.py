@@ -29,7 +29,8 @@ from datetime import datetime, timedelta, timezone
 from netvault.access import grants as access
 from netvault.values import names
 from netvault.access import people as users
-from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, Mounts
+from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS
+from netvault.vault.mounts import Mounts
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.vault.client import Vault
 from netvault.values.results import json_result, to_json

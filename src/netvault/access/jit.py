@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.values import names
 from netvault.values.durations import iso_utc, parse_iso
 from netvault.vault import kv

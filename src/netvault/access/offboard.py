@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from netvault.access import grants, jit
 from netvault.access import people as users
 from netvault.errors import Conflict, NetvaultError, NotFound, PermissionDenied, UsageError
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.values import names
 from netvault.values.durations import iso_utc
 from netvault.vault import kv

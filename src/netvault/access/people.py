@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from netvault.values import names
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.vault.client import Vault
 from netvault.vault.kv import GROUP_LOCKS, kv_write, read_for_update
 from netvault.vault.policies import NO_JIT_ROLES, ROLES

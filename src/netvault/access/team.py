@@ -15,7 +15,7 @@ from datetime import datetime
 from netvault.access import grants, results
 from netvault.access import people as users
 from netvault.errors import PermissionDenied, UsageError
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.values import names
 from netvault.vault.client import Vault
 

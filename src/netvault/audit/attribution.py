@@ -37,7 +37,7 @@ from netvault.audit.reader import iter_lines_multi, open_binary
 from netvault.errors import UsageError
 from netvault.values.results import json_result
 from netvault.vault.kv import GRANTS, data_path
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 
 HMAC_PREFIX = "hmac-sha256:"
 #: path of netvault's audit device (``sys/audit-hash/<path>`` HMACs as it does)

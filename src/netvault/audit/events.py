@@ -17,7 +17,7 @@ from typing import Iterator
 
 from netvault.audit.attribution import AUDIT_DEVICE, Trace, direct
 from netvault.audit.reader import Entry, Progress, entries
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.errors import UsageError
 from netvault.values.text import reference_flags
 from netvault.values.results import json_result, to_json

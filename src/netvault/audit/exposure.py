@@ -46,7 +46,7 @@ from typing import Callable, Iterable
 
 from netvault.audit.events import Event, Filters, Resolver, events
 from netvault.audit.reader import Progress, entries, time_key
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.values.results import json_result, to_json
 from netvault.vault.kv import CUSTOMERS, current_version_of, data_path, metadata_path, response_data
 

@@ -30,7 +30,7 @@ from netvault.audit.reader import CHUNK, Progress, open_binary
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
 from netvault.values.results import json_result
 from netvault.vault.kv import AUDIT_DIGESTS, kv_create, kv_data, kv_names
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 
 KEY_NAME = "audit-seal"
 DIGEST_DIR = AUDIT_DIGESTS

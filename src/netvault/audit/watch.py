@@ -26,7 +26,8 @@ from datetime import datetime
 from typing import BinaryIO, Callable
 
 from netvault.audit.reader import Entry, later_entry
-from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, Mounts
+from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS
+from netvault.vault.mounts import Mounts
 from netvault.errors import UsageError
 from netvault.values.results import json_result
 

@@ -346,7 +346,7 @@ def assemble(vault, *, kv: str, transit: str, customer: str, reference: str, now
     if audit_files:
         from netvault.records import authors
         from netvault.audit.events import Filters, Resolver, events
-        from netvault.local.config import Mounts
+        from netvault.vault.mounts import Mounts
 
         paths = [str(p) for p in audit_files]
         resolver = Resolver(vault, kv_mount=kv, userpass_mount=(mounts or Mounts()).userpass)

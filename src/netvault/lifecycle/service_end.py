@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 
 from netvault.values import names
 from netvault.vault import policies
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
 from netvault.records.lookup import parallel, profile_path, reach_path, readers_path, record_path, transit_key
 from netvault.values.results import json_result, to_json

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from netvault.errors import UsageError
+from netvault.vault.mounts import Mounts
 
 DEFAULT_PORT = 18200
 DEFAULT_ADDRESS = f"http://127.0.0.1:{DEFAULT_PORT}"
@@ -42,29 +43,6 @@ def default_data_dir() -> Path:
 
 def config_file() -> Path:
     return config_dir() / "config.toml"
-
-
-@dataclass(frozen=True)
-class Mounts:
-    """Where netvault's engines live (``[mounts]`` in the config file). The
-    only place their default names are written; every path, policy and audit
-    classification is built from an instance of this."""
-
-    kv: str = "netvault"
-    transit: str = "netvault-transit"
-    userpass: str = "userpass"
-
-    def validated(self) -> "Mounts":
-        """Itself, once each name has the strict shape of ``names.mount`` and
-        the two secrets engines differ (UsageError, exit 2, otherwise)."""
-        from netvault.values import names
-
-        names.mount(self.kv, "[mounts] kv")
-        names.mount(self.transit, "[mounts] transit")
-        names.mount(self.userpass, "[mounts] userpass")
-        if self.kv == self.transit:
-            raise UsageError(f"[mounts] kv and transit must differ (both {names.shown(self.kv)})")
-        return self
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from netvault.audit.reader import time_key
 from netvault.errors import NetvaultError
 from netvault.vault.kv import data_path
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 
 AUTHOR_FLAGS = {
     "no-trail": "no audit file given or found: authors cannot be traced",

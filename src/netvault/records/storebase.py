@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 
 from netvault.errors import Conflict, NetvaultError, NotFound, UsageError
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.records import lookup
 from netvault.records.lookup import ids_path, transit_key
 from netvault.values import names

@@ -26,6 +26,7 @@ from netvault.local import config
 from netvault.errors import NetvaultError, NotFound, Tampered, UsageError
 from netvault.values.results import json_result, to_json
 from netvault.vault.kv import CUSTOMERS, LIFECYCLE, kv_folders, kv_metadata
+from netvault.vault.mounts import Mounts
 
 SNAPSHOT_PATH = "sys/storage/raft/snapshot"
 SUFFIX = ".snap"
@@ -181,7 +182,7 @@ class Restore:
         return to_json(self)
 
 
-def restore(vault, snapshot: Path, *, mounts: config.Mounts, cacert: str | None = None,
+def restore(vault, snapshot: Path, *, mounts: Mounts, cacert: str | None = None,
             timeout: float = 120.0) -> Restore:
     """Replace the server's whole state with the snapshot (same unseal key
     needed), wait until it serves again, then check the layout and that every

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Callable
 
 from netvault.values import names
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
 from netvault.records.lookup import parallel, profile_path, record_path
 from netvault.values.results import json_result, to_json

@@ -12,7 +12,8 @@ from typing import Callable
 
 from netvault.values import names
 from netvault.vault import policies as pol
-from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, DEFAULT_INCIDENT_PATTERNS, Mounts
+from netvault.local.config import DEFAULT_BREAK_GLASS_PATTERNS, DEFAULT_INCIDENT_PATTERNS
+from netvault.vault.mounts import Mounts
 from netvault.errors import NetvaultError, UsageError
 from netvault.values.results import json_result, to_json
 from netvault.vault.kv import SETTINGS_PATH

@@ -2,7 +2,7 @@
 
 Every file there, static ``.hcl`` and ``.hcl.tmpl`` alike, is a template:
 ``${kv}``, ``${transit}`` and ``${userpass}`` stand for the ``[mounts]`` of
-the config (``local.config.Mounts``) and are filled in by ``render``, the one
+the config (``vault.mounts.Mounts``) and are filled in by ``render``, the one
 place a policy text is made. ``render`` checks each mount name against
 ``names.mount`` (UsageError, exit 2, for anything else) before it reaches HCL.
 With the default mounts the text is what the files said before templating.
@@ -19,7 +19,7 @@ from string import Template
 
 from netvault.values import names
 from netvault.errors import UsageError
-from netvault.local.config import Mounts
+from netvault.vault.mounts import Mounts
 
 #: Vault policy name -> file in policies/
 ROLE_POLICIES = {
