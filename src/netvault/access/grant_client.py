@@ -23,6 +23,7 @@ from datetime import datetime
 
 from netvault.local import tokens as tokenstore
 from netvault.errors import PermissionDenied
+from netvault.vault.kv import INBOX, kv_list
 
 ELEVATED = ("root", "nv-admin", "nv-team-lead")
 
@@ -127,7 +128,7 @@ def pick_up(settings, vault, now: datetime, entity_id: str | None) -> list[str]:
     if not entity_id or settings.env_token:
         return []
     try:
-        pending = sorted(k.rstrip("/") for k in vault.list(f"{settings.mounts.kv}/metadata/_inbox/{entity_id}"))
+        pending = sorted(k.rstrip("/") for k in kv_list(vault, settings.mounts.kv, f"{INBOX}/{entity_id}"))
     except NetvaultError:
         return []
     problems = []

@@ -76,12 +76,14 @@ def records(incomplete: str) -> list[str]:
         return [f"{c}/" for c in _customers(vault, kv) if c.startswith(incomplete)]
     from netvault.values import names
 
+    from netvault.vault.kv import CUSTOMERS, kv_list
+
     customer, _, prefix = incomplete.partition("/")
     names.slug(customer, "customer")
     found: set[str] = set()
     for kind in KINDS:
         try:
-            keys = vault.list(f"{kv}/metadata/customers/{customer}/{kind}")
+            keys = kv_list(vault, kv, f"{CUSTOMERS}/{customer}/{kind}")
         except Exception:
             continue
         for key in keys:

@@ -28,6 +28,7 @@ from netvault.vault.mounts import Mounts
 from netvault.errors import Conflict, NotFound, PermissionDenied, UsageError
 from netvault.records.lookup import parallel, profile_path, reach_path, readers_path, record_path, transit_key
 from netvault.values.results import json_result, to_json
+from netvault.vault.kv import kv_names
 from netvault.vault.kv import (
     CUSTOMERS, DECISIONS, GRANTS, INBOX, LIFECYCLE, REACH, REQUESTS, current_version_of, delete_quietly, kv_create,
     kv_data, kv_destroy_versions, kv_list, kv_metadata, kv_read, kv_write, metadata_path,
@@ -469,7 +470,7 @@ class Lifecycle:
         held = index.drop_customer(self.vault, self.kv, customer)
         parallel(self.vault, held, lambda client, path: self._destroy_old_versions(path, client), threads=8)
         legacy = {(what, k) for what in ("mac", "ip", "name")
-                  for k in self.vault.list(f"{self.kv}/metadata/_index/{what}") if not k.endswith("/")}
+                  for k in kv_names(self.vault, self.kv, f"_index/{what}")}
         jobs = set()
         for name in kv_list(self.vault, self.kv, f"customers/{customer}/devices") if legacy else []:
             name = name.rstrip("/")

@@ -11,7 +11,7 @@ from netvault.records import index, lookup
 from netvault.records.lookup import parallel, record_path
 from netvault.records.storebase import INDEX_RETRIES, KIND_WORDS, _merge, kind_dir
 from netvault.records.upkeep import FindUpkeep
-from netvault.vault.kv import kv_read
+from netvault.vault.kv import CUSTOMERS, kv_names, kv_read
 
 
 class BulkWrites(FindUpkeep):
@@ -19,8 +19,7 @@ class BulkWrites(FindUpkeep):
     def existing_names(self, customer: str, kind: str, vault=None) -> set[str]:
         """Names under customers/<c>/<kind>/ (live or soft-deleted): one LIST."""
         kind = kind_dir(kind)
-        listed = (vault or self.vault).list(f"{self.kv}/metadata/customers/{customer}/{kind}")
-        return {k for k in listed if not k.endswith("/")}
+        return set(kv_names(vault or self.vault, self.kv, f"{CUSTOMERS}/{customer}/{kind}"))
 
     def _collect(self, collect: dict | None, kind: str, name: str, data: dict, version: int) -> None:
         if collect is not None and kind in ("devices", "credentials"):

@@ -13,7 +13,7 @@ from netvault.records.lookup import parallel, profile_path, record_path, transit
 from netvault.records.storebase import INDEX_RETRIES, PROFILE_FIELDS, SETTINGS_PATH, StoreBase, _merge
 from netvault.values import names, validate
 from netvault.vault import policies
-from netvault.vault.kv import kv_read
+from netvault.vault.kv import CUSTOMERS, kv_folders, kv_read
 
 
 def _profile(values: dict) -> dict:
@@ -106,7 +106,7 @@ class Customers(StoreBase):
     def customer_names(self) -> list[str]:
         """Every customer this token may list; engineers: their granted customers."""
         try:
-            return sorted(k.rstrip("/") for k in self.vault.list(f"{self.kv}/metadata/customers"))
+            return kv_folders(self.vault, self.kv, CUSTOMERS)
         except PermissionDenied:
             return lookup.granted_customers(lookup.token_policies(self.vault))
 

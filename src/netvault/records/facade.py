@@ -17,6 +17,7 @@ from datetime import datetime
 from netvault.errors import NetvaultError, NotLoggedIn, PermissionDenied
 from netvault.local import token_cache
 from netvault.records import lookup
+from netvault.vault.kv import INBOX, kv_list
 
 
 class Revealed:
@@ -209,7 +210,7 @@ def _inbox_customers(client, kv: str, entity_id: str | None) -> set[str]:
     if not entity_id:
         return set()
     try:
-        return {k.rstrip("/") for k in client.list(f"{kv}/metadata/_inbox/{entity_id}")}
+        return {k.rstrip("/") for k in kv_list(client, kv, f"{INBOX}/{entity_id}")}
     except NetvaultError:
         return set()
 

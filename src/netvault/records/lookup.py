@@ -19,7 +19,8 @@ import base64
 import re
 
 from netvault.errors import NetvaultError, NotFound, PermissionDenied, UsageError
-from netvault.vault.kv import kv_read
+from netvault.vault.kv import CUSTOMERS, kv_folders, kv_read
+from netvault.vault.kv import settings as kv_settings
 
 KINDS = ("credentials", "devices", "licences")
 SECRET_KINDS = ("credentials", "licences")
@@ -106,7 +107,7 @@ def visible_customers(vault, kv: str, policies: list[str] | None = None) -> tupl
     """(customers the token may see, whether it sees all of them)."""
     policies = token_policies(vault) if policies is None else policies
     if any(p in ELEVATED_POLICIES for p in policies):
-        return sorted(k.rstrip("/") for k in vault.list(f"{kv}/metadata/customers")), True
+        return kv_folders(vault, kv, CUSTOMERS), True
     return granted_customers(policies), False
 
 
@@ -168,8 +169,7 @@ def _refusal(vault, customer: str, reference: str, kv: str) -> str:
         return f"Vault refused the reveal: you hold no grant for customer {customer}"
     patterns = ""
     try:
-        got = vault.read(f"{kv}/data/_config/settings")
-        found = (((got or {}).get("data") or {}).get("data") or {}).get("incident_patterns")
+        found = kv_settings(vault, kv).get("incident_patterns")
         if found:
             patterns = f" ({', '.join(found)})"
     except NetvaultError:
@@ -408,7 +408,7 @@ def find(vault, kv: str, term: str, *, policies: list[str] | None = None,
             pairs = index.holders(vault, kv, what, key)  # one read: the key's bucket
             hits = parallel(vault, pairs, lambda client, p: _device_hit(client, kv, p[0], p[1], what, key))
             return what, key, [h for h in hits if h is not None]
-        customers = sorted(k.rstrip("/") for k in vault.list(f"{kv}/metadata/customers") if k.endswith("/"))
+        customers = kv_folders(vault, kv, CUSTOMERS)
         hits = _search_customers(vault, kv, customers, what, key)
     else:
         granted = granted_customers(policies)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from netvault.records import search
 from netvault.errors import Conflict, NetvaultError, PermissionDenied
 from netvault.records.lookup import parallel, reach_path, readers_path, search_path
-from netvault.vault.kv import kv_edit, kv_read, kv_write
+from netvault.vault.kv import kv_edit, kv_erase, kv_read, kv_write
 
 RETRIES = 20
 #: a person's copies are kept under this size (raft refuses entries over
@@ -185,6 +185,6 @@ def forget_person(vault, kv: str, entity_id: str) -> None:
         except NetvaultError:
             pass
     try:
-        vault.delete(f"{kv}/metadata/{reach_path(entity_id)}")
+        kv_erase(vault, kv, reach_path(entity_id))
     except NetvaultError:
         _edit(vault, kv, reach_path(entity_id), lambda d: search.reach_data({}) if search.copies(d) else None)

@@ -32,7 +32,7 @@ from netvault.records.storebase import (  # noqa: F401  (re-exported: callers im
     stamp_secrets,
 )
 from netvault.values import names, validate
-from netvault.vault.kv import kv_read
+from netvault.vault.kv import CUSTOMERS, kv_names, kv_read
 
 __all__ = ["Store", "PROFILE_FIELDS", "DEVICE_KINDS", "KIND_WORDS", "SECRETS_CHANGED", "kind_dir", "stamp_secrets"]
 
@@ -392,7 +392,7 @@ class Store(Customers, BulkWrites):
 
         def per_customer(client, c):
             try:
-                listed = sorted(k for k in client.list(f"{self.kv}/metadata/customers/{c}/licences") if not k.endswith("/"))
+                listed = kv_names(client, self.kv, f"{CUSTOMERS}/{c}/licences")
             except PermissionDenied:
                 return []
             rows = []

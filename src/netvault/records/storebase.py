@@ -16,13 +16,12 @@ from netvault.vault.mounts import Mounts
 from netvault.records import lookup
 from netvault.records.lookup import ids_path, transit_key
 from netvault.values import names
-from netvault.vault.kv import kv_metadata, kv_read, kv_write
+from netvault.vault.kv import SETTINGS_PATH, kv_delete_latest, kv_metadata, kv_names, kv_read, kv_write  # noqa: F401 (SETTINGS_PATH re-exported for store)
 
 PROFILE_FIELDS = ("company", "address", "postcode", "city", "contact", "phone", "email", "kvk", "vat", "bank", "notes",
                   "retention")
 DEVICE_KINDS = ("modem", "router", "firewall", "switch", "access-point", "server", "nas", "printer", "other")
 KIND_WORDS = {"credentials": "credential", "devices": "device", "licences": "licence", "customer": "customer"}
-SETTINGS_PATH = "_config/settings"
 INDEX_RETRIES = 20
 #: record key: secret field -> KV version whose write sealed a new value for it
 #: (set when a value is sealed from new input; kept on edits and rewraps).
@@ -128,10 +127,10 @@ class StoreBase:
     def soft_delete(self, path: str, what: str) -> None:
         if self.read(path) is None:
             raise NotFound(f"no {what}")
-        self.vault.delete(f"{self.kv}/data/{path}")
+        kv_delete_latest(self.vault, self.kv, path)
 
     def list_names(self, path: str) -> list[str]:
-        return sorted(k.rstrip("/") for k in self.vault.list(f"{self.kv}/metadata/{path}") if not k.endswith("/"))
+        return kv_names(self.vault, self.kv, path)
 
     # -- transit -----------------------------------------------------------
     def seal(self, customer: str, record_id: str, secrets: dict[str, str], vault=None) -> dict[str, str]:

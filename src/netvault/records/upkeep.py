@@ -9,7 +9,7 @@ from netvault.errors import Conflict, PermissionDenied
 from netvault.records import index, lookup, reach, search
 from netvault.records.lookup import record_path
 from netvault.records.storebase import INDEX_RETRIES, KIND_WORDS, StoreBase
-from netvault.vault.kv import kv_edit, kv_read
+from netvault.vault.kv import kv_edit, kv_names, kv_read
 
 
 class FindUpkeep(StoreBase):
@@ -128,7 +128,7 @@ class FindUpkeep(StoreBase):
         return doc
 
     def list_names_with(self, vault, path: str) -> list[str]:
-        return sorted(k for k in vault.list(f"{self.kv}/metadata/{path}") if not k.endswith("/"))
+        return kv_names(vault, self.kv, path)
 
     def stored_search(self, customer: str, vault=None) -> dict | None:
         got = kv_read(vault or self.vault, self.kv, lookup.search_path(customer))
