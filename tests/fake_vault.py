@@ -17,7 +17,8 @@ newest ``max_versions`` are kept (the mount's: 100, as ``netvault setup``
 makes it). Per-key metadata writes are not modelled (netvault makes none). ``tests/test_fake_vault.py`` runs the same
 calls on this and on a real OpenBao and compares the answers.
 
-Anything else (transit, sys/, identity/) raises ``NotImplementedError``: a
+Beyond KV it answers only ``auth/token/lookup-self`` (the token's policies:
+``["root"]`` unless given). Anything else (transit, sys/, identity/) raises ``NotImplementedError``: a
 unit test that strays off KV fails loudly instead of passing on a guess.
 """
 
@@ -43,6 +44,7 @@ class _Store:
         self.max_versions = max_versions
         self.cas_required = cas_required
         self.calls: list[tuple[str, str]] = []
+        self.conflicts = 0  # check-and-set mismatches answered
         self._now = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
     def now(self) -> str:
@@ -57,11 +59,13 @@ class FakeVault:
 
     ``before(method, path)``, when set, is called before every request (on
     every clone): a test can pause a writer there, or count requests.
-    ``calls``: every (method, path) answered, in order."""
+    ``calls``: every (method, path) answered, in order; ``conflicts``: how
+    many check-and-set writes were refused."""
 
     def __init__(self, mounts=("netvault",), *, max_versions: int = DEFAULT_HISTORY, cas_required: bool = True,
-                 token: str = "fake-token", _store: _Store | None = None) -> None:
+                 token: str = "fake-token", policies=("root",), _store: _Store | None = None) -> None:
         self._store = _store or _Store(mounts, max_versions, cas_required)
+        self.policies = list(policies)
         self.address = "http://fake-vault"
         self.token = token
         self.namespace = None
@@ -71,8 +75,17 @@ class FakeVault:
     def calls(self) -> list[tuple[str, str]]:
         return self._store.calls
 
+    @property
+    def conflicts(self) -> int:
+        """How many check-and-set writes (of every clone) were refused."""
+        return self._store.conflicts
+
+    def writes(self, path_part: str = "") -> int:
+        """How many POSTs (of every clone) went to a path containing ``path_part``."""
+        return sum(1 for m, p in self.calls if m in ("POST", "PUT") and path_part in p)
+
     def clone(self) -> "FakeVault":
-        twin = FakeVault(token=self.token, _store=self._store)
+        twin = FakeVault(token=self.token, policies=self.policies, _store=self._store)
         twin.before = self.before
         return twin
 
@@ -112,6 +125,9 @@ class FakeVault:
             self.before(method, path)
         path, _, query = path.partition("?")
         path = path.strip("/")
+        if method == "GET" and path == "auth/token/lookup-self":
+            # what netvault asks of its own token: the policies (a root token by default)
+            return {"data": {"policies": list(self.policies), "id": self.token}}
         mount, _, rest = path.partition("/")
         area, _, key = rest.partition("/")
         store = self._store
@@ -154,6 +170,7 @@ class FakeVault:
             if cas is None and (store.cas_required or (entry and entry["cas_required"])):
                 return 400, None, [_CAS_REQUIRED]
             if cas is not None and int(cas) != current:
+                store.conflicts += 1
                 return 400, None, [_CAS_MISMATCH]
             now = store.now()
             if entry is None:
