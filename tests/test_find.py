@@ -13,12 +13,13 @@ def _mac() -> str:
     return "02" + secrets.token_hex(5)  # locally administered: no vendor clash
 
 
-@pytest.fixture
-def net(server, make_user, unique, cli):
-    admin = make_user("admin").token()
-    lead = make_user("team-lead").token()
-    eng = make_user("engineer")
-    a, b = unique("fa"), unique("fb")
+def _make_net(server, cli):
+    from people import new_user
+
+    admin = new_user(server, "admin").token()
+    lead = new_user(server, "team-lead").token()
+    eng = new_user(server, "engineer")
+    a, b = f"fa-{secrets.token_hex(3)}", f"fb-{secrets.token_hex(3)}"
     for c in (a, b):
         assert cli("customer", "add", c, token=admin).returncode == 0
     grant(server, a, eng)
@@ -29,6 +30,21 @@ def net(server, make_user, unique, cli):
     r = cli("device", "add", f"{b}/gw", "--kind", "firewall", "--mac", mac_b, "--ip", ip, token=lead)
     assert r.returncode == 0, r.stderr
     return {"a": a, "b": b, "mac_a": mac_a, "mac_b": mac_b, "ip": ip, "lead": lead, "eng": eng.token(), "admin": admin}
+
+
+@pytest.fixture(scope="module")
+def _shared_net(server, module_cli):
+    return _make_net(server, module_cli)
+
+
+@pytest.fixture
+def net(request, server, module_cli):
+    """Two customers with a device each (same IP), the engineer granted the
+    first: one for the module (the tests only read it); a test marked
+    ``own_world`` changes the devices or the index and gets its own."""
+    if request.node.get_closest_marker("own_world"):
+        return _make_net(server, module_cli)
+    return request.getfixturevalue("_shared_net")
 
 
 def notations(hexed: str) -> list[str]:
@@ -83,6 +99,7 @@ def test_find_by_name(net, cli):
     assert {net["a"], net["b"]} <= {h["customer"] for h in hits}
 
 
+@pytest.mark.own_world
 def test_find_follows_edits_and_removal(net, cli):
     new = _mac()
     r = cli("device", "edit", f"{net['a']}/gw", "--mac", new, token=net["lead"])
@@ -95,6 +112,7 @@ def test_find_follows_edits_and_removal(net, cli):
     assert cli("find", new, token=net["eng"]).returncode == 3
 
 
+@pytest.mark.own_world
 def test_find_ignores_stale_index_entries(server, net, cli):
     """An index entry whose device does not hold the MAC (e.g. a crash between
     index and record write) is not reported: a team lead's find checks every

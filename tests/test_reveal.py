@@ -11,12 +11,15 @@ import pytest
 from test_records_helpers import grant, kv_get
 
 
-@pytest.fixture
-def setup(server, make_user, unique, cli):
-    admin = make_user("admin").token()
-    lead = make_user("team-lead").token()
-    eng = make_user("engineer")
-    c = unique("cust")
+def _make_setup(server, cli):
+    import secrets
+
+    from people import new_user
+
+    admin = new_user(server, "admin").token()
+    lead = new_user(server, "team-lead").token()
+    eng = new_user(server, "engineer")
+    c = f"cust-{secrets.token_hex(3)}"
     assert cli("customer", "add", c, "--company", "R", token=admin).returncode == 0
     grant(server, c, eng)
     r = cli("credential", "add", f"{c}/fw", "--username", "admin", "--totp", "--secret", "enable", "--stdin",
@@ -25,6 +28,21 @@ def setup(server, make_user, unique, cli):
     r = cli("credential", "add", f"{c}/other", "--stdin", input="other-pw\n", token=lead)
     assert r.returncode == 0, r.stderr
     return {"c": c, "eng": eng, "eng_token": eng.token(), "lead": lead, "admin": admin}
+
+
+@pytest.fixture(scope="module")
+def _shared_setup(server, module_cli):
+    return _make_setup(server, module_cli)
+
+
+@pytest.fixture
+def setup(request, server, module_cli):
+    """A customer with two credentials, its granted engineer, a lead and an
+    admin: one for the module (the tests only read it); a test marked
+    ``own_world`` changes the records and gets its own."""
+    if request.node.get_closest_marker("own_world"):
+        return _make_setup(server, module_cli)
+    return request.getfixturevalue("_shared_setup")
 
 
 def test_reveal_prints_the_secret_alone(setup, cli):
@@ -202,6 +220,7 @@ def test_raw_decrypt_with_another_records_context_fails(server, setup):
                           data={"ciphertext": rec["secrets"]["password"], "context": wrong_ctx, "reference": "INC-1"})
 
 
+@pytest.mark.own_world
 def test_swapped_ciphertext_is_not_revealed(server, setup, cli):
     """Copying another record's ciphertext into this record does not decrypt."""
     c = setup["c"]

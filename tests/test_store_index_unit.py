@@ -1,0 +1,227 @@
+"""records.store's find-index maintenance on the fake gateway
+(tests/fake_vault.py): the same interleavings as tests/test_index_convergence.py
+(which runs them against the real OpenBao), here in milliseconds, plus the
+index's own check-and-set retry. Devices carry no secret fields, so a device's
+whole write path is KV v2 and runs on the fake unchanged."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+
+import pytest
+
+from fake_vault import FakeVault
+from netvault.errors import Conflict, NotFound
+from netvault.records.lookup import customer_index_path, global_index_path
+from netvault.records.store import INDEX_RETRIES, Store
+from netvault.vault import kv as kvl
+from test_index_convergence import _expected, _index_entries
+
+KV = "netvault"
+C = "acme"
+
+
+def _shop(fake: FakeVault, customer: str = C) -> Store:
+    """A customer as `customer add` leaves it in KV (the transit key and
+    policies it also makes are not KV, and a device needs neither)."""
+    rid = uuid.uuid4().hex
+    kvl.kv_create(fake, KV, f"customers/{customer}/_ids/{rid}", {"kind": "customer", "name": customer, "customer": customer})
+    kvl.kv_create(fake, KV, f"customers/{customer}/profile", {"id": rid})
+    return Store(fake)
+
+
+@pytest.fixture
+def fake():
+    return FakeVault()
+
+
+@pytest.fixture
+def store(fake):
+    return _shop(fake)
+
+
+def _pause_once(fake: FakeVault, when):
+    """Stop the first request (of any clone) matching ``when(method, path)``
+    until ``resume`` is set; ``paused`` is set when it stops."""
+    paused, resume = threading.Event(), threading.Event()
+    armed = [True]
+    lock = threading.Lock()
+
+    def before(method, path):
+        with lock:
+            stop = armed[0] and when(method, path)
+            if stop:
+                armed[0] = False
+        if stop:
+            paused.set()
+            assert resume.wait(10), "the test never resumed the paused writer"
+
+    fake.before = before
+    return paused, resume
+
+
+def _in_thread(fn):
+    errors: list = []
+
+    def target():
+        try:
+            fn()
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    t = threading.Thread(target=target)
+    t.start()
+    return t, errors
+
+
+def test_add_device_writes_every_index_entry(store):
+    store.add_device(C, "gw", kind="router", macs=["02:00:00:00:00:01"], ips=["10.0.0.1"], force=True)
+    dev = store.show("device", C, "gw")
+    mac, ip = dev["macs"][0], dev["ips"][0]
+    assert kvl.kv_data(store.vault, KV, customer_index_path(C, "mac", mac)) == {"devices": ["gw"]}
+    assert kvl.kv_data(store.vault, KV, customer_index_path(C, "ip", ip)) == {"devices": ["gw"]}
+    for what, key in (("mac", mac), ("ip", ip), ("name", "gw")):
+        assert kvl.kv_data(store.vault, KV, global_index_path(what, key)) == {"entries": [{"customer": C, "device": "gw"}]}
+    assert kvl.kv_read(store.vault, KV, customer_index_path(C, "name", "gw")) is None  # names: global only
+
+
+def test_edit_moves_the_entries_and_remove_drops_them(store):
+    store.add_device(C, "gw", kind="router", macs=["02:00:00:00:00:01"], force=True)
+    m1 = store.show("device", C, "gw")["macs"][0]
+    store.edit_device(C, "gw", macs=["02:00:00:00:00:02"], force=True)
+    m2 = store.show("device", C, "gw")["macs"][0]
+    assert _index_entries(store.vault, C, {m1, m2}, {"gw"}) == _expected(store, C, {"gw"}) == {
+        ("customer", "mac", m2, "gw"), ("global", "mac", m2, "gw"), ("global", "name", "gw", "gw")}
+    assert kvl.kv_data(store.vault, KV, customer_index_path(C, "mac", m1)) == {"devices": []}
+    store.remove("device", C, "gw")
+    assert _index_entries(store.vault, C, {m1, m2}, {"gw"}) == set()
+
+
+def test_two_customers_share_a_global_entry_sorted(fake):
+    a, b = _shop(fake, "b-cust"), _shop(fake, "a-cust")
+    a.add_device("b-cust", "gw", kind="router", macs=["02:00:00:00:00:09"], force=True)
+    b.add_device("a-cust", "gw", kind="router", macs=["02:00:00:00:00:09"], force=True)
+    mac = a.show("device", "b-cust", "gw")["macs"][0]
+    assert kvl.kv_data(fake, KV, global_index_path("mac", mac)) == {"entries": [
+        {"customer": "a-cust", "device": "gw"}, {"customer": "b-cust", "device": "gw"}]}
+
+
+def test_index_edit_retries_when_another_writer_got_in_first(store, fake):
+    """The index list is read-modify-write under check-and-set: a writer that
+    lands in between makes the write fail, and the entry goes on top of theirs."""
+    path = global_index_path("mac", "020000000042")
+    other = fake.clone()
+    landed = []
+
+    def before(method, api_path):
+        if method == "POST" and api_path == kvl.data_path(KV, path) and not landed:
+            landed.append(True)
+            kvl.kv_write(other, KV, path, {"entries": [{"customer": "zz", "device": "theirs"}]}, cas=0)
+
+    fake.before = before
+    store._index_edit(path, "entries", {"customer": C, "device": "mine"}, True)
+    assert fake.conflicts == 1
+    assert kvl.kv_data(fake, KV, path) == {"entries": [{"customer": C, "device": "mine"},
+                                                       {"customer": "zz", "device": "theirs"}]}
+
+
+def test_index_edit_gives_up_after_its_retries(store, fake):
+    path = customer_index_path(C, "mac", "020000000043")
+    other = fake.clone()
+
+    def before(method, api_path):
+        if method == "POST" and api_path == kvl.data_path(KV, path):
+            data, cas = kvl.read_for_update(other, KV, path)
+            kvl.kv_write(other, KV, path, {"devices": sorted((data or {}).get("devices", []) + [f"d{cas}"])}, cas=cas)
+
+    fake.before = before
+    with pytest.raises(Conflict, match="kept changing"):
+        store._index_edit(path, "devices", "mine", True)
+    assert fake.conflicts == INDEX_RETRIES
+    assert "mine" not in kvl.kv_data(fake, KV, path)["devices"]
+
+
+def test_edit_racing_edit_back_keeps_the_mac_findable(store, fake):
+    """As in test_index_convergence: A moves M1 -> M2 and stops just before it
+    drops M1's entries; B moves the device back to M1 and completes."""
+    store.add_device(C, "dev", kind="router", macs=["02:00:00:00:00:01"], force=True)
+    m1 = store.show("device", C, "dev")["macs"][0]
+    paused, resume = _pause_once(fake, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
+    a, errors = _in_thread(lambda: Store(fake.clone()).edit_device(C, "dev", macs=["02:00:00:00:00:02"], force=True))
+    assert paused.wait(10)
+    b = FakeVault(_store=fake._store)  # a second writer, not paused
+    Store(b).edit_device(C, "dev", macs=[m1], force=True)
+    resume.set()
+    a.join(10)
+    assert not errors, errors
+    m2 = "020000000002"
+    assert store.show("device", C, "dev")["macs"] == [m1]
+    assert _index_entries(fake, C, {m1, m2}, {"dev"}) == _expected(store, C, {"dev"})
+
+
+def test_remove_racing_add_again_keeps_the_new_device_findable(store, fake):
+    store.add_device(C, "dev", kind="router", macs=["02:00:00:00:00:01"], force=True)
+    m1 = store.show("device", C, "dev")["macs"][0]
+    paused, resume = _pause_once(fake, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
+    a, errors = _in_thread(lambda: Store(fake.clone()).remove("device", C, "dev"))
+    assert paused.wait(10)
+    Store(FakeVault(_store=fake._store)).add_device(C, "dev", kind="switch", macs=[m1], force=True)
+    resume.set()
+    a.join(10)
+    assert not errors, errors
+    assert store.show("device", C, "dev")["kind"] == "switch"
+    assert _index_entries(fake, C, {m1}, {"dev"}) == _expected(store, C, {"dev"})
+
+
+def test_failed_add_takes_back_its_entries(store, fake):
+    store.add_device(C, "dev", kind="router", macs=["02:00:00:00:00:01"], force=True)
+    with pytest.raises(Conflict):
+        store.add_device(C, "dev", kind="router", macs=["02:00:00:00:00:02"], force=True)
+    assert _index_entries(fake, C, {"020000000001", "020000000002"}, {"dev"}) == _expected(store, C, {"dev"})
+
+
+def test_sixteen_parallel_editors_fifty_rounds(store, fake):
+    """The race of test_index_convergence, on the fake: writers
+    yield between requests, so they interleave at every request boundary."""
+    pool = [f"02000000{i:04x}" for i in range(6)]
+    devices = ["d1", "d2"]
+    for d in devices:
+        store.add_device(C, d, kind="router", macs=[pool[0]], force=True)
+    fake.before = lambda method, path: time.sleep(0)
+    outcomes = {"ok": 0, "conflict": 0, "gone": 0}
+    lock = threading.Lock()
+
+    def writer(seed: int) -> None:
+        rnd = random.Random(seed)
+        client = Store(fake.clone())
+        name = devices[seed % 2]
+        try:
+            roll = rnd.random()
+            if roll < 0.7:
+                client.edit_device(C, name, macs=rnd.sample(pool, rnd.randint(1, 2)), force=True)
+            elif roll < 0.85:
+                client.remove("device", C, name)
+            else:
+                client.add_device(C, name, kind="router", macs=[rnd.choice(pool)], force=True)
+            key = "ok"
+        except Conflict:
+            key = "conflict"
+        except NotFound:
+            key = "gone"
+        with lock:
+            outcomes[key] += 1
+
+    for n in range(50):
+        threads = [threading.Thread(target=writer, args=(n * 16 + i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        have = _index_entries(fake, C, set(pool), set(devices))
+        want = _expected(store, C, set(devices))
+        assert have == want, f"round {n}: missing {want - have}, stale {have - want}"
+    assert outcomes["ok"] > 50
+    assert fake.conflicts > 0 and outcomes["conflict"] + outcomes["gone"] > 0
