@@ -29,7 +29,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from netvault.vault.client import map_http_error
-from netvault.vault.setup import DEFAULT_HISTORY
+from netvault.server.setup import DEFAULT_HISTORY
 
 _CAS_REQUIRED = "check-and-set parameter required for this call"
 _CAS_MISMATCH = "check-and-set parameter did not match the current version"

@@ -15,7 +15,7 @@ import secrets
 import pytest
 
 from fake_vault import FakeVault
-from netvault.vault.setup import DEFAULT_HISTORY
+from netvault.server.setup import DEFAULT_HISTORY
 
 KV = "netvault"
 _TIMES = ("created_time", "deletion_time", "updated_time")
