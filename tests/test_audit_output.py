@@ -14,6 +14,7 @@ import hvac
 import pytest
 
 from audit_helpers import Customer, log_size, slice_log
+from netvault.access import grants
 from netvault.vault import policies
 from netvault.audit.events import Filters, events
 from netvault.errors import UsageError
@@ -133,6 +134,9 @@ def test_stored_values_are_escaped_in_records_and_access(server, cli, unique):
         {"user": "bob", "customer": cust.slug, "kind": "standing", "granted_by": evil, "reason": "=cmd|'/C calc'!A0" + evil},
         cas=0, mount_point="netvault",
     )
+    # access list reads the grant ledger: copy the hand-written record into it as
+    # a team lead's curl could (doctor --repair does the same)
+    grants.sync_ledger(server.gateway(), cust.slug, "bob")
     for args in (("credential", "list", cust.slug), ("credential", "show", f"{cust.slug}/fw"),
                  ("access", "list", "--customer", cust.slug)):
         for extra in ((), ("--json",)):
