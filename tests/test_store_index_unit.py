@@ -15,7 +15,8 @@ import pytest
 
 from fake_vault import FakeVault
 from netvault.errors import Conflict, NotFound
-from netvault.records.lookup import customer_index_path, global_index_path
+from netvault.records import index
+from netvault.records.lookup import customer_index_path
 from netvault.records.store import INDEX_RETRIES, Store
 from netvault.vault import kv as kvl
 from test_index_convergence import _expected, _index_entries
@@ -77,27 +78,43 @@ def _in_thread(fn):
     return t, errors
 
 
+def _bucket_doc(vault, what: str, key: str) -> dict | None:
+    """The KV data of the bucket document holding ``key`` (None: none yet)."""
+    return kvl.kv_data(vault, KV, index.path_of(what, key))
+
+
 def test_add_device_writes_every_index_entry(store):
     store.add_device(C, "gw", kind="router", macs=["02:00:00:00:00:01"], ips=["10.0.0.1"], force=True)
     dev = store.show("device", C, "gw")
     mac, ip = dev["macs"][0], dev["ips"][0]
-    assert kvl.kv_data(store.vault, KV, customer_index_path(C, "mac", mac)) == {"devices": ["gw"]}
-    assert kvl.kv_data(store.vault, KV, customer_index_path(C, "ip", ip)) == {"devices": ["gw"]}
-    for what, key in (("mac", mac), ("ip", ip), ("name", "gw")):
-        assert kvl.kv_data(store.vault, KV, global_index_path(what, key)) == {"entries": [{"customer": C, "device": "gw"}]}
-    assert kvl.kv_read(store.vault, KV, customer_index_path(C, "name", "gw")) is None  # names: global only
+    for what, key in (("mac", mac), ("ip", ip)):
+        assert index.holders(store.vault, KV, what, key) == [(C, "gw")]
+        doc = _bucket_doc(store.vault, what, key)
+        assert list(doc) == ["z"] and isinstance(doc["z"], str)  # one packed string a bucket
+        assert index.decode(doc) == {key: [(C, "gw")]}
+    # the old layout is gone: no per-customer lists, no per-key global lists
+    # (names included), no `_ids` entry for a device
+    assert kvl.kv_list(store.vault, KV, "_index") == ["buckets/"]
+    assert kvl.kv_list(store.vault, KV, f"customers/{C}/_index") == ["search"]  # find's search document only
+    ids = [kvl.kv_data(store.vault, KV, f"customers/{C}/_ids/{i}") for i in kvl.kv_names(store.vault, KV, f"customers/{C}/_ids")]
+    assert [d["kind"] for d in ids] == ["customer"]
 
 
 def test_edit_moves_the_entries_and_remove_drops_them(store):
-    store.add_device(C, "gw", kind="router", macs=["02:00:00:00:00:01"], force=True)
+    store.add_device(C, "gw", kind="router", macs=["02:00:00:00:00:01"], ips=["10.0.0.1"], force=True)
     m1 = store.show("device", C, "gw")["macs"][0]
-    store.edit_device(C, "gw", macs=["02:00:00:00:00:02"], force=True)
-    m2 = store.show("device", C, "gw")["macs"][0]
-    assert _index_entries(store.vault, C, {m1, m2}, {"gw"}) == _expected(store, C, {"gw"}) == {
-        ("customer", "mac", m2, "gw"), ("global", "mac", m2, "gw"), ("global", "name", "gw", "gw")}
-    assert kvl.kv_data(store.vault, KV, customer_index_path(C, "mac", m1)) == {"devices": []}
+    store.edit_device(C, "gw", macs=["02:00:00:00:00:02"], ips=["10.0.0.2"], force=True)
+    dev = store.show("device", C, "gw")
+    m2, ip2 = dev["macs"][0], dev["ips"][0]
+    assert index.bucket(m1) != index.bucket(m2)  # a move between two documents
+    assert _index_entries(store.vault, C, {m1, m2}, {"gw"}) == _expected(store, C, {"gw"}) == {("mac", m2, "gw")}
+    assert index.holders(store.vault, KV, "mac", m1) == []
+    assert index.decode(_bucket_doc(store.vault, "mac", m1)) == {}  # the entry is gone, not left empty
+    assert index.holders(store.vault, KV, "ip", "10.0.0.1") == []
+    assert index.holders(store.vault, KV, "ip", ip2) == [(C, "gw")]
     store.remove("device", C, "gw")
     assert _index_entries(store.vault, C, {m1, m2}, {"gw"}) == set()
+    assert index.holders(store.vault, KV, "ip", ip2) == []
 
 
 def test_two_customers_share_a_global_entry_sorted(fake):
@@ -105,27 +122,34 @@ def test_two_customers_share_a_global_entry_sorted(fake):
     a.add_device("b-cust", "gw", kind="router", macs=["02:00:00:00:00:09"], force=True)
     b.add_device("a-cust", "gw", kind="router", macs=["02:00:00:00:00:09"], force=True)
     mac = a.show("device", "b-cust", "gw")["macs"][0]
-    assert kvl.kv_data(fake, KV, global_index_path("mac", mac)) == {"entries": [
-        {"customer": "a-cust", "device": "gw"}, {"customer": "b-cust", "device": "gw"}]}
+    assert index.holders(fake, KV, "mac", mac) == [("a-cust", "gw"), ("b-cust", "gw")]
+    assert index.decode(_bucket_doc(fake, "mac", mac)) == {mac: [("a-cust", "gw"), ("b-cust", "gw")]}
+
+
+def _same_bucket(key: str) -> str:
+    """Another MAC whose entries live in the same bucket document as ``key``'s."""
+    return next(k for k in (f"0200000{i:05x}" for i in range(1, 100000)) if k != key and index.bucket(k) == index.bucket(key))
 
 
 def test_index_edit_retries_when_another_writer_got_in_first(store, fake):
-    """The index list is read-modify-write under check-and-set: a writer that
-    lands in between makes the write fail, and the entry goes on top of theirs."""
-    path = global_index_path("mac", "020000000042")
-    other = fake.clone()
+    """A bucket is read-modify-write under check-and-set: a writer that lands
+    in between (here with another MAC of the same bucket) makes the write
+    fail, and the entry goes on top of theirs."""
+    mine = "020000000042"
+    theirs = _same_bucket(mine)
+    path = index.path_of("mac", mine)
+    other = fake.clone()  # before `before` is set: it writes unhindered
     landed = []
 
     def before(method, api_path):
         if method == "POST" and api_path == kvl.data_path(KV, path) and not landed:
             landed.append(True)
-            kvl.kv_write(other, KV, path, {"entries": [{"customer": "zz", "device": "theirs"}]}, cas=0)
+            index.edit(other, KV, adds=[("mac", theirs, "zz", "theirs")])
 
     fake.before = before
-    store._index_edit(path, "entries", {"customer": C, "device": "mine"}, True)
-    assert fake.conflicts == 1
-    assert kvl.kv_data(fake, KV, path) == {"entries": [{"customer": C, "device": "mine"},
-                                                       {"customer": "zz", "device": "theirs"}]}
+    store._index_add(C, "mine", {("mac", mine)})
+    assert landed and fake.conflicts == 1
+    assert index.decode(kvl.kv_data(fake, KV, path)) == {mine: [(C, "mine")], theirs: [("zz", "theirs")]}
 
 
 def test_index_edit_gives_up_after_its_retries(store, fake):
@@ -149,7 +173,7 @@ def test_edit_racing_edit_back_keeps_the_mac_findable(store, fake):
     drops M1's entries; B moves the device back to M1 and completes."""
     store.add_device(C, "dev", kind="router", macs=["02:00:00:00:00:01"], force=True)
     m1 = store.show("device", C, "dev")["macs"][0]
-    paused, resume = _pause_once(fake, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
+    paused, resume = _pause_once(fake, lambda method, path: method == "POST" and path == kvl.data_path(KV, index.path_of("mac", m1)))
     a, errors = _in_thread(lambda: Store(fake.clone()).edit_device(C, "dev", macs=["02:00:00:00:00:02"], force=True))
     assert paused.wait(10)
     b = FakeVault(_store=fake._store)  # a second writer, not paused
@@ -165,7 +189,7 @@ def test_edit_racing_edit_back_keeps_the_mac_findable(store, fake):
 def test_remove_racing_add_again_keeps_the_new_device_findable(store, fake):
     store.add_device(C, "dev", kind="router", macs=["02:00:00:00:00:01"], force=True)
     m1 = store.show("device", C, "dev")["macs"][0]
-    paused, resume = _pause_once(fake, lambda method, path: method == "POST" and f"_index/mac/{m1}" in path)
+    paused, resume = _pause_once(fake, lambda method, path: method == "POST" and path == kvl.data_path(KV, index.path_of("mac", m1)))
     a, errors = _in_thread(lambda: Store(fake.clone()).remove("device", C, "dev"))
     assert paused.wait(10)
     Store(FakeVault(_store=fake._store)).add_device(C, "dev", kind="switch", macs=[m1], force=True)
