@@ -162,6 +162,24 @@ def test_failed_add_takes_back_its_entries(server, shop):
     assert _index_entries(store.vault, c, {m1, m2}, {"dev"}) == _expected(store, c, {"dev"})
 
 
+def random_device_step(store, customer: str, name: str, pool: list[str], rnd) -> str:
+    """One racing writer's step: mostly an edit of the device's MACs, sometimes
+    a remove or an add again; "ok", "conflict" or "gone" (lost a race)."""
+    try:
+        roll = rnd.random()
+        if roll < 0.7:
+            store.edit_device(customer, name, macs=rnd.sample(pool, rnd.randint(1, 2)), force=True)
+        elif roll < 0.85:
+            store.remove("device", customer, name)
+        else:
+            store.add_device(customer, name, kind="router", macs=[rnd.choice(pool)], force=True)
+        return "ok"
+    except Conflict:
+        return "conflict"
+    except NotFound:
+        return "gone"
+
+
 def test_sixteen_parallel_editors_fifty_rounds(server, shop):
     """16 writers edit, remove and re-add two devices at once; after each round
     the index equals the records exactly: nothing missing, nothing stale."""
@@ -177,19 +195,7 @@ def test_sixteen_parallel_editors_fifty_rounds(server, shop):
         rnd = secrets.SystemRandom()
         client = Store(store.vault.clone())
         name = sorted(devices)[seed % 2]
-        try:
-            roll = rnd.random()
-            if roll < 0.7:
-                client.edit_device(c, name, macs=rnd.sample(pool, rnd.randint(1, 2)), force=True)
-            elif roll < 0.85:
-                client.remove("device", c, name)
-            else:
-                client.add_device(c, name, kind="router", macs=[rnd.choice(pool)], force=True)
-            key = "ok"
-        except Conflict:
-            key = "conflict"
-        except NotFound:
-            key = "gone"
+        key = random_device_step(client, c, name, pool, rnd)
         with lock:
             outcomes[key] += 1
 

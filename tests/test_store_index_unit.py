@@ -14,12 +14,12 @@ import uuid
 import pytest
 
 from fake_vault import FakeVault
-from netvault.errors import Conflict, NotFound
+from netvault.errors import Conflict
 from netvault.records import index
 from netvault.records.lookup import customer_index_path
 from netvault.records.store import INDEX_RETRIES, Store
 from netvault.vault import kv as kvl
-from test_index_convergence import _expected, _index_entries
+from test_index_convergence import _expected, _index_entries, random_device_step
 
 KV = "netvault"
 C = "acme"
@@ -222,19 +222,7 @@ def test_sixteen_parallel_editors_fifty_rounds(store, fake):
         rnd = random.Random(seed)
         client = Store(fake.clone())
         name = devices[seed % 2]
-        try:
-            roll = rnd.random()
-            if roll < 0.7:
-                client.edit_device(C, name, macs=rnd.sample(pool, rnd.randint(1, 2)), force=True)
-            elif roll < 0.85:
-                client.remove("device", C, name)
-            else:
-                client.add_device(C, name, kind="router", macs=[rnd.choice(pool)], force=True)
-            key = "ok"
-        except Conflict:
-            key = "conflict"
-        except NotFound:
-            key = "gone"
+        key = random_device_step(client, C, name, pool, rnd)
         with lock:
             outcomes[key] += 1
 
