@@ -20,6 +20,7 @@ from netvault.records.lookup import customer_index_path
 from netvault.records.store import INDEX_RETRIES, Store
 from netvault.vault import kv as kvl
 from test_index_convergence import _expected, _index_entries, random_device_step
+from test_index_convergence import _run as _in_thread
 
 KV = "netvault"
 C = "acme"
@@ -63,19 +64,6 @@ def _pause_once(fake: FakeVault, when):
     fake.before = before
     return paused, resume
 
-
-def _in_thread(fn):
-    errors: list = []
-
-    def target():
-        try:
-            fn()
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-
-    t = threading.Thread(target=target)
-    t.start()
-    return t, errors
 
 
 def _bucket_doc(vault, what: str, key: str) -> dict | None:
