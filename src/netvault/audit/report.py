@@ -164,7 +164,7 @@ def _days(a: Aggregate) -> list[str]:
     if not days:
         return []
     start, end = min(days), max(days)
-    out = []
+    out: list[str] = []
     d = datetime.fromisoformat(start)
     stop = datetime.fromisoformat(end)
     while d <= stop and len(out) < 400:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from netvault.local import config
 from netvault.local import tokens
-from netvault.errors import NotLoggedIn, PermissionDenied, UsageError
+from netvault.errors import NetvaultError, NotLoggedIn, PermissionDenied, UsageError
 from netvault.vault.client import Vault  # noqa: F401 (type of the clients built here)
 from netvault.vault.policies import ROLES
 from netvault.values.results import json_result, to_json
@@ -31,6 +31,8 @@ def userpass_login(vault: Vault, mount: str, username: str, password: str) -> di
     except (PermissionDenied, UsageError):
         # Vault answers 400 "invalid username or password" or 403: same thing to a user.
         raise PermissionDenied(f"login failed for {username!r}: wrong user name or password, or login disabled") from None
+    if not resp or not isinstance(resp.get("auth"), dict):
+        raise NetvaultError("Vault answered the login without a token")
     return resp["auth"]
 
 
@@ -84,7 +86,10 @@ def roles_from_policies(policies: list[str]) -> list[str]:
 
 
 def whoami(vault: Vault) -> Identity:
-    data = vault.request("GET", "auth/token/lookup-self")["data"]
+    resp = vault.request("GET", "auth/token/lookup-self")
+    data = (resp or {}).get("data")
+    if not isinstance(data, dict):
+        raise NetvaultError("Vault answered the token look-up without data")
     policies = sorted(set((data.get("policies") or []) + (data.get("identity_policies") or [])))
     meta = data.get("meta") or {}
     customers = sorted(p[len("nv-customer-"):] for p in policies if p.startswith("nv-customer-"))

@@ -213,7 +213,7 @@ def _grant_findings(vault, mounts: Mounts, now: datetime) -> list[Finding]:
             out.append(Finding("grant", "jit-without-token", subject,
                                "a time-limited grant record with no token (interrupted grant)",
                                "remove the record and any undelivered inbox entry", True))
-        elif g.kind == "jit" and g.state == "active" and not _accessor_alive(vault, g.accessor):
+        elif g.kind == "jit" and g.state == "active" and g.accessor and not _accessor_alive(vault, g.accessor):
             out.append(Finding("grant", "jit-token-gone", subject,
                                "a time-limited grant record whose token was revoked (interrupted revoke)",
                                "remove the record", True))

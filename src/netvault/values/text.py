@@ -112,7 +112,8 @@ def reference_flags(reference: str | None) -> list[str]:
     if reference is None:
         return []
     flags = []
-    rest = reference[_LETTERS.match(reference).end():]
+    letters = _LETTERS.match(reference)
+    rest = reference[letters.end() if letters else 0:]
     if not any(ch.isalnum() for ch in reference) or (rest and not any(ch.isalnum() for ch in rest)):
         flags.append("ref-empty")
     if "*" in reference:
