@@ -92,6 +92,17 @@ class RangeScan:
     last_line: str | None = None  # SHA-256 of the range's last line (with its newline)
 
 
+def read_chunks(fh, progress: Progress | None = None):
+    """The rest of an open audit file in CHUNK-sized pieces, reporting each to ``progress``."""
+    while True:
+        chunk = fh.read(CHUNK)
+        if not chunk:
+            return
+        if progress is not None:
+            progress(len(chunk))
+        yield chunk
+
+
 def scan_from(path: str, start: int, progress: Progress | None = None) -> RangeScan:
     """Hash from ``start`` up to the end of the last complete line."""
     h = hashlib.sha256()
@@ -102,12 +113,7 @@ def scan_from(path: str, start: int, progress: Progress | None = None) -> RangeS
         entries = 0
         first_line = b""
         last_line = b""
-        while True:
-            chunk = fh.read(CHUNK)
-            if not chunk:
-                break
-            if progress is not None:
-                progress(len(chunk))
+        for chunk in read_chunks(fh, progress):
             buf = held + chunk if held else chunk
             nl = buf.rfind(b"\n")
             if nl < 0:

@@ -22,7 +22,7 @@ from typing import Iterable
 
 from netvault.audit.reader import CHUNK, Progress, open_binary, time_key
 from netvault.audit.seal import (
-    FORMAT, canonical, digest_hash, file_identity, fingerprint, line_time, scan_from, skip_to,
+    FORMAT, canonical, digest_hash, file_identity, fingerprint, line_time, read_chunks, scan_from, skip_to,
 )
 from netvault.values.results import json_result
 from netvault.errors import NotFound, UsageError
@@ -364,12 +364,7 @@ def _verify_file(path: str, mine: list[dict], progress: Progress | None) -> list
             last_byte = b""
             first_line = b""
             tail = _LastLine()
-            while True:
-                chunk = fh.read(CHUNK)
-                if not chunk:
-                    break
-                if progress is not None:
-                    progress(len(chunk))
+            for chunk in read_chunks(fh, progress):
                 if not first_line and b"\n" in chunk:
                     first_line = chunk[: chunk.index(b"\n")]
                 tail.feed(chunk)
